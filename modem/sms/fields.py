@@ -168,7 +168,8 @@ def decode_smsc(r: Reader) -> str | None:
 
 
 def _swap_bcd(value: int) -> int:
-    return (value % 10) | ((value // 10) << 4)
+    """Two decimal digits as swapped semi-octets: tens in the low nibble, units in the high one."""
+    return (value // 10) | ((value % 10) << 4)
 
 
 def _unswap_bcd(b: int, what: str) -> int:

@@ -5,14 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import gsm7
-from .errors import SmsTooLong
+from .errors import SmsError, SmsTooLong
 from .messages import ConcatInfo, SmsDeliver, SmsSubmit
 
-# Capacity of one message, and of one part once the 6-octet concat UDH takes its share.
+# Capacity of one message, and of one part once the concat UDH takes its share
+# (6 octets with an 8-bit reference, 7 with a 16-bit one).
 GSM7_SINGLE = 160
-GSM7_PART = 153
+GSM7_PART = {8: 153, 16: 152}
 UCS2_SINGLE = 70  # UTF-16 code units
-UCS2_PART = 67
+UCS2_PART = {8: 67, 16: 66}
 
 
 def _cost(ch: str, encoding: str) -> int:
@@ -21,10 +22,18 @@ def _cost(ch: str, encoding: str) -> int:
     return 2 if ord(ch) > 0xFFFF else 1
 
 
-def split_text(text: str, max_parts: int = 4) -> tuple[str, list[str]]:
-    """-> (encoding, parts). Splits on character boundaries so escape and surrogate pairs stay whole."""
+def split_text(text: str, max_parts: int = 4, *, ref_bits: int = 8) -> tuple[str, list[str]]:
+    """-> (encoding, parts). Splits on character boundaries so escape and surrogate pairs stay whole.
+
+    `ref_bits` (8 or 16) is the concat reference size the parts will carry; it sets the part size.
+    """
+    if ref_bits not in (8, 16):
+        raise SmsError(f"ref_bits must be 8 or 16, got {ref_bits}")
     encoding = "gsm7" if gsm7.is_gsm7(text) else "ucs2"
-    single, part = (GSM7_SINGLE, GSM7_PART) if encoding == "gsm7" else (UCS2_SINGLE, UCS2_PART)
+    if encoding == "gsm7":
+        single, part = GSM7_SINGLE, GSM7_PART[ref_bits]
+    else:
+        single, part = UCS2_SINGLE, UCS2_PART[ref_bits]
     costs = [_cost(ch, encoding) for ch in text]
     if sum(costs) <= single:
         return encoding, [text]
@@ -44,11 +53,14 @@ def split_text(text: str, max_parts: int = 4) -> tuple[str, list[str]]:
     return encoding, parts
 
 
+def _ref_bits(concat_ref: int) -> int:
+    return 8 if 0 <= concat_ref < 256 else 16
+
+
 def _concat_for(concat_ref: int, total: int, seq: int) -> ConcatInfo | None:
     if total == 1:
         return None
-    bits = 8 if concat_ref < 256 else 16
-    return ConcatInfo(ref=concat_ref, total=total, seq=seq, ref_bits=bits)
+    return ConcatInfo(ref=concat_ref, total=total, seq=seq, ref_bits=_ref_bits(concat_ref))
 
 
 def make_submits(
@@ -58,7 +70,7 @@ def make_submits(
 
     `concat_ref` < 256 uses 8-bit references (IEI 0x00), otherwise 16-bit (IEI 0x08).
     """
-    encoding, parts = split_text(text, max_parts)
+    encoding, parts = split_text(text, max_parts, ref_bits=_ref_bits(concat_ref))
     total = len(parts)
     return [
         SmsSubmit(
@@ -76,7 +88,7 @@ def make_delivers(
     originator: str, text: str, timestamp: datetime, *, concat_ref: int = 0, max_parts: int = 255
 ) -> list[SmsDeliver]:
     """SmsDeliver parts for `text`, as the virtual SMSC hands a long message to the unit."""
-    _, parts = split_text(text, max_parts)
+    _, parts = split_text(text, max_parts, ref_bits=_ref_bits(concat_ref))
     total = len(parts)
     return [
         SmsDeliver(
