@@ -1,0 +1,443 @@
+"""The link supervisor: modem → SIM → registration → GPRS → TCP → login → online, and back (DESIGN.md §3).
+
+A table-driven state machine in the manner of OVMS v2/v3: every state has an entry action, a
+per-second tick and a timeout that goes to a named state. It is sans-IO: it takes events and the
+current time and returns `Action`s; an adapter (`tcu.server_link.LinkDriver`) runs them on the modem
+driver and the server session and feeds the results back as events. That keeps the whole ladder
+testable with a scripted modem and no bytes at all.
+
+Escalation ladder (each rung is tried a few times before the next one):
+    retry the step → TCP reconnect → GPRS re-attach → modem soft reset (AT+CFUN=1,1) → power-key cycle.
+A silence watchdog power-cycles a modem that has said nothing for `silence_timeout` seconds, and the
+session liveness check (ping `A`, answer `a` within a deadline) turns a silent stall into a reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
+
+
+# -- events in ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StepDone:
+    """The adapter finished the entry action of `step` (a state name)."""
+
+    step: str
+    ok: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class ModemActivity:
+    """The modem said something (any byte): feeds the silence watchdog."""
+
+
+@dataclass(frozen=True)
+class Registration:
+    """Network registration as the modem reports it (`+CREG`): home or roaming = registered."""
+
+    registered: bool
+
+
+@dataclass(frozen=True)
+class ModemRebooted:
+    """`RDY` or `+CFUN: 1` out of turn: all modem state (GPRS, TCP) is gone."""
+
+
+@dataclass(frozen=True)
+class ModemPoweredDown:
+    """`NORMAL POWER DOWN` / `UNDER-VOLTAGE POWER DOWN`: only the power key brings it back."""
+
+
+@dataclass(frozen=True)
+class TcpClosed:
+    """URC `CLOSED` or `SEND FAIL`: the server socket is gone; GPRS may still be up."""
+
+    reason: str = "closed"
+
+
+@dataclass(frozen=True)
+class GprsLost:
+    """URC `+PDP: DEACT`: the data bearer is gone."""
+
+
+@dataclass(frozen=True)
+class ServerAlive:
+    """Any line from the server (including the ping answer `a`): the session is alive."""
+
+
+@dataclass(frozen=True)
+class SessionStalled:
+    """The unit saw a confirmation deadline pass (lines sent, no `a`/`h`): treat as a silent stall."""
+
+    reason: str = "confirmation overdue"
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Start over from power-up (e.g. after server settings changed by SMS or command 4)."""
+
+    reason: str = "restart requested"
+
+
+LinkEvent = (StepDone | ModemActivity | Registration | ModemRebooted | ModemPoweredDown | TcpClosed
+             | GprsLost | ServerAlive | SessionStalled | Restart)
+
+
+# -- actions out -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Action:
+    """Something the adapter must do. `kind` is one of ACTION_KINDS; the result comes back as StepDone."""
+
+    kind: str
+    reason: str = ""
+
+
+# Kinds the adapter must implement (the entry actions of the table plus the maintenance ones).
+ACTION_KINDS = (
+    "probe",        # AT until OK (StepDone("probe"))
+    "init",         # echo off, CMEE, SMS text/PDU mode, CNMI, CREG=1 … (StepDone("init"))
+    "sim",          # AT+CPIN? (StepDone("sim"))
+    "register",     # AT+CREG? (a Registration event; StepDone("register", False) on error)
+    "gprs",         # CIPSHUT, CSTT, CIICR, CIFSR (StepDone("gprs"))
+    "tcp",          # CIPSTART to the server (StepDone("tcp"))
+    "login",        # MP-C welcome; StepDone("login") when MP-S checks out
+    "ping",         # send `A` on the session (answer comes back as ServerAlive)
+    "poll",         # periodic AT+CREG?;+CSQ while online (keeps the watchdog fed, finds lost coverage)
+    "close_tcp",    # CIPCLOSE (no result needed)
+    "shut_gprs",    # CIPSHUT (no result needed)
+    "soft_reset",   # AT+CFUN=1,1 (the reboot URCs follow; StepDone("soft_reset") when the modem is back)
+    "power_cycle",  # power key off/on (StepDone("power_cycle") when done)
+    "online",       # tell upper layers: session up (flush the outbox)
+    "offline",      # tell upper layers: session down (fall back to SMS)
+)
+
+
+@dataclass(frozen=True)
+class StateDef:
+    """One row of the table: entry action, timeout (s) and where a timeout or a failure leads."""
+
+    name: str
+    entry: str | None
+    timeout: float | None
+    on_timeout: str
+    on_ok: str
+    retries: int = 0          # how often a failed entry action is retried (after `retry_delay`)
+    retry_delay: float = 2.0
+    on_fail: str = ""         # where to go when retries are exhausted ("" = the escalation ladder)
+
+
+# The table (one row per state). Timeouts follow the SIM800 manual's worst cases (sim800-at.md §1).
+STATES: dict[str, StateDef] = {s.name: s for s in (
+    StateDef("power_cycle", "power_cycle", 30.0, "power_cycle", "probe"),
+    StateDef("probe", "probe", 20.0, "power_cycle", "init", retries=15, retry_delay=1.0),
+    StateDef("soft_reset", "soft_reset", 30.0, "power_cycle", "probe"),
+    StateDef("init", "init", 30.0, "soft_reset", "sim", retries=3),
+    StateDef("sim", "sim", 60.0, "soft_reset", "register", retries=10, retry_delay=5.0),
+    StateDef("register", "register", 180.0, "soft_reset", "gprs", retries=1000, retry_delay=5.0,
+             on_fail="soft_reset"),
+    StateDef("gprs", "gprs", 120.0, "gprs_wait", "tcp", on_fail="gprs_wait"),
+    StateDef("gprs_wait", None, None, "gprs", "gprs"),
+    StateDef("tcp", "tcp", 90.0, "tcp_wait", "login", on_fail="tcp_wait"),
+    StateDef("tcp_wait", None, None, "tcp", "tcp"),
+    StateDef("login", "login", 40.0, "tcp_wait", "online", on_fail="tcp_wait"),
+    StateDef("online", "online", None, "online", "online"),
+)}
+
+# States in which the GSM side is registered (SMS works) — everything from GPRS upwards.
+_REGISTERED_STATES = frozenset({"gprs", "gprs_wait", "tcp", "tcp_wait", "login", "online"})
+
+
+@dataclass
+class LinkConfig:
+    """Tunables; defaults follow OVMS v2 (sim800-at.md §5) where it had one."""
+
+    silence_timeout: float = 120.0     # no byte from the modem → power-key cycle (OVMS: 60 s)
+    poll_interval: float = 60.0        # AT+CREG?;+CSQ while online (OVMS: 60 s)
+    ping_interval: float = 300.0       # no server traffic for this long → send `A` (server: 900 s)
+    ping_timeout: float = 45.0         # no answer in time → silent stall → TCP reconnect
+    backoff_base: float = 5.0          # capped exponential back-off (OVMS: 5, 10 … 45 s)
+    backoff_cap: float = 120.0
+    tcp_attempts: int = 3              # TCP failures before a GPRS re-attach
+    gprs_attempts: int = 3             # GPRS failures before a soft reset
+    soft_resets: int = 2               # soft resets without getting online before a power cycle
+
+
+@dataclass
+class Transition:
+    at: float
+    src: str
+    dst: str
+    reason: str
+
+
+@dataclass
+class LinkSupervisor:
+    """The sans-IO supervisor. Drive it with `start`, `handle` and `tick` (once a second)."""
+
+    config: LinkConfig = field(default_factory=LinkConfig)
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    on_transition: Callable[[Transition], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.state = "off"
+        self.entered_at = 0.0
+        self.registered = False
+        self.offline_since: float | None = 0.0
+        self.online_since: float | None = None
+        self.last_modem_activity = 0.0
+        self.last_server_rx = 0.0
+        self.ping_sent_at: float | None = None
+        self.last_poll = 0.0
+        self._retry_at: float | None = None
+        self._retries_left = 0
+        self._wait_until: float | None = None
+        self._pending = False     # the entry action is running; its StepDone is awaited
+        self.tcp_failures = 0
+        self.gprs_failures = 0
+        self.soft_resets = 0
+        self.backoff_step = 0
+        self.counters: dict[str, int] = {"power_cycle": 0, "soft_reset": 0, "gprs": 0, "tcp": 0,
+                                         "login": 0, "stall": 0}
+        self.history: list[Transition] = []
+        self.last_reason = ""
+
+    # -- queries ----------------------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        """Server session up and logged in: alerts may go to the server."""
+        return self.state == "online"
+
+    @property
+    def gsm_registered(self) -> bool:
+        """Registered on the GSM network: SMS is possible even when the server link is down."""
+        return self.registered and self.state in _REGISTERED_STATES
+
+    # -- driving ----------------------------------------------------------------------------------
+    def start(self, now: float) -> list[Action]:
+        """Begin at power-up: probe first (a modem that answers needs no power-key pulse)."""
+        self.last_modem_activity = now
+        self.offline_since = now
+        return self._enter("probe", now, "start")
+
+    def handle(self, event: LinkEvent, now: float) -> list[Action]:
+        """Feed one event; returns the actions to run."""
+        if isinstance(event, ModemActivity):
+            self.last_modem_activity = now
+            return []
+        if isinstance(event, StepDone):
+            return self._step_done(event, now)
+        if isinstance(event, Registration):
+            return self._registration(event.registered, now)
+        if isinstance(event, ModemRebooted):
+            self.registered = False
+            if self.state in ("soft_reset", "power_cycle", "probe"):
+                return []  # expected
+            return self._enter("probe", now, "modem rebooted unexpectedly")
+        if isinstance(event, ModemPoweredDown):
+            self.registered = False
+            return self._enter("power_cycle", now, "modem powered down")
+        if isinstance(event, TcpClosed):
+            if self.state in ("login", "online", "tcp"):
+                self.tcp_failures += 1
+                return self._escalate_tcp(now, f"tcp closed ({event.reason})")
+            return []
+        if isinstance(event, GprsLost):
+            if self.state in ("login", "online", "tcp", "tcp_wait", "gprs"):
+                self.gprs_failures += 1
+                return self._escalate_gprs(now, "gprs lost (+PDP: DEACT)")
+            return []
+        if isinstance(event, ServerAlive):
+            self.last_server_rx = now
+            self.ping_sent_at = None
+            return []
+        if isinstance(event, SessionStalled):
+            if self.state == "online":
+                self.counters["stall"] += 1
+                self.tcp_failures += 1
+                return [Action("close_tcp", event.reason)] + self._escalate_tcp(now, event.reason)
+            return []
+        if isinstance(event, Restart):
+            acts = [Action("close_tcp", event.reason)] if self.state in ("login", "online") else []
+            self.tcp_failures = self.gprs_failures = 0
+            return acts + [Action("shut_gprs", event.reason)] + self._enter("register", now, event.reason)
+        raise TypeError(f"not a link event: {event!r}")  # our bug, not the peer's
+
+    def tick(self, now: float) -> list[Action]:
+        """Once a second: retries, timeouts, back-off ends, watchdog, polls and session liveness."""
+        st = self.state
+        if st not in ("power_cycle", "off") and now - self.last_modem_activity > self.config.silence_timeout:
+            return self._enter("power_cycle", now, f"modem silent for {now - self.last_modem_activity:.0f}s")
+        sdef = STATES.get(st)
+        if sdef is None:
+            return []
+        if self._wait_until is not None:
+            if now >= self._wait_until:
+                self._wait_until = None
+                return self._enter(sdef.on_ok, now, "back-off over")
+            return []
+        if self._retry_at is not None and now >= self._retry_at:
+            self._retry_at = None
+            return self._run_entry(sdef, now)
+        if sdef.timeout is not None and now - self.entered_at >= sdef.timeout:
+            return self._timeout(sdef, now)
+        if st == "online":
+            return self._online_tick(now)
+        return []
+
+    # -- internals --------------------------------------------------------------------------------
+    def _online_tick(self, now: float) -> list[Action]:
+        cfg = self.config
+        if self.ping_sent_at is not None and now - self.ping_sent_at >= cfg.ping_timeout:
+            self.counters["stall"] += 1
+            self.tcp_failures += 1
+            self.ping_sent_at = None
+            return [Action("close_tcp", "ping unanswered")] + self._escalate_tcp(now, "ping unanswered")
+        acts: list[Action] = []
+        if self.ping_sent_at is None and now - self.last_server_rx >= cfg.ping_interval:
+            self.ping_sent_at = now
+            acts.append(Action("ping", "session idle"))
+        if now - self.last_poll >= cfg.poll_interval:
+            self.last_poll = now
+            acts.append(Action("poll"))
+        return acts
+
+    def _timeout(self, sdef: StateDef, now: float) -> list[Action]:
+        reason = f"{sdef.name} timed out after {sdef.timeout:.0f}s"
+        return self._fail(sdef, now, reason)
+
+    def _fail(self, sdef: StateDef, now: float, reason: str) -> list[Action]:
+        name = sdef.name
+        if name in ("tcp", "login"):
+            self.tcp_failures += 1
+            return [Action("close_tcp", reason)] + self._escalate_tcp(now, reason)
+        if name == "gprs":
+            self.gprs_failures += 1
+            return self._escalate_gprs(now, reason)
+        if name == "soft_reset":
+            self.soft_resets += 1
+            return self._enter("power_cycle", now, reason)
+        if name == "init" or name == "sim" or name == "register":
+            return self._soft_reset(now, reason)
+        return self._enter(sdef.on_timeout, now, reason)
+
+    def _soft_reset(self, now: float, reason: str) -> list[Action]:
+        self.soft_resets += 1
+        if self.soft_resets > self.config.soft_resets:
+            self.soft_resets = 0
+            return self._enter("power_cycle", now, reason + "; soft resets exhausted")
+        return self._enter("soft_reset", now, reason)
+
+    def _escalate_tcp(self, now: float, reason: str) -> list[Action]:
+        """Rung 2: reconnect TCP after back-off; after `tcp_attempts`, rung 3: re-attach GPRS."""
+        if self.tcp_failures >= self.config.tcp_attempts:
+            self.tcp_failures = 0
+            self.gprs_failures += 1
+            return self._escalate_gprs(now, reason + "; tcp attempts exhausted")
+        return self._wait("tcp_wait", now, reason)
+
+    def _escalate_gprs(self, now: float, reason: str) -> list[Action]:
+        """Rung 3: re-attach GPRS after back-off; after `gprs_attempts`, rung 4: soft reset."""
+        if self.gprs_failures >= self.config.gprs_attempts:
+            self.gprs_failures = 0
+            return self._soft_reset(now, reason + "; gprs attempts exhausted")
+        return [Action("shut_gprs", reason)] + self._wait("gprs_wait", now, reason)
+
+    def backoff(self) -> float:
+        """Capped exponential back-off with equal jitter (half fixed, half random)."""
+        cfg = self.config
+        raw = min(cfg.backoff_cap, cfg.backoff_base * (2 ** min(self.backoff_step, 16)))
+        self.backoff_step += 1
+        return raw / 2 + self.rng.random() * raw / 2
+
+    def _wait(self, state: str, now: float, reason: str) -> list[Action]:
+        acts = self._enter(state, now, reason)
+        self._wait_until = now + self.backoff()
+        return acts
+
+    def _registration(self, registered: bool, now: float) -> list[Action]:
+        was = self.registered
+        self.registered = registered
+        if registered and self.state == "register":
+            self._retry_at = None
+            return self._enter("gprs", now, "registered")
+        if not registered and was and self.state in _REGISTERED_STATES:
+            acts = [Action("close_tcp", "registration lost")] if self.state in ("login", "online") else []
+            return acts + self._enter("register", now, "registration lost")
+        return []
+
+    def _step_done(self, ev: StepDone, now: float) -> list[Action]:
+        if ev.step != self.state or not self._pending:
+            return []  # a late answer for a state we already left
+        self._pending = False
+        sdef = STATES[self.state]
+        if ev.ok:
+            if self.state == "register":
+                # Registration itself comes as a Registration event; still searching → ask again.
+                self._retry_at = now + sdef.retry_delay
+                return []
+            if self.state == "tcp":
+                self.counters["tcp"] += 1
+            if self.state == "gprs":
+                self.counters["gprs"] += 1
+                self.gprs_failures = 0
+            return self._enter(sdef.on_ok, now, f"{ev.step} ok")
+        if self._retries_left > 0:
+            self._retries_left -= 1
+            self._retry_at = now + sdef.retry_delay
+            return []
+        return self._fail(sdef, now, f"{ev.step} failed: {ev.reason}" if ev.reason else f"{ev.step} failed")
+
+    def _run_entry(self, sdef: StateDef, now: float) -> list[Action]:
+        if sdef.entry is None:
+            return []
+        self._pending = True
+        return [Action(sdef.entry)]
+
+    def _enter(self, state: str, now: float, reason: str) -> list[Action]:
+        src = self.state
+        acts: list[Action] = []
+        was_online = src == "online"
+        self.state = state
+        self.entered_at = now
+        self._retry_at = None
+        self._wait_until = None
+        self._pending = False
+        self.last_reason = reason
+        sdef = STATES[state]
+        self._retries_left = sdef.retries
+        if state == "power_cycle":
+            self.counters["power_cycle"] += 1
+            self.registered = False
+            self.last_modem_activity = now
+        elif state == "soft_reset":
+            self.counters["soft_reset"] += 1
+            self.registered = False
+            self.last_modem_activity = now
+        if was_online and state != "online":
+            self.offline_since = now
+            self.online_since = None
+            acts.append(Action("offline", reason))
+        tr = Transition(now, src, state, reason)
+        self.history.append(tr)
+        if len(self.history) > 200:
+            del self.history[:100]
+        log.info("link: %s → %s (%s)", src, state, reason)
+        if self.on_transition is not None:
+            self.on_transition(tr)
+        if state == "online":
+            self.offline_since = None
+            self.online_since = now
+            self.last_server_rx = now
+            self.last_poll = now
+            self.ping_sent_at = None
+            self.tcp_failures = self.gprs_failures = self.soft_resets = 0
+            self.backoff_step = 0
+            self.counters["login"] += 1
+            return acts + [Action("online")]
+        return acts + self._run_entry(sdef, now)
