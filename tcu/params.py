@@ -1,0 +1,356 @@
+"""Parameters: what a person configures (TOML file, command-line flags) and what SMS/server commands change.
+
+Layers, lowest first: built-in defaults < config file (TOML) < flags < runtime overrides (SQLite,
+written by `PASS`, `SERVER`, `GPRS`, `REGISTER` and server commands 2/4). The runtime layer wins so a
+change the owner made by SMS survives a restart; `reset(name)` drops an override.
+
+Every value is validated on the way in and errors name the setting (`server: expected HOST[:PORT],
+got 'a:b:c'`), so `tcu run` stops at start with a message a person can act on. Secret parameters are
+flagged: they are never logged, never shown by `PARAMS?`, and offered to the log redactor.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tcu.phone import normalise_number
+from tcu.sqlite_store import open_db, transaction
+
+log = logging.getLogger(__name__)
+
+OVMS_DEFAULT_PORT = 6867  # OVMS v2 server protocol, plain TCP
+
+ParamValue = str | int | float | bool
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid; the message starts with the setting's name."""
+
+
+# -- parsers: take a value from TOML, a flag or an SMS word, return the normalised value ----------
+
+def _text(v: object) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected text, got {v!r}")
+    if any(ord(c) < 32 for c in v):
+        raise ValueError("control characters are not allowed")
+    return v.strip()
+
+
+def _password(v: object) -> str:
+    s = _text(v)
+    if s and (len(s) < 4 or " " in s):
+        raise ValueError("expected at least 4 characters and no spaces")
+    return s
+
+
+def _owner(v: object) -> str:
+    s = _text(v)
+    if not s:
+        return ""
+    return normalise_number(s)
+
+
+_HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*")
+
+
+def _server(v: object) -> str:
+    s = _text(v)
+    if not s:
+        return ""
+    m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?", s)
+    if not m or not (m.group(1).startswith("[") or _HOST.fullmatch(m.group(1))):
+        raise ValueError(f"expected HOST[:PORT], got {s!r}")
+    port = int(m.group(2)) if m.group(2) else OVMS_DEFAULT_PORT
+    if not 1 <= port <= 65535:
+        raise ValueError(f"expected HOST[:PORT] with port 1-65535, got {s!r}")
+    return f"{m.group(1)}:{port}"
+
+
+def _vehicle_id(v: object) -> str:
+    s = _text(v)
+    if s and not re.fullmatch(r"[A-Za-z0-9_\-]{1,32}", s):
+        raise ValueError(f"expected 1-32 letters, digits, '-' or '_', got {s!r}")
+    return s
+
+
+def _bool(v: object) -> bool:
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, str) and v.strip().lower() in ("1", "yes", "on", "true"):
+        return True
+    if isinstance(v, str) and v.strip().lower() in ("0", "no", "off", "false", ""):
+        return False
+    raise ValueError(f"expected yes/no, got {v!r}")
+
+
+def _paranoid(v: object) -> bool:
+    if _bool(v):
+        raise ValueError("paranoid mode is not supported; set it to false")
+    return False
+
+
+def _tz(v: object) -> int:
+    """Minutes east of UTC, from 60, "+01:00", "-0530" or "UTC"."""
+    if isinstance(v, bool):
+        raise ValueError(f"expected minutes or +HH:MM, got {v!r}")
+    if isinstance(v, int):
+        minutes = v
+    elif isinstance(v, str):
+        s = v.strip().upper().removeprefix("UTC")
+        m = re.fullmatch(r"([+-])(\d{1,2}):?(\d{2})?", s)
+        if s in ("", "Z"):
+            minutes = 0
+        elif re.fullmatch(r"[+-]?\d+", s):
+            minutes = int(s)
+        elif m:
+            minutes = int(m.group(2)) * 60 + int(m.group(3) or 0)
+            minutes = -minutes if m.group(1) == "-" else minutes
+        else:
+            raise ValueError(f"expected minutes or +HH:MM, got {v!r}")
+    else:
+        raise ValueError(f"expected minutes or +HH:MM, got {v!r}")
+    if not -14 * 60 <= minutes <= 14 * 60:
+        raise ValueError(f"offset out of range: {v!r}")
+    return minutes
+
+
+def _number(kind: type, lo: float, hi: float) -> Callable[[object], Any]:
+    def parse(v: object) -> int | float:
+        if isinstance(v, bool):
+            raise ValueError(f"expected a number, got {v!r}")
+        try:
+            n = kind(v.strip()) if isinstance(v, str) else kind(v)
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"expected a number, got {v!r}") from None
+        if kind is int and isinstance(v, float) and not v.is_integer():
+            raise ValueError(f"expected a whole number, got {v!r}")
+        if not lo <= n <= hi:
+            raise ValueError(f"expected {lo:g}..{hi:g}, got {v!r}")
+        return n
+
+    return parse
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    parse: Callable[[object], Any]
+    default: ParamValue
+    secret: bool = False
+    help: str = ""
+
+
+SPECS: tuple[ParamSpec, ...] = (
+    ParamSpec("owner", _owner, "", help="owner's phone number, E.164"),
+    ParamSpec("module_password", _password, "", secret=True, help="password for SMS commands from other numbers"),
+    ParamSpec("server", _server, "", help="OVMS v2 server HOST[:PORT]"),
+    ParamSpec("server_password", _password, "", secret=True, help="server (net) password"),
+    ParamSpec("vehicle_id", _vehicle_id, "", help="vehicle id on the server"),
+    ParamSpec("profile", _text, "demo", help="vehicle profile name"),
+    ParamSpec("apn", _text, "", help="GPRS access point name"),
+    ParamSpec("apn_user", _text, "", help="GPRS user"),
+    ParamSpec("apn_password", _text, "", secret=True, help="GPRS password"),
+    ParamSpec("paranoid", _paranoid, False, help="OVMS paranoid mode (not supported)"),
+    ParamSpec("tz_offset", _tz, 0, help="car local time, minutes east of UTC (or +HH:MM)"),
+    ParamSpec("country_code", _text, "", help="country code to complete national caller IDs"),
+    # devices (used by `tcu run`; not changeable by SMS)
+    ParamSpec("modem", _text, "", help="modem serial port or pyserial URL"),
+    ParamSpec("can", _text, "", help="CAN bus string, e.g. socketcan:can0"),
+    ParamSpec("state_dir", _text, "state", help="directory for the SQLite databases"),
+    # alerts
+    ParamSpec("alert.soc_low", _number(float, 0, 100), 10.0, help="alert when SOC falls below this %"),
+    ParamSpec("alert.12v_low_drop", _number(float, 0.1, 5), 1.0, help="12 V alert when this far below reference, V"),
+    ParamSpec("alert.12v_recover", _number(float, 0.0, 5), 0.6, help="12 V recovered when within this of reference, V"),
+    ParamSpec("alert.moved_m", _number(float, 10, 100000), 500.0, help="moved-while-parked distance, m"),
+    ParamSpec("alert.left_on_s", _number(float, 60, 86400), 900.0, help="car left on while parked, s"),
+    ParamSpec("alert.server_deadline_s", _number(float, 1, 3600), 60.0, help="server confirmation deadline, s"),
+    ParamSpec("alert.sms_per_day", _number(int, 0, 1000), 20, help="daily SMS budget for alerts"),
+    ParamSpec("alert.sms_min_interval_s", _number(float, 0, 86400), 60.0, help="minimum gap between alert SMS, s"),
+    ParamSpec("alert.coalesce_s", _number(float, 0, 600), 5.0, help="collect alerts firing together for, s"),
+)
+
+SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
+
+# Parameters the owner may change at run time (SMS PASS/SERVER/GPRS/REGISTER, server commands 2/4).
+RUNTIME_SETTABLE = frozenset(
+    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "paranoid")
+)
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def _validate(name: str, value: object) -> ParamValue:
+    spec = SPEC_BY_NAME.get(name)
+    if spec is None:
+        raise ConfigError(f"{name}: unknown setting")
+    try:
+        return spec.parse(value)
+    except ValueError as e:
+        raise ConfigError(f"{name}: {e}") from None
+
+
+def load_toml(path: str | Path) -> dict[str, ParamValue]:
+    """Read and validate a config file; tables flatten to dotted names (`[alert] soc_low` → `alert.soc_low`).
+
+    `[server] host = …, password = …` is also accepted for `server` / `server_password`.
+    """
+    try:
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config: {path}: {e}") from None
+    if isinstance(raw.get("server"), dict):
+        srv = raw.pop("server")
+        for k, v in srv.items():
+            name = {"host": "server", "password": "server_password"}.get(k, f"server.{k}")
+            raw[name] = v
+    return {name: _validate(name, v) for name, v in _flatten(raw).items()}
+
+
+class Params:
+    """The unit's parameters; `get`/`[]` return validated, typed values."""
+
+    def __init__(
+        self,
+        config: Mapping[str, object] | None = None,
+        db: sqlite3.Connection | str | Path | None = None,
+    ) -> None:
+        self._base: dict[str, ParamValue] = {s.name: s.default for s in SPECS}
+        for name, v in (config or {}).items():
+            self._base[name] = _validate(name, v)
+        self._conn: sqlite3.Connection | None
+        if db is None:
+            self._conn = None
+        elif isinstance(db, sqlite3.Connection):
+            self._conn = db
+        else:
+            self._conn = open_db(db)
+        self._overrides: dict[str, ParamValue] = {}
+        self._listeners: list[Callable[[str, ParamValue], None]] = []
+        if self._conn is not None:
+            self._conn.execute("CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            for name, text in self._conn.execute("SELECT name, value FROM params"):
+                try:
+                    self._overrides[name] = _validate(name, text)
+                except ConfigError as e:
+                    log.warning("ignoring stored override: %s", e)
+
+    @classmethod
+    def from_files(
+        cls,
+        config_path: str | Path | None,
+        db: sqlite3.Connection | str | Path | None = None,
+        flags: Mapping[str, object | None] | None = None,
+    ) -> Params:
+        """Config file, then flags given on the command line (None = flag not given), then SQLite."""
+        config: dict[str, object] = dict(load_toml(config_path)) if config_path else {}
+        for name, v in (flags or {}).items():
+            if v is not None:
+                config[name] = v
+        return cls(config, db)
+
+    # -- reading -----------------------------------------------------------------------------------
+    def get(self, name: str) -> ParamValue:
+        if name in self._overrides:
+            return self._overrides[name]
+        try:
+            return self._base[name]
+        except KeyError:
+            raise KeyError(f"unknown parameter {name!r}") from None
+
+    __getitem__ = get
+
+    def is_secret(self, name: str) -> bool:
+        spec = SPEC_BY_NAME.get(name)
+        return bool(spec and spec.secret)
+
+    def secrets(self) -> list[str]:
+        """The current secret values (non-empty), e.g. for `runtime.logsetup.register_secret`."""
+        return [str(self.get(s.name)) for s in SPECS if s.secret and self.get(s.name)]
+
+    def public_items(self) -> list[tuple[str, str]]:
+        """(name, text) of every parameter, secrets shown as `(set)` / `(not set)`."""
+        out = []
+        for s in SPECS:
+            v = self.get(s.name)
+            if s.secret:
+                out.append((s.name, "(set)" if v else "(not set)"))
+            else:
+                out.append((s.name, _format(v)))
+        return out
+
+    def require(self, names: Iterable[str]) -> None:
+        """Raise ConfigError naming the first of `names` that has no value."""
+        for name in names:
+            if self.get(name) in ("", None):
+                raise ConfigError(f"{name}: required but not set ({SPEC_BY_NAME[name].help})")
+
+    # -- runtime changes ---------------------------------------------------------------------------
+    def set(self, name: str, value: object, source: str = "runtime") -> ParamValue:
+        """Validate and persist a runtime override (one transaction); returns the normalised value."""
+        if name not in RUNTIME_SETTABLE:
+            raise ConfigError(f"{name}: cannot be changed at run time")
+        v = _validate(name, value)
+        self.set_many({name: v}, source)
+        return v
+
+    def set_many(self, values: Mapping[str, object], source: str = "runtime") -> dict[str, ParamValue]:
+        """Validate all, then persist all in one transaction (a GPRS command sets three at once)."""
+        checked: dict[str, ParamValue] = {}
+        for name, value in values.items():
+            if name not in RUNTIME_SETTABLE:
+                raise ConfigError(f"{name}: cannot be changed at run time")
+            checked[name] = _validate(name, value)
+        if self._conn is not None:
+            with transaction(self._conn) as c:
+                c.executemany(
+                    "INSERT OR REPLACE INTO params (name, value) VALUES (?, ?)",
+                    [(n, _format(v)) for n, v in checked.items()],
+                )
+        self._overrides.update(checked)
+        for name, v in checked.items():
+            log.info("parameter %s changed by %s to %s", name, source,
+                     "(secret)" if self.is_secret(name) else _format(v))
+            for cb in tuple(self._listeners):
+                cb(name, v)
+        return checked
+
+    def reset(self, name: str) -> None:
+        """Drop the runtime override of `name`, falling back to the config file."""
+        if self._conn is not None:
+            with transaction(self._conn) as c:
+                c.execute("DELETE FROM params WHERE name = ?", (name,))
+        if self._overrides.pop(name, None) is not None:
+            for cb in tuple(self._listeners):
+                cb(name, self.get(name))
+
+    def subscribe(self, callback: Callable[[str, ParamValue], None]) -> None:
+        """`callback(name, new_value)` after each runtime change (e.g. the link re-inits on `server`)."""
+        self._listeners.append(callback)
+
+
+def _format(v: ParamValue) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)

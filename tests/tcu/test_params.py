@@ -1,0 +1,158 @@
+"""Parameters: TOML + flags + SQLite overrides, validation errors naming the setting, secrets."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tcu.params import ConfigError, Params, load_toml
+from tcu.phone import is_alphanumeric_sender, normalise_number, try_normalise
+
+CONFIG = """
+owner = "+44 7700 900123"
+module_password = "s3cretpw"
+vehicle_id = "DEMO1"
+tz_offset = "+01:00"
+[server]
+host = "127.0.0.1:7777"
+password = "netpass99"
+[alert]
+soc_low = 15
+sms_per_day = 5
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "tcu.toml"
+    p.write_text(text)
+    return p
+
+
+def test_load_config_and_types(tmp_path: Path) -> None:
+    p = Params.from_files(write(tmp_path, CONFIG))
+    assert p["owner"] == "+447700900123"
+    assert p["server"] == "127.0.0.1:7777"
+    assert p["server_password"] == "netpass99"
+    assert p["tz_offset"] == 60
+    assert p["alert.soc_low"] == 15.0
+    assert p["alert.sms_per_day"] == 5
+    assert p["alert.moved_m"] == 500.0  # default
+    assert p["paranoid"] is False
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('server = "a:b:c"', "server: expected HOST[:PORT], got 'a:b:c'"),
+        ('server = "host:99999"', "server: expected HOST[:PORT]"),
+        ('owner = "12"', "owner: not an international"),
+        ('module_password = "ab"', "module_password: expected at least 4"),
+        ('paranoid = true', "paranoid: paranoid mode is not supported"),
+        ('colour = "red"', "colour: unknown setting"),
+        ("[alert]\nsoc_low = 150", "alert.soc_low: expected 0..100"),
+        ("[alert]\nsms_per_day = 2.5", "alert.sms_per_day: expected a whole number"),
+        ('tz_offset = "moon"', "tz_offset: expected minutes"),
+        ("server = [", "config:"),
+    ],
+)
+def test_errors_name_the_setting(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load_toml(write(tmp_path, text))
+    assert str(e.value).startswith(message)
+
+
+def test_missing_file_and_required(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config: file not found"):
+        load_toml(tmp_path / "nope.toml")
+    p = Params({"server": "example.org"})
+    assert p["server"] == "example.org:6867"
+    with pytest.raises(ConfigError, match="^vehicle_id: required"):
+        p.require(["server", "vehicle_id"])
+
+
+def test_flags_beat_file_and_overrides_beat_both(tmp_path: Path) -> None:
+    db = tmp_path / "state.sqlite"
+    cfg = write(tmp_path, CONFIG)
+    p = Params.from_files(cfg, db, flags={"vehicle_id": "FLAG1", "owner": None})
+    assert p["vehicle_id"] == "FLAG1"
+    assert p["owner"] == "+447700900123"
+    seen = []
+    p.subscribe(lambda n, v: seen.append((n, v)))
+    assert p.set("server", "example.org", source="sms") == "example.org:6867"
+    assert seen == [("server", "example.org:6867")]
+    p.set_many({"apn": "internet", "apn_user": "", "apn_password": "pw"})
+    # restart: overrides survive and win over the file
+    p2 = Params.from_files(cfg, db)
+    assert p2["server"] == "example.org:6867"
+    assert p2["apn"] == "internet"
+    p2.reset("server")
+    assert p2["server"] == "127.0.0.1:7777"
+    assert Params.from_files(cfg, db)["server"] == "127.0.0.1:7777"
+
+
+def test_runtime_set_validates_and_refuses_device_settings(tmp_path: Path) -> None:
+    p = Params({}, tmp_path / "s.sqlite")
+    with pytest.raises(ConfigError, match="^server:"):
+        p.set("server", "bad host!")
+    with pytest.raises(ConfigError, match="^modem: cannot be changed"):
+        p.set("modem", "/dev/ttyS0")
+    with pytest.raises(ConfigError):  # all-or-nothing
+        p.set_many({"apn": "ok", "owner": "nonsense"})
+    assert p["apn"] == ""
+
+
+def test_secrets_hidden_and_not_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    p = Params.from_files(write(tmp_path, CONFIG), tmp_path / "s.sqlite")
+    with caplog.at_level(logging.DEBUG):
+        p.set("module_password", "newsecret1")
+        p.set("server_password", "othersecret")
+    shown = dict(p.public_items())
+    assert shown["module_password"] == "(set)"
+    assert shown["apn_password"] == "(not set)"
+    assert shown["vehicle_id"] == "DEMO1"
+    text = " ".join(v for _, v in p.public_items()) + caplog.text
+    for secret in ("newsecret1", "othersecret", "s3cretpw", "netpass99"):
+        assert secret not in text
+    assert "module_password changed" in caplog.text
+    assert set(p.secrets()) == {"newsecret1", "othersecret"}
+    assert p.is_secret("server_password") and not p.is_secret("server")
+
+
+def test_server_forms() -> None:
+    p = Params({})
+    assert p.set("server", "[::1]:6868") == "[::1]:6868"
+    assert p.set("server", "[::1]") == "[::1]:6867"
+    assert p.set("server", "ovms.example.com") == "ovms.example.com:6867"
+    for bad in ("a b", "host:", ":80", "-x.org", "h:0"):
+        with pytest.raises(ConfigError):
+            p.set("server", bad)
+
+
+def test_phone_normalisation() -> None:
+    assert normalise_number("+44 7700-900123") == "+447700900123"
+    assert normalise_number("0044 7700 900123") == "+447700900123"
+    assert normalise_number("447700900123") == "+447700900123"
+    assert normalise_number("07700 900123", default_cc="44") == "+447700900123"
+    for bad in ("07700900123", "+0123456789", "+12", "+1234567890123456", "Vodafone", ""):
+        with pytest.raises(ValueError):
+            normalise_number(bad)
+    assert try_normalise("O2-UK") is None
+    assert is_alphanumeric_sender("Vodafone") and not is_alphanumeric_sender("+447700900123")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.booleans()))
+def test_validation_only_raises_config_error(value: object) -> None:
+    p = Params({})
+    for name in ("owner", "server", "tz_offset", "alert.soc_low", "alert.sms_per_day", "vehicle_id",
+                 "module_password"):
+        try:
+            v = p.set(name, value)
+        except ConfigError as e:
+            assert str(e).startswith(name + ":")
+        else:
+            assert p.set(name, str(v) if not isinstance(v, bool) else v) == v  # stored text re-parses
