@@ -94,13 +94,20 @@ def decode_semi_octets(data: bytes, ndigits: int) -> str:
 # --- addresses -----------------------------------------------------------
 
 
+_DIALLABLE = frozenset("0123456789*#")
+
+
 def _is_numeric(address: str) -> bool:
     body = address[1:] if address.startswith("+") else address
-    return bool(body) and all(ch in _DIGIT_VALUE for ch in body)
+    return bool(body) and all(ch in _DIALLABLE for ch in body)
 
 
-def encode_address(address: str) -> bytes:
-    """TP-DA / TP-OA: length in useful semi-octets, TOA, value."""
+def encode_address(address: str, *, allow_alphanumeric: bool = True) -> bytes:
+    """TP-DA / TP-OA: length in useful semi-octets, TOA, value.
+
+    Digits (with an optional leading "+") become a number; anything else an alphanumeric
+    address, which only an originator may be.
+    """
     if _is_numeric(address):
         international = address.startswith("+")
         digits = address[1:] if international else address
@@ -110,7 +117,7 @@ def encode_address(address: str) -> bytes:
         return bytes((len(digits), toa)) + encode_semi_octets(digits)
     if not address:
         raise SmsError("empty address")
-    if address.startswith("+"):
+    if address.startswith("+") or not allow_alphanumeric:
         raise SmsError(f"address {address!r} is not a phone number")
     septets = gsm7.encode_septets(address)
     if len(septets) > MAX_ALPHA_SEPTETS:

@@ -154,7 +154,12 @@ def encode_submit(msg: SmsSubmit) -> EncodedPdu:
         fo |= FO_SRR
     if msg.concat is not None:
         fo |= FO_UDHI
-    tpdu = bytes((fo, msg.reference)) + encode_address(msg.number) + bytes((0x00, dcs, VP_4_DAYS, udl)) + ud
+    tpdu = (
+        bytes((fo, msg.reference))
+        + encode_address(msg.number, allow_alphanumeric=False)
+        + bytes((0x00, dcs, VP_4_DAYS, udl))
+        + ud
+    )
     smsc = encode_smsc(msg.smsc)
     return EncodedPdu(hex=(smsc + tpdu).hex().upper(), tpdu_length=len(tpdu))
 
