@@ -1,0 +1,682 @@
+"""The AT channel: a sans-IO command queue and response/URC framer for SIMCom 2G modems.
+
+h11 style: the caller owns the serial port and the clock.
+
+    ch = ATChannel()
+    out = ch.send(Command("AT+CSQ", prefixes=("+CSQ:",)), now)   # bytes to write (or None: queued)
+    ch.receive_data(bytes_from_port, now)
+    for ev in ch.events(): ...                                  # Response / Timeout / Urc... / Garbage
+    port.write(ch.data_to_send())                               # queued commands, prompt payloads
+    ch.tick(now) at ch.next_deadline()
+
+One command is in flight at a time (spec §1: the modem answers one command line at a time). Lines
+that belong to the in-flight command are collected until its final result; everything else is an
+unsolicited result code (spec §4) and becomes a typed `Urc` event at once, between responses, during
+a `> ` prompt, or while a long command (CIICR, CIPSTART) waits. `+IPD,<n>:` payloads are taken as n
+raw bytes, so data that contains CR LF or looks like `RING` is never parsed as lines.
+
+Resynchronisation: a line with control bytes is reported as `Garbage` (after salvaging any clean
+tail, e.g. `\\xff\\xffRDY`); a partial line, `+IPD` payload or `+CMT` body that stops arriving is
+flushed after `partial_timeout`; a silent modem gives `Timeout` and the next command goes out. A
+timed-out prompt command writes ESC so a modem stuck in `> ` returns to command mode. `RDY` and the
+power-down URCs abort the in-flight command and every queued one (`Aborted`): the modem they were
+meant for is gone, and e.g. a queued CIPSEND must not reach a freshly booted modem.
+
+This parser is the driver's own; it must never share code with the virtual modem's (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+from functools import lru_cache
+
+log = logging.getLogger(__name__)
+
+CTRL_Z = b"\x1a"  # spec §1: ends a prompt payload (send)
+ESC = b"\x1b"  # spec §1: cancels a prompt payload
+MAX_LINE = 4096  # a line longer than any SIM800 response is garbage, not a reason to grow forever
+DEFAULT_TIMEOUT = 5.0
+PARTIAL_TIMEOUT = 2.0
+
+_seq = itertools.count(1)
+
+
+# --------------------------------------------------------------------------------------------
+# Commands and results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Command:
+    """One command line and what ends it.
+
+    text: the command without CR (`AT+CSQ`, `AT+CREG?;+CSQ`).
+    timeout: seconds from when the line is written to its final result (spec §1 gives the long ones).
+    prefixes: response-line prefixes that belong to this command even when they look like URCs
+        (`+CPIN:` for `AT+CPIN?`, `+CREG:` for `AT+CREG?`).
+    finals / fail_finals: regexes (re.match on the stripped line) of command-specific final lines,
+        success and failure (`SHUT OK`, `CONNECT OK` / `CONNECT FAIL`, an IP address for CIFSR).
+    ok_is_final: False when OK is only an intermediate (CIPSTART: OK, later CONNECT OK;
+        CIPSTATUS: OK, then STATE: ...).
+    body_after_prefix: a prefixed line is followed by one raw body line (CMGR, CMGL: SMS text/PDU).
+    prompt: the modem answers `> ` and wants `payload` + `terminator` (CTRL_Z, ESC, or b"" for
+        `AT+CIPSEND=<n>` fixed length).
+    """
+
+    text: str
+    timeout: float = DEFAULT_TIMEOUT
+    prefixes: tuple[str, ...] = ()
+    finals: tuple[str, ...] = ()
+    fail_finals: tuple[str, ...] = ()
+    ok_is_final: bool = True
+    body_after_prefix: bool = False
+    prompt: bool = False
+    payload: bytes = b""
+    terminator: bytes = CTRL_Z
+    seq: int = field(default_factory=lambda: next(_seq), repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.text.isascii() or "\r" in self.text or "\n" in self.text:
+            raise ValueError(f"command text must be one ASCII line: {self.text!r}")  # our bug: raise
+
+    def wire(self) -> bytes:
+        return self.text.encode("ascii") + b"\r"
+
+
+class FinalKind(Enum):
+    OK = "ok"
+    ERROR = "error"
+    CME_ERROR = "cme"
+    CMS_ERROR = "cms"
+    SUCCESS = "success"  # a command-specific success final (SHUT OK, CONNECT OK, an IP address)
+    FAILURE = "failure"  # a command-specific failure final (CONNECT FAIL, SEND FAIL)
+
+
+@dataclass(frozen=True)
+class Final:
+    """The final result of a command. `code` is numeric CME/CMS (CMEE=1), `text` verbose (CMEE=2)."""
+
+    line: str
+    kind: FinalKind
+    code: int | None = None
+    text: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.kind in (FinalKind.OK, FinalKind.SUCCESS)
+
+    def reason(self) -> str:
+        """Human-readable failure reason for logs and `Failed`."""
+        return self.line
+
+
+# --------------------------------------------------------------------------------------------
+# Events
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Response:
+    """A command finished. `lines` are its information lines (echo, finals and URCs removed)."""
+
+    command: Command
+    lines: tuple[str, ...]
+    final: Final
+
+
+@dataclass(frozen=True)
+class Timeout:
+    """No final result within the command's timeout; the channel has moved on."""
+
+    command: Command
+    lines: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Aborted:
+    """The modem rebooted or powered down while the command was in flight."""
+
+    command: Command
+    reason: str
+
+
+@dataclass(frozen=True)
+class Garbage:
+    """Bytes that are no line of the protocol (noise, a truncated line, a stray prompt)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Urc:
+    """An unsolicited line. Subclasses are the URCs the driver acts on; plain `Urc` is the rest."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class Ring(Urc):
+    pass
+
+
+@dataclass(frozen=True)
+class ModemBooted(Urc):
+    """`RDY`: the modem (re)started and forgot everything (echo is on again)."""
+
+
+@dataclass(frozen=True)
+class CallReady(Urc):
+    pass
+
+
+@dataclass(frozen=True)
+class SmsReady(Urc):
+    pass
+
+
+@dataclass(frozen=True)
+class PowerDown(Urc):
+    """`NORMAL POWER DOWN`, `UNDER-VOLTAGE POWER DOWN`, `OVER-VOLTAGE POWER DOWN`."""
+
+    reason: str = "normal"
+
+
+@dataclass(frozen=True)
+class VoltageWarning(Urc):
+    """`UNDER-VOLTAGE WARNNING` (sic, spec §4) / `OVER-VOLTAGE WARNNING`."""
+
+    reason: str = "under-voltage"
+
+
+@dataclass(frozen=True)
+class SimStatus(Urc):
+    """`+CPIN: READY` / `NOT READY` / `SIM PIN` outside an `AT+CPIN?`."""
+
+    status: str = ""
+
+
+@dataclass(frozen=True)
+class RegistrationChanged(Urc):
+    """`+CREG: <stat>` (gprs False) or `+CGREG: <stat>` (gprs True), spec §2 stat values."""
+
+    stat: int = 0
+    gprs: bool = False
+    lac: str | None = None
+    ci: str | None = None
+
+
+@dataclass(frozen=True)
+class SmsStored(Urc):
+    """`+CMTI: "SM",<index>`: a new SMS is in storage; read it with CMGR."""
+
+    store: str = "SM"
+    index: int = 0
+
+
+@dataclass(frozen=True)
+class SmsDirect(Urc):
+    """`+CMT: ...` and its body line: text (text mode) or PDU hex (PDU mode)."""
+
+    header: str = ""
+    text: str = ""
+
+
+@dataclass(frozen=True)
+class TcpData(Urc):
+    """`+IPD,<n>:` and its n raw bytes. `truncated`: the modem stopped sending before n."""
+
+    data: bytes = b""
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class TcpClosed(Urc):
+    """`CLOSED`: the remote end closed the connection."""
+
+
+@dataclass(frozen=True)
+class PdpDeactivated(Urc):
+    """`+PDP: DEACT`: the network dropped the GPRS context."""
+
+
+@dataclass(frozen=True)
+class NmeaSentence(Urc):
+    """An NMEA line streamed with `AT+CGNSTST=1`."""
+
+
+Event = Response | Timeout | Aborted | Garbage | Urc
+
+
+# --------------------------------------------------------------------------------------------
+# Classification (spec §1 finals, §4 URCs)
+# --------------------------------------------------------------------------------------------
+
+_CME = re.compile(r"\+CME ERROR:\s*(.*)$")
+_CMS = re.compile(r"\+CMS ERROR:\s*(.*)$")
+_IPD = re.compile(rb"\+IPD,(\d{1,5}):")
+_IPD_MAX_HEADER = len(b"+IPD,65535:")
+# Lines that end some command but may arrive late, after their command timed out: never let them
+# be counted as the next command's information lines.
+_STRAY_FINALS = re.compile(
+    r"(CONNECT OK|CONNECT FAIL|ALREADY CONNECT|SEND OK|SEND FAIL|CLOSE OK|SHUT OK|DATA ACCEPT:.*"
+    r"|STATE: .*|OK|ERROR|\+CME ERROR:.*|\+CMS ERROR:.*)$"
+)
+_ECHO_SWITCH = re.compile(r"(?:^AT|;)E([01])(?:;|$)", re.IGNORECASE)
+
+
+@lru_cache(maxsize=256)
+def _rx(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def parse_final(line: str, command: Command | None = None) -> Final | None:
+    """The final result `line` represents for `command`, or None if it is not one."""
+    if line == "OK":
+        return Final(line, FinalKind.OK)
+    if line == "ERROR":
+        return Final(line, FinalKind.ERROR)
+    for rx, kind in ((_CME, FinalKind.CME_ERROR), (_CMS, FinalKind.CMS_ERROR)):
+        m = rx.match(line)
+        if m:
+            arg = m.group(1).strip()
+            if arg.isdigit():
+                return Final(line, kind, code=int(arg))
+            return Final(line, kind, text=arg)
+    if command is not None:
+        for pat in command.finals:
+            if _rx(pat).match(line):
+                return Final(line, FinalKind.SUCCESS)
+        for pat in command.fail_finals:
+            if _rx(pat).match(line):
+                return Final(line, FinalKind.FAILURE)
+    return None
+
+
+def _fields(rest: str) -> list[str]:
+    return [f.strip() for f in rest.split(",")]
+
+
+def classify_urc(line: str) -> Urc | None:
+    """The typed URC for a line, plain `Urc` for known-but-untyped ones, None if not a URC."""
+    if line == "RING":
+        return Ring(line)
+    if line == "RDY":
+        return ModemBooted(line)
+    if line == "Call Ready":
+        return CallReady(line)
+    if line == "SMS Ready":
+        return SmsReady(line)
+    if line == "CLOSED":
+        return TcpClosed(line)
+    if line == "+PDP: DEACT":
+        return PdpDeactivated(line)
+    if line.endswith("POWER DOWN"):
+        return PowerDown(line, reason=line[: -len("POWER DOWN")].strip().lower() or "normal")
+    if "VOLTAGE WARN" in line:
+        return VoltageWarning(line, reason=line.split(" ")[0].lower())
+    if line.startswith("+CMTI:"):
+        f = _fields(line[6:])
+        if len(f) >= 2 and f[1].isdigit():
+            return SmsStored(line, store=f[0].strip('"'), index=int(f[1]))
+        return Urc(line)
+    if line.startswith("+CPIN:"):
+        return SimStatus(line, status=line[6:].strip())
+    for prefix, gprs in (("+CREG:", False), ("+CGREG:", True)):
+        if line.startswith(prefix):
+            f = _fields(line[len(prefix):])
+            # URC: `<stat>[,"<lac>","<ci>"]`; a query answer is `<n>,<stat>...` (spec §2).
+            if f[0].isdigit() and (len(f) == 1 or f[1].startswith('"')):
+                lac = f[1].strip('"') if len(f) > 2 else None
+                ci = f[2].strip('"') if len(f) > 2 else None
+                return RegistrationChanged(line, stat=int(f[0]), gprs=gprs, lac=lac, ci=ci)
+            return None
+    if line.startswith("$G") and len(line) > 6:
+        return NmeaSentence(line)
+    if line.startswith(("+CLIP:", "+CFUN:", "+CDS:", "*PSUTTZ", "DST:", "+CTZV:", "+CUSD:",
+                        "+UGNSINF:", "+CIEV:", "+CRING:", "NO CARRIER", "+CIPRXGET:")):
+        return Urc(line)
+    if _STRAY_FINALS.match(line):
+        return Urc(line)
+    return None
+
+
+def _is_control(b: int) -> bool:
+    return (b < 0x20 and b != 0x09) or b == 0x7F
+
+
+# --------------------------------------------------------------------------------------------
+# The channel
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _InFlight:
+    command: Command
+    deadline: float
+    lines: list[str] = field(default_factory=list)
+    echo_seen: bool = False
+    saw_ok: bool = False
+    prompt_done: bool = False
+
+
+class ATChannel:
+    """Sans-IO AT command channel (see module docstring)."""
+
+    def __init__(self, echo: bool = True, partial_timeout: float = PARTIAL_TIMEOUT) -> None:
+        self.echo = echo  # what we believe: ATE0/ATE1 results and RDY keep it current
+        self.partial_timeout = partial_timeout
+        self.last_rx: float | None = None
+        self._queue: deque[Command] = deque()
+        self._inflight: _InFlight | None = None
+        self._events: deque[Event] = deque()
+        self._out = bytearray()
+        self._buf = bytearray()
+        self._after_cr = False
+        self._partial_deadline: float | None = None
+        self._ipd_left = 0
+        self._ipd_header = ""
+        self._ipd_data = bytearray()
+        self._body_for: str | None = None  # header line waiting for its body line
+        self._body_is_urc = False
+        self._echo_expect = b""  # payload echo to skip after a prompt (echo on)
+
+    # -- public ------------------------------------------------------------------------------
+    @property
+    def in_flight(self) -> Command | None:
+        return self._inflight.command if self._inflight else None
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    def send(self, command: Command, now: float) -> bytes | None:
+        """Queue `command`; returns the bytes to write now if it went out at once, else None."""
+        self._queue.append(command)
+        self._start_next(now)
+        out = self.data_to_send()
+        return out or None
+
+    def data_to_send(self) -> bytes:
+        """Bytes waiting to be written: later commands from the queue, prompt payloads, ESC."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def receive_data(self, data: bytes, now: float) -> None:
+        """Feed bytes read from the modem. Never raises on any input."""
+        if not data:
+            return
+        self.last_rx = now
+        self._buf += data
+        try:
+            self._parse(now)
+        except Exception:  # a bug here must not take the unit down: log, resync, go on
+            log.exception("AT channel parser failed; dropping %d buffered bytes", len(self._buf))
+            self._emit(Garbage(bytes(self._buf)))
+            self._reset_framing()
+        self._partial_deadline = now + self.partial_timeout if self._has_partial() else None
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
+
+    def events(self) -> list[Event]:
+        out = list(self._events)
+        self._events.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self._inflight.deadline if self._inflight else None,
+                             self._partial_deadline) if t is not None]
+        return min(times) if times else None
+
+    def tick(self, now: float) -> None:
+        """Fire what is due: partial-data flush, then the in-flight command's timeout."""
+        if self._partial_deadline is not None and now >= self._partial_deadline:
+            self._partial_deadline = None
+            self._flush_partial()
+        inf = self._inflight
+        if inf is not None and now >= inf.deadline:
+            self._inflight = None
+            log.warning("modem did not answer %r within %.1f s", inf.command.text, inf.command.timeout)
+            if inf.command.prompt and not inf.prompt_done:
+                self._out += ESC  # spec §1: leaves a `> ` prompt we may have missed; harmless otherwise
+            self._echo_expect = b""
+            self._emit(Timeout(inf.command, tuple(inf.lines)))
+            self._start_next(now)
+
+    def abort(self, reason: str, now: float) -> Command | None:
+        """Give up the in-flight command (e.g. the modem is being power-cycled)."""
+        inf = self._inflight
+        if inf is None:
+            return None
+        self._inflight = None
+        self._echo_expect = b""
+        self._emit(Aborted(inf.command, reason))
+        self._start_next(now)
+        return inf.command
+
+    def _abort_all(self, reason: str) -> None:
+        """The modem restarted or went dark: what it was doing and what we queued is moot."""
+        inf, self._inflight = self._inflight, None
+        self._echo_expect = b""
+        if inf is not None:
+            self._emit(Aborted(inf.command, reason))
+        for cmd in self.clear_queue():
+            self._emit(Aborted(cmd, reason))
+
+    def clear_queue(self) -> list[Command]:
+        """Drop the commands not yet written (after a reboot they would meet a different modem)."""
+        dropped = list(self._queue)
+        self._queue.clear()
+        return dropped
+
+    # -- internals ---------------------------------------------------------------------------
+    def _emit(self, ev: Event) -> None:
+        self._events.append(ev)
+
+    def _start_next(self, now: float) -> None:
+        if self._inflight is not None or not self._queue:
+            return
+        cmd = self._queue.popleft()
+        self._inflight = _InFlight(cmd, now + cmd.timeout)
+        self._out += cmd.wire()
+
+    def _finish(self, final: Final, now: float) -> None:
+        inf = self._inflight
+        assert inf is not None
+        self._inflight = None
+        self._echo_expect = b""
+        if final.ok:
+            m = _ECHO_SWITCH.search(inf.command.text)
+            if m:
+                self.echo = m.group(1) == "1"
+        self._emit(Response(inf.command, tuple(inf.lines), final))
+        self._start_next(now)
+
+    def _reset_framing(self) -> None:
+        self._buf.clear()
+        self._after_cr = False
+        self._ipd_left = 0
+        self._ipd_data.clear()
+        self._body_for = None
+        self._echo_expect = b""
+
+    def _has_partial(self) -> bool:
+        return bool(self._buf) or self._ipd_left > 0 or self._body_for is not None
+
+    def _flush_partial(self) -> None:
+        if self._ipd_left > 0:
+            log.warning("+IPD payload cut short: %d of %d bytes", len(self._ipd_data),
+                        len(self._ipd_data) + self._ipd_left)
+            self._emit(TcpData(self._ipd_header, data=bytes(self._ipd_data), truncated=True))
+            self._ipd_left = 0
+            self._ipd_data.clear()
+        if self._body_for is not None:
+            header, self._body_for = self._body_for, None
+            if self._body_is_urc:
+                self._emit(Garbage(header.encode()))  # a +CMT without its body: not a message
+        if self._buf:
+            self._emit(Garbage(bytes(self._buf)))
+            self._buf.clear()
+        self._after_cr = False
+        self._echo_expect = b""
+
+    def _take_line(self) -> bytes | None:
+        """Cut one line (terminated by CR, LF or CR LF) off the buffer, or None if incomplete."""
+        buf = self._buf
+        for i, b in enumerate(buf):
+            if b in (0x0D, 0x0A):
+                line = bytes(buf[:i])
+                del buf[: i + 1]
+                self._after_cr = b == 0x0D
+                return line
+            if i >= MAX_LINE:
+                break
+        if len(buf) > MAX_LINE:
+            self._emit(Garbage(bytes(buf[:MAX_LINE])))
+            del buf[:MAX_LINE]
+        return None
+
+    def _parse(self, now: float) -> None:
+        buf = self._buf
+        while buf:
+            if self._ipd_left:
+                chunk = bytes(buf[: self._ipd_left])
+                del buf[: len(chunk)]
+                self._ipd_data += chunk
+                self._ipd_left -= len(chunk)
+                if self._ipd_left == 0:
+                    self._emit(TcpData(self._ipd_header, data=bytes(self._ipd_data)))
+                    self._ipd_data.clear()
+                continue
+            if self._after_cr and buf[0] == 0x0A:
+                del buf[0]
+                self._after_cr = False
+                continue
+            self._after_cr = False
+            if self._echo_expect:
+                if not self._skip_payload_echo():
+                    return
+                continue
+            if self._body_for is not None:
+                raw = self._take_line()
+                if raw is None:
+                    return
+                self._on_body(raw.decode("utf-8", "replace"), now)
+                continue
+            if buf[0] in (0x0D, 0x0A):
+                del buf[0]
+                continue
+            inf = self._inflight
+            if buf[0] == ord(">") and inf and inf.command.prompt and not inf.prompt_done:
+                del buf[0]
+                if buf[:1] == b" ":
+                    del buf[0]
+                self._on_prompt(inf)
+                continue
+            if buf[:1] == b"+" and len(buf) < 5 and b"+IPD,".startswith(bytes(buf)):
+                return  # maybe the start of +IPD: wait for more
+            if buf.startswith(b"+IPD,"):
+                m = _IPD.match(buf)
+                if m:
+                    self._ipd_header = m.group(0).decode()
+                    self._ipd_left = int(m.group(1))
+                    del buf[: m.end()]
+                    if self._ipd_left == 0:
+                        self._emit(TcpData(self._ipd_header, data=b""))
+                    continue
+                if len(buf) < _IPD_MAX_HEADER and re.fullmatch(rb"\+IPD,\d*", bytes(buf)):
+                    return  # header still arriving
+            raw = self._take_line()
+            if raw is None:
+                return
+            self._on_raw_line(raw, now)
+
+    def _skip_payload_echo(self) -> bool:
+        """Consume the modem's echo of a prompt payload; False means "wait for more bytes"."""
+        buf, want = self._buf, self._echo_expect
+        n = 0
+        while n < len(buf) and n < len(want) and buf[n] == want[n]:
+            n += 1
+        del buf[:n]
+        want = want[n:]
+        if not want:
+            if buf[:1] in (CTRL_Z, ESC):
+                del buf[0]
+            self._echo_expect = b""
+            return True
+        if not buf:
+            self._echo_expect = want
+            return False
+        self._echo_expect = b""  # mismatch: the modem does not echo (or dropped bytes); parse normally
+        return True
+
+    def _on_prompt(self, inf: _InFlight) -> None:
+        inf.prompt_done = True
+        cmd = inf.command
+        self._out += cmd.payload + cmd.terminator
+        if self.echo and cmd.payload:
+            self._echo_expect = cmd.payload
+
+    def _on_raw_line(self, raw: bytes, now: float) -> None:
+        # Salvage the clean tail after noise: `\xff\x00RDY` is garbage followed by a real RDY.
+        start = max((i + 1 for i, b in enumerate(raw) if _is_control(b)), default=0)
+        while True:
+            try:
+                line = raw[start:].decode("utf-8").strip()
+                break
+            except UnicodeDecodeError as exc:
+                start += exc.end
+        if start:
+            self._emit(Garbage(raw[:start]))
+        if line:
+            self._on_line(line, now)
+
+    def _on_line(self, line: str, now: float) -> None:
+        inf = self._inflight
+        if inf is not None:
+            cmd = inf.command
+            if not inf.echo_seen and not inf.lines and line.upper() == cmd.text.upper():
+                inf.echo_seen = True
+                self.echo = True
+                return
+            if cmd.prefixes and line.startswith(cmd.prefixes):
+                inf.lines.append(line)
+                if cmd.body_after_prefix:
+                    self._body_for, self._body_is_urc = line, False
+                return
+            final = parse_final(line, cmd)
+            if final is not None:
+                if final.kind is FinalKind.OK and not cmd.ok_is_final:
+                    inf.saw_ok = True
+                    return
+                self._finish(final, now)
+                return
+        if line.startswith("+CMT:"):
+            self._body_for, self._body_is_urc = line, True
+            return
+        urc = classify_urc(line)
+        if urc is not None:
+            self._emit(urc)
+            if isinstance(urc, ModemBooted):
+                self.echo = True  # spec §1: echo is on after power-up
+            if isinstance(urc, ModemBooted | PowerDown):
+                self._abort_all(urc.line)
+            return
+        if inf is not None:
+            inf.lines.append(line)
+        else:
+            self._emit(Urc(line))
+
+    def _on_body(self, body: str, now: float) -> None:
+        header, self._body_for = self._body_for, None
+        assert header is not None
+        if self._body_is_urc:
+            self._emit(SmsDirect(header, header=header, text=body))
+        elif self._inflight is not None:
+            self._inflight.lines.append(body)
