@@ -1,0 +1,392 @@
+"""The local OVMS v2 server: cars and apps over the runtime contract, on the real or the virtual loop.
+
+Behaviour follows the spec (§3, §5, §6): per-vehicle authentication, last message of each code stored
+and replayed to apps with `T`, `T0` after relayed car data, `Z` to both sides on login and change,
+command routing with a per-car FIFO of requesting apps, `h<ack>` for acknowledged records, idle-car
+pings and silent-car drops. A peer's mistake ends that peer's connection only.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections import deque
+from pathlib import Path
+from typing import Final
+
+from runtime import Listener, Loop, Stream, Timer
+from tcu.ovms import messages as m
+from tcu.ovms.connection import (
+    NEED_DATA,
+    AuthFailed,
+    ConnectionClosed,
+    LocalProtocolError,
+    Malformed,
+    Message,
+    ProtocolError,
+    ServerConnection,
+    Welcomed,
+)
+
+from . import store
+from .store import Alert, Record
+
+log = logging.getLogger(__name__)
+
+SERVER_VERSION: Final = "tcu-sim-server/0.1"
+# Spec §6 timers.
+TIMEOUT_WELCOME: Final = 30.0
+TIMEOUT_CAR: Final = 960.0
+CAR_PING_IDLE: Final = TIMEOUT_CAR - 60.0    # nothing sent to the car for 900 s → ping
+CAR_PING_SPACING: Final = 300.0
+TIMEOUT_APP: Final = 1200.0
+TIMEOUT_BATCH: Final = 120.0
+SWEEP_INTERVAL: Final = 10.0
+FLUSH_INTERVAL: Final = 1.0                   # telemetry rows reach SQLite within a second
+
+
+class _Peer:
+    """One TCP connection (car or app)."""
+
+    __slots__ = ("stream", "conn", "role", "vehicle_id", "opened", "last_rx", "last_tx", "last_ping",
+                 "closed", "groups", "name")
+
+    def __init__(self, stream: Stream, conn: ServerConnection, now: float, name: str) -> None:
+        self.stream = stream
+        self.conn = conn
+        self.role = ""
+        self.vehicle_id = ""
+        self.opened = now
+        self.last_rx = now
+        self.last_tx = now
+        self.last_ping = float("-inf")
+        self.closed = False
+        self.groups: set[str] = set()
+        self.name = name
+
+
+class OvmsServer:
+    """An OVMS v2 server listening on `host:port` of `loop` (port 0 = any free port, see `.port`)."""
+
+    def __init__(self, loop: Loop, db: str | Path | sqlite3.Connection, host: str = "127.0.0.1",
+                 port: int = 6867, *, version: str = SERVER_VERSION) -> None:
+        self.loop = loop
+        self.db = store.open_db(db)
+        self.version = version
+        self._rng = loop.random("ovms-server")
+        self._cars: dict[str, _Peer] = {}
+        self._apps: dict[str, list[_Peer]] = {}
+        self._fifo: dict[str, deque[_Peer]] = {}
+        self._last: dict[str, dict[str, tuple[str, float]]] = {}   # vid -> code -> (payload, wall time)
+        self._dirty: dict[tuple[str, str], tuple[str, float]] = {}
+        self._groups: dict[str, dict[str, str]] = {}                # group -> vid -> g payload
+        self._subscribers: dict[str, set[_Peer]] = {}
+        self._peers: set[_Peer] = set()
+        self._flush_timer: Timer | None = None
+        self._seq = 0
+        self.stats = {"accepted": 0, "rejected": 0, "messages_in": 0, "messages_out": 0}
+        self.listener: Listener = loop.listen_tcp(host, port, self._on_accept)
+        self.port = self.listener.port
+        self._sweep_timer: Timer | None = loop.call_later(SWEEP_INTERVAL, self._sweep)
+        log.info("OVMS server listening on %s:%d", host, self.port)
+
+    # -- Python API for tests and the simulated world ---------------------------------------------------
+    def add_vehicle(self, vehicle_id: str, password: str) -> str:
+        return store.add_vehicle(self.db, vehicle_id, password)
+
+    def connected(self, vehicle_id: str) -> bool:
+        return vehicle_id.upper() in self._cars
+
+    def apps_connected(self, vehicle_id: str) -> int:
+        return len(self._apps.get(vehicle_id.upper(), ()))
+
+    def messages(self, vehicle_id: str) -> dict[str, str]:
+        """Last payload of each stored code for the car (e.g. {"S": "S80,K,…"})."""
+        return {code: p for code, (p, _) in self._last_for(vehicle_id.upper()).items()}
+
+    def records(self, vehicle_id: str) -> list[Record]:
+        return store.load_records(self.db, vehicle_id.upper())
+
+    def alerts(self, vehicle_id: str) -> list[Alert]:
+        return store.load_alerts(self.db, vehicle_id.upper())
+
+    def car_count(self) -> int:
+        return len(self._cars)
+
+    def close(self) -> None:
+        """Stop listening, drop every connection, write what is pending."""
+        self.listener.close()
+        if self._sweep_timer is not None:
+            self._sweep_timer.cancel()
+            self._sweep_timer = None
+        for peer in list(self._peers):
+            self._drop(peer, "server shutting down")
+        self.flush()
+
+    def flush(self) -> None:
+        """Write batched telemetry rows to SQLite in one transaction."""
+        if self._flush_timer is not None:
+            self._flush_timer.cancel()
+            self._flush_timer = None
+        rows = [(vid, code, p, t) for (vid, code), (p, t) in self._dirty.items()]
+        self._dirty.clear()
+        try:
+            store.save_messages(self.db, rows)
+        except sqlite3.Error:
+            log.exception("could not store %d telemetry rows; they stay in memory only", len(rows))
+
+    # -- connections ---------------------------------------------------------------------------------------
+    def _on_accept(self, stream: Stream) -> None:
+        self._seq += 1
+        peer = _Peer(stream, ServerConnection(self._lookup, self._rng), self.loop.time(), f"conn{self._seq}")
+        self._peers.add(peer)
+        stream.set_handlers(lambda data: self._on_data(peer, data), lambda: self._on_close(peer))
+
+    def _lookup(self, vehicle_id: str) -> str | None:
+        return store.vehicle_password(self.db, vehicle_id)
+
+    def _on_close(self, peer: _Peer) -> None:
+        if not peer.closed:
+            self._cleanup(peer, "peer closed the connection")
+
+    def _drop(self, peer: _Peer, reason: str) -> None:
+        if peer.closed:
+            return
+        self._cleanup(peer, reason)
+        peer.stream.close()
+
+    def _cleanup(self, peer: _Peer, reason: str) -> None:
+        peer.closed = True
+        self._peers.discard(peer)
+        vid = peer.vehicle_id
+        log.info("%s %s %s: %s", peer.name, peer.role or "?", vid or "-", reason)
+        if peer.role == "C":
+            if self._cars.get(vid) is peer:
+                del self._cars[vid]
+                self._fifo.pop(vid, None)
+                for group in peer.groups:
+                    self._groups.get(group, {}).pop(vid, None)
+                for app in self._apps.get(vid, ()):
+                    self._send(app, m.Peers(0))
+        elif peer.role in ("A", "B"):
+            apps = self._apps.get(vid)
+            if apps is not None and peer in apps:
+                apps.remove(peer)
+                if not apps:
+                    del self._apps[vid]
+            fifo = self._fifo.get(vid)
+            if fifo is not None and peer in fifo:
+                self._fifo[vid] = deque(p for p in fifo if p is not peer)
+            for group in peer.groups:
+                self._subscribers.get(group, set()).discard(peer)
+            if peer.role == "A":
+                self._notify_car_peers(vid)
+
+    def _send(self, peer: _Peer, msg: m.Message | str) -> None:
+        if peer.closed:
+            return
+        try:
+            data = peer.conn.send(msg)
+        except LocalProtocolError:
+            log.exception("cannot send to %s", peer.name)
+            return
+        peer.stream.write(data)
+        peer.last_tx = self.loop.time()
+        self.stats["messages_out"] += 1
+
+    def _on_data(self, peer: _Peer, data: bytes) -> None:
+        if peer.closed:
+            return
+        peer.last_rx = self.loop.time()
+        conn = peer.conn
+        conn.receive_data(data)
+        while not peer.closed:
+            ev = conn.next_event()
+            if ev is NEED_DATA:
+                break
+            if isinstance(ev, Message):
+                self.stats["messages_in"] += 1
+                if peer.role == "C":
+                    self._from_car(peer, ev.msg, ev.payload)
+                else:
+                    self._from_app(peer, ev.msg, ev.payload)
+            elif isinstance(ev, Welcomed):
+                peer.stream.write(ev.reply)
+                self._welcomed(peer, ev)
+            elif isinstance(ev, Malformed):
+                log.warning("%s %s sent an unreadable message (%s); ignored", peer.name, peer.vehicle_id,
+                            ev.reason)
+            elif isinstance(ev, AuthFailed | ProtocolError):
+                self.stats["rejected"] += 1
+                kind = "login rejected" if isinstance(ev, AuthFailed) else "protocol error"
+                self._drop(peer, f"{kind}: {ev.reason}")
+            elif isinstance(ev, ConnectionClosed):
+                self._drop(peer, "peer closed the connection")
+
+    def _welcomed(self, peer: _Peer, ev: Welcomed) -> None:
+        self.stats["accepted"] += 1
+        peer.role = ev.role
+        vid = peer.vehicle_id = ev.vehicle_id
+        log.info("%s %s %s logged in (scheme %d)", peer.name, ev.role, vid, ev.scheme)
+        if ev.role == "C":
+            old = self._cars.get(vid)
+            if old is not None:
+                self._cleanup_silently(old)
+            self._cars[vid] = peer
+            self._fifo[vid] = deque()
+            self._notify_car_peers(vid)
+            if old is None:
+                for app in self._apps.get(vid, ()):
+                    self._send(app, m.Peers(1))
+        else:
+            self._apps.setdefault(vid, []).append(peer)
+            self._send(peer, m.Peers(1 if vid in self._cars else 0))
+            last = self._last_for(vid)
+            for code in sorted(last):
+                self._send(peer, last[code][0])
+            if last:
+                newest = max(t for _, t in last.values())
+                self._send(peer, m.Time(max(0, int(self.loop.wall() - newest))))
+            if ev.role == "A":
+                self._notify_car_peers(vid)
+
+    def _cleanup_silently(self, old: _Peer) -> None:
+        """Duplicate car login (spec §6): the older connection is terminated without a Z0 blip."""
+        old.closed = True
+        self._peers.discard(old)
+        log.info("%s C %s: replaced by a newer login", old.name, old.vehicle_id)
+        old.stream.close()
+
+    def _notify_car_peers(self, vid: str) -> None:
+        car = self._cars.get(vid)
+        if car is not None:
+            self._send(car, m.Peers(sum(1 for a in self._apps.get(vid, ()) if a.role == "A")))
+
+    def _last_for(self, vid: str) -> dict[str, tuple[str, float]]:
+        last = self._last.get(vid)
+        if last is None:
+            last = self._last[vid] = store.load_messages(self.db, vid)
+        return last
+
+    def _store(self, vid: str, code: str, payload: str) -> None:
+        t = self.loop.wall()
+        self._last_for(vid)[code] = (payload, t)
+        self._dirty[(vid, code)] = (payload, t)
+        if self._flush_timer is None:
+            self._flush_timer = self.loop.call_later(FLUSH_INTERVAL, self.flush)
+
+    def _to_apps(self, vid: str, payload: m.Message | str) -> None:
+        for app in self._apps.get(vid, ()):
+            self._send(app, payload)
+
+    # -- car messages ------------------------------------------------------------------------------------------
+    def _from_car(self, car: _Peer, msg: m.Message, payload: str) -> None:
+        vid = car.vehicle_id
+        if isinstance(msg, m.Ping):
+            self._send(car, m.PingAck())
+        elif isinstance(msg, m.PingAck):
+            pass
+        elif isinstance(msg, m.CommandReply):
+            self._route_reply(vid, msg, payload)
+        elif isinstance(msg, m.AckedHistory):
+            now = self.loop.wall()
+            store.save_record(self.db, vid, msg.rtype, msg.recno, msg.lifetime, msg.data, now + msg.timediff, now)
+            self._send(car, m.HistoryAck(msg.ack))
+        elif isinstance(msg, m.History):
+            now = self.loop.wall()
+            store.save_record(self.db, vid, msg.rtype, msg.recno, msg.lifetime, msg.data, now, now)
+        elif isinstance(msg, m.PushAlert):
+            store.save_alert(self.db, vid, msg.kind, msg.text, self.loop.wall())
+            self._to_apps(vid, payload)
+        elif isinstance(msg, m.GroupLocation):
+            car.groups.add(msg.group)
+            self._groups.setdefault(msg.group, {})[vid] = payload[1:]
+            for sub in self._subscribers.get(msg.group, ()):
+                self._send(sub, m.GroupRelay(vid, payload[1:]))
+        elif isinstance(msg, m.ParanoidToken):
+            store.delete_messages(self.db, vid, "EM")
+            for code in [c for c in self._last_for(vid) if c.startswith("EM")]:
+                del self._last_for(vid)[code]
+                self._dirty.pop((vid, code), None)
+            self._store(vid, "ET", payload)
+            self._to_apps(vid, payload)
+        elif isinstance(msg, m.ParanoidMessage):
+            self._store(vid, "EM" + msg.inner_code, payload)
+            self._to_apps(vid, payload)
+            self._to_apps(vid, m.Time(0))
+        else:
+            code = payload[0]
+            if code == "S":
+                payload = payload.replace(",performance,,", ",performance,")   # spec §3 server kludge
+            if code in m.STORED_CODES:
+                self._store(vid, code, payload)
+            self._to_apps(vid, payload)
+            self._to_apps(vid, m.Time(0))
+            if code == "F":
+                self._to_apps(vid, m.ServerVersion(self.version))
+
+    def _route_reply(self, vid: str, reply: m.CommandReply, payload: str) -> None:
+        fifo = self._fifo.get(vid)
+        if not fifo:
+            self._to_apps(vid, payload)   # unsolicited (e.g. the second c41 after +CUSD): everyone
+            return
+        app = fifo[0]
+        self._send(app, payload)
+        if reply.is_final:
+            fifo.popleft()
+
+    # -- app messages ----------------------------------------------------------------------------------------------
+    def _from_app(self, app: _Peer, msg: m.Message, payload: str) -> None:
+        vid = app.vehicle_id
+        if isinstance(msg, m.Ping):
+            self._send(app, m.PingAck())
+        elif isinstance(msg, m.Command):
+            if msg.cmd == m.CMD_SERVER_GPRS:
+                self._send(app, m.CommandReply(msg.cmd, m.RESULT_FAILED, "No GPRS utilisation data available"))
+            elif msg.cmd in (m.CMD_SERVER_HISTORY_SUMMARY, m.CMD_SERVER_HISTORY):
+                self._send(app, m.CommandReply(msg.cmd, m.RESULT_UNIMPLEMENTED))
+            else:
+                car = self._cars.get(vid)
+                if car is None:
+                    log.info("command %d for offline %s dropped", msg.cmd, vid)
+                    return
+                self._fifo.setdefault(vid, deque()).append(app)
+                self._send(car, payload)
+        elif isinstance(msg, m.GroupSubscribe):
+            app.groups.add(msg.group)
+            self._subscribers.setdefault(msg.group, set()).add(app)
+            for car_vid, loc in sorted(self._groups.get(msg.group, {}).items()):
+                self._send(app, m.GroupRelay(car_vid, loc))
+        elif isinstance(msg, m.ParanoidMessage | m.ParanoidToken):
+            car = self._cars.get(vid)
+            if car is not None:
+                self._send(car, payload)
+        # `p` push subscriptions and anything else: accepted and ignored (no push services here).
+
+    # -- timers -----------------------------------------------------------------------------------------------------
+    def _sweep(self) -> None:
+        now = self.loop.time()
+        self._sweep_timer = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+        for peer in list(self._peers):
+            if not peer.conn.welcomed:
+                if now - peer.opened >= TIMEOUT_WELCOME:
+                    self._drop(peer, "no welcome within 30 s")
+            elif peer.role == "C":
+                if now - peer.last_rx >= TIMEOUT_CAR:
+                    self._drop(peer, f"silent for {TIMEOUT_CAR:.0f} s")
+                elif now - peer.last_tx >= CAR_PING_IDLE and now - peer.last_ping >= CAR_PING_SPACING:
+                    peer.last_ping = now
+                    self._send(peer, m.Ping())
+            else:
+                limit = TIMEOUT_APP if peer.role == "A" else TIMEOUT_BATCH
+                if now - peer.last_rx >= limit:
+                    self._drop(peer, f"app silent for {limit:.0f} s")
+
+
+def make_server(loop: Loop, db: str | Path | sqlite3.Connection, host: str = "127.0.0.1",
+                port: int = 6867) -> OvmsServer:
+    """Convenience for the simulated world."""
+    return OvmsServer(loop, db, host, port)
+
+
+__all__ = ["OvmsServer", "Record", "Alert", "make_server", "SERVER_VERSION"]
