@@ -33,6 +33,7 @@ from modem.sms import (
     decode_submit,
     encode_deliver,
     encode_submit,
+    make_submits,
 )
 
 SUBMIT_PLAIN = [
@@ -229,3 +230,30 @@ def test_scts_time_zone_quarter_hours_and_sign(tz_octet: str, offset: timedelta)
     m = decode_deliver(h)
     assert m.timestamp.utcoffset() == offset
     assert m.timestamp.replace(tzinfo=None) == datetime(2024, 5, 17, 13, 45, 30)
+
+
+def _normalise_gammu_submit(h: str, mr: int = 0) -> str:
+    """gammu "0181" SMSC, VP 00, TP-MR 0 -> our "00" SMSC, VP AA, TP-MR counting per part."""
+    assert h.startswith("0181")
+    tpdu = bytearray(bytes.fromhex(h[4:]))
+    assert tpdu[1] == 0
+    tpdu[1] = mr
+    vp_index = 2 + 2 + (tpdu[2] + 1) // 2 + 2  # fo, mr, DA len+TOA, DA digits, pid, dcs
+    assert tpdu[vp_index] == 0x00
+    tpdu[vp_index] = 0xAA
+    return "00" + tpdu.hex().upper()
+
+
+@pytest.mark.parametrize(
+    ("fixture", "number", "text", "concat_ref"),
+    [
+        (SUBMIT_PLAIN, "+447700900123", "hello world", 0),
+        (SUBMIT_EXT, "+491701234567", "Grüße € [x] {y} ~^|\\", 0),
+        (SUBMIT_UCS2, "+79161234567", "Привет, мир! 😀", 0),
+        (SUBMIT_CONCAT8, "+33612345678", "0123456789" * 20, 0xBB),
+        (SUBMIT_CONCAT16, "+15551234567", "x" * 170, 0x17BB),
+    ],
+)
+def test_our_submits_equal_gammu_byte_for_byte(fixture, number, text, concat_ref) -> None:
+    ours = [encode_submit(p).hex for p in make_submits(number, text, concat_ref=concat_ref)]
+    assert ours == [_normalise_gammu_submit(h, mr) for mr, h in enumerate(fixture)]
