@@ -64,7 +64,9 @@ class SmsDeliver:
 
     `originator` is "+<digits>" (TOA 0x91), digits (TOA 0x81 or other numeric types), or an
     alphanumeric sender such as "Vodafone" (TOA 0xD0). `timestamp` is the SC timestamp,
-    timezone-aware, whole seconds.
+    timezone-aware; the PDU carries whole seconds (microseconds are dropped when encoding) and
+    quarter-hour zones (other offsets are rejected). Two-digit years: 70-99 -> 19xx, else 20xx.
+    Encoding always picks the alphabet automatically (GSM-7 if possible, else UCS-2).
     """
 
     originator: str
