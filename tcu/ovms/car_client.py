@@ -304,6 +304,9 @@ class CarSession:
             self._conn = None
             if self.logged_in:
                 self._events.append(LinkLost(reason))
+            else:
+                # Spec §2: the server answers a wrong password or unknown vehicle by just closing.
+                self._events.append(LoginFailed(f"{reason} during login (wrong password or unknown vehicle?)"))
             self.logged_in = False
 
     def _lost(self, ev: CarEvent) -> None:

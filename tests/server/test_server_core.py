@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import World
+from ovms_world import World
 
 from tcu.ovms import messages as m
 from tcu.ovms.car_client import AppsChanged, Delivered, LinkLost, LoggedIn
