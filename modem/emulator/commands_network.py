@@ -1,0 +1,146 @@
+"""Registration, signal, operator, GPRS attach and clock (sim800-at.md §2 row network)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from modem.emulator import state as st
+from modem.emulator.command import Command, Reply, command
+from modem.emulator.commands_basic import require_sim
+from modem.emulator.errors import AtError, CmeError
+
+if TYPE_CHECKING:
+    from modem.emulator.interpreter import Interpreter
+
+# A test network (MCC 001 is reserved for tests): nobody mistakes it for a real operator.
+OPERATOR_LONG = "VMODEM TEST"
+OPERATOR_SHORT = "VMODEM"
+OPERATOR_NUMERIC = "00101"
+
+
+def _reg(prefix: str, attr: str):  # type: ignore[no-untyped-def]
+    def handler(m: Interpreter, c: Command) -> Reply:
+        if c.op == "test":
+            return Reply(lines=[f"{prefix}: (0-2)"])
+        if c.op == "read":
+            mode = getattr(m.settings, attr)
+            stat = m.reg_stat() if prefix == "+CREG" else m.gprs_stat()
+            return Reply(lines=[m.creg_line(prefix, mode, stat, query=True)])
+        if c.op != "set":
+            raise AtError()
+        v = c.int_arg(0, 0)
+        if v not in (0, 1, 2):
+            raise AtError()
+        setattr(m.settings, attr, v)
+        return Reply()
+
+    return handler
+
+
+command("+CREG")(_reg("+CREG", "creg"))
+command("+CGREG")(_reg("+CGREG", "cgreg"))
+
+
+@command("+CSQ")
+def csq(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply(lines=["+CSQ: (0-31,99),(0-7,99)"])
+    rssi, ber = m.rssi()
+    return Reply(lines=[f"+CSQ: {rssi},{ber}"])
+
+
+def operator_name(fmt: int) -> str:
+    return {0: OPERATOR_LONG, 1: OPERATOR_SHORT, 2: OPERATOR_NUMERIC}.get(fmt, OPERATOR_LONG)
+
+
+@command("+COPS")
+def cops(m: Interpreter, c: Command) -> Reply:
+    s = m.settings
+    if c.op == "read":
+        if not m.registered():
+            return Reply(lines=[f"+COPS: {s.cops_mode}"])
+        return Reply(lines=[f'+COPS: {s.cops_mode},{s.cops_format},"{operator_name(s.cops_format)}"'])
+    if c.op == "test":
+        require_sim(m)
+        if m.faults.on("no-coverage", m.now) or s.cfun != 1:
+            ops = ""
+        else:
+            ops = f'(2,"{OPERATOR_LONG}","{OPERATOR_SHORT}","{OPERATOR_NUMERIC}"),'
+        return Reply(lines=[f"+COPS: {ops},(0-4),(0-2)"], delay=m.delay("cops_scan"))
+    if c.op != "set":
+        raise AtError()
+    mode = c.int_arg(0)
+    if mode not in (0, 1, 2, 3, 4):
+        raise AtError()
+    if len(c.args()) > 1:
+        fmt = c.int_arg(1)
+        if fmt not in (0, 1, 2):
+            raise AtError()
+        s.cops_format = fmt
+    if mode == 3:
+        return Reply()
+    if (
+        mode in (1, 4)
+        and len(c.args()) > 2
+        and c.str_arg(2) not in (OPERATOR_LONG, OPERATOR_SHORT, OPERATOR_NUMERIC)
+    ):
+        raise CmeError(30)
+    s.cops_mode = mode
+    if mode == 2:
+        m.net_ready = False
+        m.check_registration()
+        return Reply()
+    if not m.net_ready:
+        m.later(m.timing.draw("register", m.rng), m._network_found)
+    return Reply()
+
+
+@command("+CGATT")
+def cgatt(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply(lines=["+CGATT: (0,1)"])
+    if c.op == "read":
+        return Reply(lines=[f"+CGATT: {1 if m.gprs_stat() in (1, 5) else 0}"])
+    if c.op != "set":
+        raise AtError()
+    v = c.int_arg(0)
+    if v == 1:
+        if not m.registered() or m.faults.on("gprs-down", m.now):
+            raise CmeError(148)
+        m.cgatt = True
+    elif v == 0:
+        m.cgatt = False
+        if m.tcp_state in st.PDP_ACTIVE_STATES:
+            m.pdp_deact()
+    else:
+        raise AtError()
+    m.check_registration()
+    return Reply(delay=m.delay("command") * 10)
+
+
+@command("+CCLK")
+def cclk(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        t = datetime.fromtimestamp(m.wall(), UTC)
+        return Reply(lines=[f'+CCLK: "{t.strftime("%y/%m/%d,%H:%M:%S")}+00"'])
+    if c.op == "set":
+        return Reply()  # the virtual network owns the time
+    return Reply()
+
+
+@command("+CLTS")
+def clts(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        return Reply(lines=[f"+CLTS: {m.settings.clts}"])
+    if c.op == "test":
+        return Reply(lines=["+CLTS: (0,1)"])
+    if c.op == "set":
+        m.settings.clts = c.int_arg(0)
+    return Reply()
+
+
+@command("+CNUM")
+def cnum(m: Interpreter, c: Command) -> Reply:
+    require_sim(m)
+    return Reply(lines=[f'+CNUM: "","{m.number}",145'])

@@ -1,0 +1,40 @@
+"""What the interpreter asks its surroundings to do: frozen actions the adapter carries out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modem.sms import ConcatInfo
+
+
+@dataclass(frozen=True)
+class TcpConnect:
+    conn_id: int
+    host: str
+    port: int
+
+
+@dataclass(frozen=True)
+class TcpSend:
+    conn_id: int
+    data: bytes
+
+
+@dataclass(frozen=True)
+class TcpClose:
+    conn_id: int
+
+
+@dataclass(frozen=True)
+class SmsOut:
+    """One SMS (or one part of a concatenated one) the device handed to the network."""
+
+    sender: str
+    to: str
+    text: str
+    reference: int
+    concat: ConcatInfo | None = None
+    pdu: str | None = None
+
+
+Action = TcpConnect | TcpSend | TcpClose | SmsOut

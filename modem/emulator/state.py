@@ -1,0 +1,101 @@
+"""What the modem remembers: volatile settings (lost on reboot) and the SMS stores (kept).
+
+SM (the SIM) and ME (the modem's flash) are separate stores with separate indexes, as on a SIM800:
+a client that lists "SM" must never see what was stored in "ME".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# sim800-at.md §3: the CIPSTATUS state names, exactly as the modem prints them.
+IP_INITIAL = "IP INITIAL"
+IP_START = "IP START"
+IP_CONFIG = "IP CONFIG"
+IP_GPRSACT = "IP GPRSACT"
+IP_STATUS = "IP STATUS"
+TCP_CONNECTING = "TCP CONNECTING"
+CONNECT_OK = "CONNECT OK"
+TCP_CLOSING = "TCP CLOSING"
+TCP_CLOSED = "TCP CLOSED"
+PDP_DEACT = "PDP DEACT"
+
+# States in which a PDP context (an IP address) exists.
+PDP_ACTIVE_STATES = frozenset({IP_GPRSACT, IP_STATUS, TCP_CONNECTING, CONNECT_OK, TCP_CLOSING, TCP_CLOSED})
+
+# 27.005 §3.1 <stat>: text-mode names and PDU-mode numbers.
+STAT_TEXT = {0: "REC UNREAD", 1: "REC READ", 2: "STO UNSENT", 3: "STO SENT", 4: "ALL"}
+STAT_NUM = {v: k for k, v in STAT_TEXT.items()}
+
+
+@dataclass
+class Settings:
+    """Everything ATZ / a reboot resets."""
+
+    echo: bool = True
+    cmee: int = 0
+    cmgf: int = 0  # 0 PDU, 1 text (SIM800 powers up in PDU mode)
+    cscs: str = "IRA"
+    csdh: int = 0
+    csmp: tuple[int, int, int, int] = (17, 167, 0, 0)
+    cnmi: tuple[int, int, int, int, int] = (2, 1, 0, 0, 0)
+    cpms: list[str] = field(default_factory=lambda: ["SM", "SM", "SM"])
+    creg: int = 0
+    cgreg: int = 0
+    cops_format: int = 0
+    cops_mode: int = 0
+    clts: int = 0
+    clip: int = 0
+    cfun: int = 1
+    ipr: int = 115200
+    cipmux: int = 0
+    ciphead: int = 0
+    cipqsend: int = 0
+    cipsprt: int = 1
+    ciprxget: int = 0
+    apn: str = ""
+    cgdcont_apn: str = ""
+    gnss_power: bool = False
+    gnss_stream: bool = False
+    pin_ok: bool = False
+
+
+@dataclass
+class StoredSms:
+    """One message in a store; `pdu` is the full PDU hex (SMSC part included) for PDU mode."""
+
+    stat: int
+    number: str  # originator (received) or destination (stored for sending)
+    text: str
+    scts: str  # "yy/MM/dd,hh:mm:ss+zz"
+    pdu: str
+    tpdu_length: int
+
+
+class SmsStore:
+    """A fixed-size, 1-indexed message store (an EF_SMS file on the SIM, or the modem's flash)."""
+
+    def __init__(self, name: str, capacity: int) -> None:
+        self.name = name
+        self.capacity = capacity
+        self.slots: dict[int, StoredSms] = {}
+
+    def used(self) -> int:
+        return len(self.slots)
+
+    def add(self, msg: StoredSms) -> int | None:
+        """Store in the lowest free index; None when full."""
+        for i in range(1, self.capacity + 1):
+            if i not in self.slots:
+                self.slots[i] = msg
+                return i
+        return None
+
+    def get(self, index: int) -> StoredSms | None:
+        return self.slots.get(index)
+
+    def delete(self, index: int) -> bool:
+        return self.slots.pop(index, None) is not None
+
+    def items(self) -> list[tuple[int, StoredSms]]:
+        return sorted(self.slots.items())
