@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures beside their goals. Tests never assert on wall time."""
