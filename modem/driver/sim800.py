@@ -1,0 +1,833 @@
+"""The SIMCom 2G modem as a typed, callback-driven API on the runtime loop.
+
+Style (for the link supervisor and anyone else):
+
+    modem = Modem(loop, stream, power_key=key)
+    modem.subscribe(on_event)                 # ModemEvent values: faults, SMS, TCP data, URCs
+    modem.probe(on_done)                      # every operation takes on_done(result)
+    def on_done(result):                      # result is Ok(value) or Failed(reason)
+        if isinstance(result, Ok): ...
+
+Every operation is a short script of AT commands (a generator that yields `Command`s and gets back
+`Response`s, see `_Op`); each step's failure ends the operation with `Failed`. Operations may be
+started while others run: their commands share the channel's one queue, first come first served.
+`on_done` is always called exactly once, never from inside the call that started the operation
+(results come from the loop), and never raises into the modem.
+
+Faults reach subscribers as events, whatever operation is running: `ModemRebooted` (RDY),
+`ModemPoweredDown`, `TcpClosed` (CLOSED), `GprsLost` (+PDP: DEACT), `ModemSilent` (commands time
+out with no byte from the modem), `LineNoise` (garbage). Received SMS are read, deleted from
+storage and reassembled before `SmsReceived` is published; TCP bytes arrive as `TcpDataReceived`.
+
+The protocol work is in the sans-IO `ATChannel` and the pure parsers of `commands`; this adapter
+only moves bytes and time between them and the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from modem.driver import at_channel as ch
+from modem.driver import commands as C
+from modem.driver.at_channel import ATChannel, Command, Final, Response
+from modem.driver.commands import ModemInfo, Operator, ParseError, Registration, Signal
+from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make_submits
+
+if TYPE_CHECKING:
+    from modem.driver.power import PowerKey
+    from modem.gnss import GnssFix
+    from runtime import Loop, Stream, Timer
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+# --------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ok(Generic[T]):
+    value: T = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Failed:
+    """Why an operation failed. `final` is the modem's answer if it gave one; `timeout` if it gave none."""
+
+    reason: str
+    final: Final | None = None
+    timeout: bool = False
+
+
+Result = Ok[Any] | Failed
+Callback = Callable[[Result], None]
+
+
+@dataclass(frozen=True)
+class SmsSent:
+    """TP-MR of each part as the SMSC acknowledged it (`+CMGS: <mr>`)."""
+
+    references: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class StoredSms:
+    index: int
+    sender: str
+    text: str
+    time: datetime | None
+    status: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkStatus:
+    """What the periodic poll (spec §5 step 5) returns."""
+
+    registration: Registration
+    signal: Signal
+
+
+# --------------------------------------------------------------------------------------------
+# Events for subscribers
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModemEvent:
+    """Base class of everything `Modem` publishes."""
+
+
+@dataclass(frozen=True)
+class ModemActivity(ModemEvent):
+    """Bytes arrived from the modem (feeds a silence watchdog). Published at most once per second."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class ModemRebooted(ModemEvent):
+    """`RDY`: the modem restarted; GPRS, TCP, echo and SMS settings are gone. Pending operations failed."""
+
+
+@dataclass(frozen=True)
+class ModemPoweredDown(ModemEvent):
+    """`NORMAL POWER DOWN` / `UNDER-VOLTAGE POWER DOWN`: silent until the power key is pulsed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class VoltageWarning(ModemEvent):
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModemSilent(ModemEvent):
+    """`count` commands in a row timed out and not one byte came back meanwhile."""
+
+    count: int
+    last_rx: float | None
+
+
+@dataclass(frozen=True)
+class ModemReady(ModemEvent):
+    """`Call Ready` / `SMS Ready` after boot."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class SimStatusChanged(ModemEvent):
+    status: str
+
+
+@dataclass(frozen=True)
+class RegistrationChanged(ModemEvent):
+    """`+CREG:` (gprs False) or `+CGREG:` (gprs True) URC."""
+
+    registration: Registration
+    gprs: bool
+
+
+@dataclass(frozen=True)
+class TcpClosed(ModemEvent):
+    """The TCP connection is gone: `CLOSED` from the modem, or a `SEND FAIL`."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class GprsLost(ModemEvent):
+    """`+PDP: DEACT`: the GPRS context is gone (and with it any TCP connection)."""
+
+
+@dataclass(frozen=True)
+class TcpDataReceived(ModemEvent):
+    data: bytes
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class SmsReceived(ModemEvent):
+    """A whole message (all parts of a concatenated one). `time` is the SMSC timestamp."""
+
+    sender: str
+    text: str
+    time: datetime | None
+
+
+@dataclass(frozen=True)
+class IncomingCall(ModemEvent):
+    """`RING`."""
+
+
+@dataclass(frozen=True)
+class NmeaReceived(ModemEvent):
+    sentence: str
+
+
+@dataclass(frozen=True)
+class LineNoise(ModemEvent):
+    """Bytes that were no protocol line (noise on the UART, a truncated line)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Unsolicited(ModemEvent):
+    """Any other unsolicited line (`+CFUN: 1`, `*PSUTTZ`, a late `CONNECT OK` ...)."""
+
+    line: str
+
+
+EventHandler = Callable[[ModemEvent], None]
+
+
+# --------------------------------------------------------------------------------------------
+# Operation scripts
+# --------------------------------------------------------------------------------------------
+
+
+class _StepFailed(Exception):
+    def __init__(self, failed: Failed) -> None:
+        super().__init__(failed.reason)
+        self.failed = failed
+
+
+@dataclass(frozen=True)
+class _Delay:
+    seconds: float
+
+
+# An operation yields Command (gets Response; failures are thrown in as _StepFailed) or _Delay.
+OpGen = Generator[Command | _Delay, Response | None, Any]
+
+
+class _Op:
+    """Drives one operation script; finishes exactly once."""
+
+    def __init__(self, modem: Modem, gen: OpGen, on_done: Callback, name: str) -> None:
+        self.modem = modem
+        self.gen = gen
+        self.on_done = on_done
+        self.name = name
+        self.done = False
+
+    def step(self, value: Response | None = None, error: Failed | None = None) -> None:
+        if self.done:
+            return
+        try:
+            nxt = self.gen.throw(_StepFailed(error)) if error is not None else self.gen.send(value)
+        except StopIteration as stop:
+            self.finish(Ok(stop.value))
+            return
+        except _StepFailed as exc:
+            self.finish(exc.failed)
+            return
+        except (ParseError, SmsError, ValueError) as exc:
+            self.finish(Failed(f"{self.name}: {exc}"))
+            return
+        except Exception as exc:  # our bug: log loudly, fail the operation, keep the unit running
+            log.exception("modem operation %s crashed", self.name)
+            self.finish(Failed(f"{self.name}: internal error {exc!r}"))
+            return
+        if isinstance(nxt, _Delay):
+            self.modem._loop.call_later(nxt.seconds, self.step)
+        else:
+            self.modem._submit(nxt, self)
+
+    def finish(self, result: Result) -> None:
+        if self.done:
+            return
+        self.done = True
+        self.modem._ops.discard(self)
+        self.gen.close()
+        if isinstance(result, Failed):
+            log.info("modem %s failed: %s", self.name, result.reason)
+        try:
+            self.on_done(result)
+        except Exception:
+            log.exception("on_done of modem %s failed", self.name)
+
+
+# --------------------------------------------------------------------------------------------
+# The modem
+# --------------------------------------------------------------------------------------------
+
+
+class Modem:
+    """A SIMCom SIM800-class modem on a `Stream` (serial port, pty, pipe). See module docstring."""
+
+    def __init__(self, loop: Loop, stream: Stream, *, power_key: PowerKey | None = None,
+                 echo: bool = True, sms_pdu_mode: bool = True, silent_after: int = 2,
+                 concat_timeout: float = 3600.0) -> None:
+        self._loop = loop
+        self._stream = stream
+        self.power_key = power_key
+        self.channel = ATChannel(echo=echo)
+        self.sms_pdu_mode = sms_pdu_mode
+        self.silent_after = silent_after
+        self._subscribers: list[EventHandler] = []
+        self._waiting: dict[int, _Op] = {}  # Command.seq -> op waiting for its result
+        self._ops: set[_Op] = set()
+        self._timer: Timer | None = None
+        self._timer_at: float | None = None
+        self._pumping = False
+        self._timeouts_in_row = 0
+        self._silent_reported = False
+        self._activity_at = -1e9
+        self._reassembler = Reassembler(timeout=concat_timeout)
+        self._mr = 0
+        self._concat_ref = loop.random("modem.driver.concat").randrange(256)
+        self._boots = 0  # RDY count: operations that wait for a reboot compare against it
+        self.info: ModemInfo | None = None
+        self.closed = False
+        stream.set_handlers(self._on_data, self._on_close)
+
+    # -- subscription ------------------------------------------------------------------------
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]:
+        """Add an event handler; returns a function that removes it."""
+        self._subscribers.append(handler)
+        return lambda: self._subscribers.remove(handler) if handler in self._subscribers else None
+
+    @property
+    def last_activity(self) -> float | None:
+        """loop.time() of the last byte from the modem (None: never)."""
+        return self.channel.last_rx
+
+    def close(self) -> None:
+        """Stop: fail pending operations, release the stream."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._timer:
+            self._timer.cancel()
+        for op in list(self._ops):
+            op.finish(Failed("modem closed"))
+        self._stream.close()
+
+    # -- raw access --------------------------------------------------------------------------
+    def command(self, cmd: Command, on_done: Callback) -> None:
+        """Run one raw command; Ok(Response) on a successful final, else Failed."""
+        def script() -> OpGen:
+            return (yield cmd)
+        self._start(script(), on_done, cmd.text)
+
+    # -- power-up, identification ------------------------------------------------------------
+    def probe(self, on_done: Callback, tries: int = 10, interval: float = 1.0) -> None:
+        """`AT` every `interval` s until OK (spec §5 step 1); Failed("modem silent") after `tries`."""
+        def script() -> OpGen:
+            for _ in range(tries):
+                try:
+                    yield C.at(timeout=interval)
+                    return None
+                except _StepFailed as exc:
+                    if not exc.failed.timeout:  # ERROR: a modem that talks; pause like a real client
+                        yield _Delay(interval)
+            raise _StepFailed(Failed("modem silent", timeout=True))
+        self._start(script(), on_done, "probe")
+
+    def init(self, on_done: Callback) -> None:
+        """Echo off, verbose errors, identification, SMS mode and delivery, registration URCs.
+
+        Ok(ModemInfo). CIMI/CCID may fail without a usable SIM: they are then None.
+        """
+        def script() -> OpGen:
+            yield C.simple("ATE0")
+            yield C.simple("AT+CMEE=2")
+            man = C.parse_identity((yield C.identity("AT+CGMI")).lines)
+            model = C.parse_identity((yield C.identity("AT+CGMM")).lines)
+            rev = C.parse_identity((yield C.identity("AT+CGMR")).lines)
+            imei = C.parse_identity((yield C.identity("AT+CGSN")).lines)
+            iccid = yield from self._optional(C.identity("AT+CCID"))
+            imsi = yield from self._optional(C.identity("AT+CIMI"))
+            yield from self._sms_setup()
+            yield C.simple("AT+CREG=2")
+            yield C.simple("AT+CGREG=2")
+            self.info = ModemInfo(man, model, rev, imei, iccid, imsi)
+            return self.info
+        self._start(script(), on_done, "init")
+
+    def _optional(self, cmd: Command) -> Generator[Command, Response, str | None]:
+        try:
+            return C.parse_identity((yield cmd).lines)
+        except (_StepFailed, ParseError):
+            return None
+
+    def _sms_setup(self) -> Generator[Command, Response, None]:
+        yield C.simple(f"AT+CMGF={0 if self.sms_pdu_mode else 1}")
+        if not self.sms_pdu_mode:
+            yield C.simple('AT+CSCS="GSM"')
+            yield C.simple("AT+CSDH=1")
+        yield C.simple("AT+CNMI=2,2,0,0,0")  # spec §4: +CMT direct delivery (+CMTI when stored)
+
+    def set_sms_mode(self, pdu: bool, on_done: Callback) -> None:
+        def script() -> OpGen:
+            self.sms_pdu_mode = pdu
+            yield from self._sms_setup()
+        self._start(script(), on_done, "set_sms_mode")
+
+    # -- SIM -------------------------------------------------------------------------------------
+    def sim_status(self, on_done: Callback) -> None:
+        """Ok("READY" | "SIM PIN" | ...); `+CME ERROR` (no SIM) gives Failed with the modem's text."""
+        def script() -> OpGen:
+            return C.parse_cpin((yield C.query("AT+CPIN?", "+CPIN:")).lines)
+        self._start(script(), on_done, "sim_status")
+
+    def sim_inserted(self, on_done: Callback) -> None:
+        def script() -> OpGen:
+            return C.parse_csmins((yield C.query("AT+CSMINS?", "+CSMINS:")).lines)
+        self._start(script(), on_done, "sim_inserted")
+
+    def enter_pin(self, pin: str, on_done: Callback) -> None:
+        def script() -> OpGen:
+            if not pin.isdigit():
+                raise ValueError("a PIN is digits")
+            yield C.simple(f'AT+CPIN="{pin}"')
+        self._start(script(), on_done, "enter_pin")
+
+    # -- network -----------------------------------------------------------------------------
+    def registration(self, on_done: Callback, gprs: bool = False) -> None:
+        """Ok(Registration) from `AT+CREG?` (or `AT+CGREG?`)."""
+        prefix = "+CGREG:" if gprs else "+CREG:"
+        def script() -> OpGen:
+            return C.parse_creg((yield C.query(f"AT{prefix[:-1]}?", prefix)).lines, prefix)
+        self._start(script(), on_done, "registration")
+
+    def signal(self, on_done: Callback) -> None:
+        """Ok(Signal) from `AT+CSQ` (dBm per TS 27.007)."""
+        def script() -> OpGen:
+            return C.parse_csq((yield C.query("AT+CSQ", "+CSQ:")).lines)
+        self._start(script(), on_done, "signal")
+
+    def poll(self, on_done: Callback) -> None:
+        """Ok(NetworkStatus): the periodic `AT+CREG?;+CSQ` of spec §5 step 5, in one command line."""
+        def script() -> OpGen:
+            r = yield Command("AT+CREG?;+CSQ", prefixes=("+CREG:", "+CSQ:"))
+            return NetworkStatus(C.parse_creg(r.lines), C.parse_csq(r.lines))
+        self._start(script(), on_done, "poll")
+
+    def operator(self, on_done: Callback) -> None:
+        """Ok(Operator) in long alphanumeric format."""
+        def script() -> OpGen:
+            yield C.simple("AT+COPS=3,0")
+            return C.parse_cops((yield C.query("AT+COPS?", "+COPS:")).lines)
+        self._start(script(), on_done, "operator")
+
+    def select_operator_auto(self, on_done: Callback) -> None:
+        """`AT+COPS=0`: automatic network selection (the supervisor's reselection step)."""
+        def script() -> OpGen:
+            yield C.simple("AT+COPS=0", timeout=C.T_COPS_SCAN)
+        self._start(script(), on_done, "select_operator_auto")
+
+    def network_time(self, on_done: Callback) -> None:
+        """Ok(datetime, timezone-aware) from `AT+CCLK?` (set by the network with `AT+CLTS=1`)."""
+        def script() -> OpGen:
+            return C.parse_cclk((yield C.query("AT+CCLK?", "+CCLK:")).lines)
+        self._start(script(), on_done, "network_time")
+
+    # -- GPRS and TCP (spec §3) ----------------------------------------------------------------
+    def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
+        """CIPSHUT, CIPMUX=0, CSTT, CIICR, CIFSR, CIPHEAD=1 → Ok(local IP address).
+
+        The password goes to the modem only; it is never logged by the driver.
+        """
+        def script() -> OpGen:
+            yield C.cipshut()
+            yield C.simple("AT+CIPMUX=0")
+            yield C.simple("AT+CIPHEAD=1")  # spec §3: +IPD,<len>: framing for received data
+            yield C.cstt(apn, user, password)
+            yield C.ciicr()
+            r = yield C.cifsr()
+            return r.final.line
+        self._start(script(), on_done, "gprs_attach")
+
+    def gprs_shutdown(self, on_done: Callback) -> None:
+        """`AT+CIPSHUT` → IP INITIAL from anywhere."""
+        def script() -> OpGen:
+            yield C.cipshut()
+        self._start(script(), on_done, "gprs_shutdown")
+
+    def tcp_connect(self, host: str, port: int, on_done: Callback) -> None:
+        """`AT+CIPSTART` → Ok(None) on CONNECT OK / ALREADY CONNECT, Failed on CONNECT FAIL/ERROR."""
+        def script() -> OpGen:
+            yield C.cipstart(host, port)
+        self._start(script(), on_done, "tcp_connect")
+
+    def tcp_send(self, data: bytes, on_done: Callback) -> None:
+        """`AT+CIPSEND=<n>` + n bytes: Ok(None) means the modem took it (never that the server got it).
+
+        SEND FAIL also publishes TcpClosed. Payloads over 1460 bytes go in several sends.
+        """
+        def script() -> OpGen:
+            for i in range(0, len(data), 1460):
+                try:
+                    yield C.cipsend(data[i:i + 1460])
+                except _StepFailed as exc:
+                    if exc.failed.final is not None and exc.failed.final.line == "SEND FAIL":
+                        self._publish(TcpClosed("SEND FAIL"))
+                    raise
+        self._start(script(), on_done, "tcp_send")
+
+    def tcp_close(self, on_done: Callback) -> None:
+        def script() -> OpGen:
+            yield C.cipclose()
+        self._start(script(), on_done, "tcp_close")
+
+    def ip_status(self, on_done: Callback) -> None:
+        """Ok("IP INITIAL" | "IP GPRSACT" | "CONNECT OK" | "TCP CLOSED" | "PDP DEACT" ...)."""
+        def script() -> OpGen:
+            return C.parse_state((yield C.cipstatus()).final.line)
+        self._start(script(), on_done, "ip_status")
+
+    # -- SMS -----------------------------------------------------------------------------------
+    def send_sms(self, number: str, text: str, on_done: Callback, max_parts: int = 4) -> None:
+        """Ok(SmsSent). PDU mode for everything that is not short plain ASCII (UCS-2, concatenated)."""
+        def script() -> OpGen:
+            plain = text.isascii() and text.isprintable() and len(text) <= 160
+            if not self.sms_pdu_mode and plain:
+                r = yield C.cmgs_text(number, text)
+                return SmsSent((C.parse_cmgs(r.lines),))
+            parts = make_submits(number, text, reference=self._mr, concat_ref=self._concat_ref,
+                                 max_parts=max_parts)
+            self._mr = (self._mr + len(parts)) % 256
+            self._concat_ref = (self._concat_ref + 1) % 256
+            if not self.sms_pdu_mode:
+                yield C.simple("AT+CMGF=0")
+            refs = []
+            try:
+                for part in parts:
+                    enc = encode_submit(part)
+                    r = yield C.cmgs_pdu(enc.hex, enc.tpdu_length)
+                    refs.append(C.parse_cmgs(r.lines))
+            finally:
+                if not self.sms_pdu_mode:
+                    self.command(C.simple("AT+CMGF=1"), lambda _r: None)
+            return SmsSent(tuple(refs))
+        self._start(script(), on_done, "send_sms")
+
+    def read_sms(self, index: int, on_done: Callback) -> None:
+        """Ok(StoredSms) for one stored message (one part if it is concatenated)."""
+        def script() -> OpGen:
+            r = yield C.cmgr(index)
+            return self._stored(index, r.lines)
+        self._start(script(), on_done, "read_sms")
+
+    def list_sms(self, on_done: Callback) -> None:
+        """Ok(list[StoredSms]) of every stored message (parts as stored)."""
+        def script() -> OpGen:
+            r = yield C.cmgl(self.sms_pdu_mode)
+            out = []
+            lines = list(r.lines)
+            for header, body in zip(lines[0::2], lines[1::2], strict=False):
+                try:
+                    out.append(self._listed(header, body))
+                except (ParseError, SmsError) as exc:
+                    log.warning("skipping unreadable stored SMS %r: %s", header, exc)
+            return out
+        self._start(script(), on_done, "list_sms")
+
+    def delete_sms(self, index: int, on_done: Callback) -> None:
+        def script() -> OpGen:
+            yield C.cmgd(index)
+        self._start(script(), on_done, "delete_sms")
+
+    def _stored(self, index: int, lines: tuple[str, ...]) -> StoredSms:
+        if len(lines) < 2:
+            raise ParseError(f"no message at index {index}")
+        header, body = lines[0], lines[1]
+        if C.is_pdu_cmgr(header):
+            d = decode_deliver(body)
+            return StoredSms(index, d.originator, d.text, d.timestamp)
+        h = C.parse_cmgr_text_header(header)
+        return StoredSms(index, h.sender, body, h.time, h.status)
+
+    def _listed(self, header: str, body: str) -> StoredSms:
+        if self.sms_pdu_mode:
+            d = decode_deliver(body)
+            return StoredSms(C.parse_cmgl_pdu_index(header), d.originator, d.text, d.timestamp)
+        h = C.parse_cmgl_text_header(header)
+        return StoredSms(h.index or 0, h.sender, body, h.time, h.status)
+
+    # -- GNSS -----------------------------------------------------------------------------------
+    def gnss_power(self, on: bool, on_done: Callback) -> None:
+        def script() -> OpGen:
+            yield C.cgnspwr(on)
+        self._start(script(), on_done, "gnss_power")
+
+    def gnss_fix(self, on_done: Callback) -> None:
+        """Ok(GnssFix) from `AT+CGNSINF` (`.valid` False while there is no fix)."""
+        def script() -> OpGen:
+            from modem.gnss import GnssError, parse_cgnsinf
+            r = yield C.cgnsinf()
+            try:
+                fix: GnssFix = parse_cgnsinf(C.find_line(r.lines, "+CGNSINF:"))
+            except GnssError as exc:
+                raise ParseError(str(exc)) from None
+            return fix
+        self._start(script(), on_done, "gnss_fix")
+
+    # -- power -----------------------------------------------------------------------------------
+    def soft_reset(self, on_done: Callback, boot_timeout: float = 30.0) -> None:
+        """`AT+CFUN=1,1`, then wait for `RDY`; Ok when the modem is back (echo on, settings lost)."""
+        def script() -> OpGen:
+            boots = self._boots
+            try:
+                yield Command("AT+CFUN=1,1", timeout=C.T_CFUN)
+            except _StepFailed:
+                if self._boots == boots:  # RDY aborts the command itself: that is success
+                    raise
+            yield from self._await_boot(boots, boot_timeout)
+        self._start(script(), on_done, "soft_reset")
+
+    def power_cycle(self, on_done: Callback, boot_timeout: float = 30.0, settle: float = 3.0) -> None:
+        """Pulse the power key; if the modem went down (it was on), pulse again to switch it on.
+
+        Ok once `RDY` arrives, or once `AT` answers (a modem that boots without saying RDY). The
+        `ModemPoweredDown` of the first pulse is still published: subscribers that started the
+        cycle should expect it.
+        """
+        def script() -> OpGen:
+            key = self.power_key
+            if key is None:
+                raise _StepFailed(Failed("no power key"))
+            boots = self._boots
+            yield from self._pulse(key)
+            yield _Delay(settle)
+            if self._boots != boots or (yield from self._answers()):
+                return None  # it was off and has booted
+            yield from self._pulse(key)  # it was on and is now off: switch it on
+            yield from self._await_boot(boots, boot_timeout)
+        self._start(script(), on_done, "power_cycle")
+
+    def _pulse(self, key: PowerKey) -> Generator[Command | _Delay, Response | None, None]:
+        done: list[bool] = []
+        key.pulse(lambda: done.append(True))
+        while not done:
+            yield _Delay(0.1)
+
+    def _answers(self) -> Generator[Command | _Delay, Response | None, bool]:
+        try:
+            yield C.at(timeout=1.0)
+            return True
+        except _StepFailed:
+            return False
+
+    def _await_boot(self, boots: int, timeout: float) -> Generator[Command | _Delay, Response | None, None]:
+        """Wait until RDY has been seen more often than `boots` times."""
+        deadline = self._loop.time() + timeout
+        while self._boots == boots:
+            if self._loop.time() >= deadline:
+                if (yield from self._answers()):  # booted without RDY (autobauding modems say nothing)
+                    return
+                raise _StepFailed(Failed("modem did not come back", timeout=True))
+            yield _Delay(0.2)
+
+    # -- machinery ------------------------------------------------------------------------------
+    def _start(self, gen: OpGen, on_done: Callback, name: str) -> None:
+        op = _Op(self, gen, on_done, name)
+        if self.closed:
+            self._loop.call_soon(op.finish, Failed("modem closed"))
+            return
+        self._ops.add(op)
+        self._loop.call_soon(op.step)  # never call back from inside the caller's call
+
+    def _submit(self, cmd: Command, op: _Op) -> None:
+        self._waiting[cmd.seq] = op
+        out = self.channel.send(cmd, self._loop.time())
+        if out:
+            self._write(out)
+        self._pump()
+
+    def _write(self, data: bytes) -> None:
+        if not self._stream.closed:
+            self._stream.write(data)
+
+    def _on_data(self, data: bytes) -> None:
+        now = self._loop.time()
+        self.channel.receive_data(data, now)
+        self._timeouts_in_row = 0
+        self._silent_reported = False
+        if now - self._activity_at >= 1.0:
+            self._activity_at = now
+            self._publish(ModemActivity(now))
+        self._pump()
+
+    def _on_close(self) -> None:
+        log.warning("modem stream closed")
+        self.close()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        self.channel.tick(self._loop.time())
+        self._pump()
+
+    def _pump(self) -> None:
+        if self._pumping:
+            return
+        self._pumping = True
+        try:
+            while True:
+                ev = self.channel.next_event()
+                out = self.channel.data_to_send()
+                if out:
+                    self._write(out)
+                if ev is None:
+                    break
+                self._dispatch(ev)
+        finally:
+            self._pumping = False
+        self._arm_timer()
+
+    def _arm_timer(self) -> None:
+        when = self.channel.next_deadline()
+        if when == self._timer_at:
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer, self._timer_at = None, when
+        if when is not None and not self.closed:
+            self._timer = self._loop.call_at(when, self._on_timer)
+
+    def _dispatch(self, ev: ch.Event) -> None:
+        if isinstance(ev, Response):
+            op = self._waiting.pop(ev.command.seq, None)
+            if op is not None:
+                if ev.final.ok:
+                    op.step(ev)
+                else:
+                    op.step(error=Failed(f"{ev.command.text}: {ev.final.line}", final=ev.final))
+            return
+        if isinstance(ev, ch.Timeout):
+            self._timeouts_in_row += 1
+            op = self._waiting.pop(ev.command.seq, None)
+            if self._timeouts_in_row >= self.silent_after and not self._silent_reported:
+                self._silent_reported = True
+                self._publish(ModemSilent(self._timeouts_in_row, self.channel.last_rx))
+            if op is not None:
+                op.step(error=Failed(f"{ev.command.text}: no answer", timeout=True))
+            return
+        if isinstance(ev, ch.Aborted):
+            op = self._waiting.pop(ev.command.seq, None)
+            if op is not None:
+                op.step(error=Failed(f"{ev.command.text}: aborted by {ev.reason}"))
+            return
+        if isinstance(ev, ch.Garbage):
+            self._publish(LineNoise(ev.data))
+            return
+        self._on_urc(ev)
+
+    def _on_urc(self, urc: ch.Urc) -> None:
+        if isinstance(urc, ch.TcpData):
+            self._publish(TcpDataReceived(urc.data, urc.truncated))
+        elif isinstance(urc, ch.ModemBooted):
+            log.warning("modem rebooted (RDY)")
+            self._boots += 1
+            self._publish(ModemRebooted())
+        elif isinstance(urc, ch.PowerDown):
+            log.warning("modem powered down: %s", urc.line)
+            self._publish(ModemPoweredDown(urc.reason))
+        elif isinstance(urc, ch.VoltageWarning):
+            self._publish(VoltageWarning(urc.reason))
+        elif isinstance(urc, ch.TcpClosed):
+            self._publish(TcpClosed("CLOSED"))
+        elif isinstance(urc, ch.PdpDeactivated):
+            self._publish(GprsLost())
+        elif isinstance(urc, ch.RegistrationChanged):
+            self._publish(RegistrationChanged(Registration(urc.stat, urc.lac, urc.ci), urc.gprs))
+        elif isinstance(urc, ch.SimStatus):
+            self._publish(SimStatusChanged(urc.status))
+        elif isinstance(urc, ch.CallReady | ch.SmsReady):
+            self._publish(ModemReady(urc.line))
+        elif isinstance(urc, ch.Ring):
+            self._publish(IncomingCall())
+        elif isinstance(urc, ch.NmeaSentence):
+            self._publish(NmeaReceived(urc.line))
+        elif isinstance(urc, ch.SmsDirect):
+            self._on_cmt(urc)
+        elif isinstance(urc, ch.SmsStored):
+            self._on_cmti(urc)
+        else:
+            self._publish(Unsolicited(urc.line))
+
+    def _on_cmt(self, urc: ch.SmsDirect) -> None:
+        try:
+            if C.is_pdu_cmt(urc.header):
+                d = decode_deliver(urc.text)
+                self._sms_part(d.originator, d.text, d.timestamp, d.concat)
+            else:
+                h = C.parse_cmt_text_header(urc.header)
+                self._sms_part(h.sender, urc.text, h.time, None)
+        except (ParseError, SmsError) as exc:
+            log.warning("unreadable incoming SMS %r: %s", urc.header, exc)
+            self._publish(Unsolicited(urc.header))
+
+    def _on_cmti(self, urc: ch.SmsStored) -> None:
+        def script() -> OpGen:
+            if urc.store != "SM":
+                yield C.simple(f'AT+CPMS="{urc.store}"')
+            r = yield C.cmgr(urc.index)
+            header, body = (r.lines + ("", ""))[:2]
+            if C.is_pdu_cmgr(header):
+                d = decode_deliver(body)
+                self._sms_part(d.originator, d.text, d.timestamp, d.concat)
+            else:
+                h = C.parse_cmgr_text_header(header)
+                self._sms_part(h.sender, body, h.time, None)
+            yield C.cmgd(urc.index)
+            if urc.store != "SM":
+                yield C.simple('AT+CPMS="SM"')
+
+        def done(result: Result) -> None:
+            if isinstance(result, Failed):
+                log.warning("could not fetch stored SMS %s/%d: %s", urc.store, urc.index, result.reason)
+        self._start(script(), done, "fetch_sms")
+
+    def _sms_part(self, sender: str, text: str, time: datetime | None, concat: Any) -> None:
+        whole = self._reassembler.add(sender, text, concat, self._loop.time())
+        if whole is not None:
+            self._publish(SmsReceived(sender, whole, time))
+
+    def _publish(self, ev: ModemEvent) -> None:
+        for handler in list(self._subscribers):
+            try:
+                handler(ev)
+            except Exception:
+                log.exception("modem event handler failed on %r", ev)
+
+
+__all__ = [
+    "Callback", "Failed", "GprsLost", "IncomingCall", "LineNoise", "Modem", "ModemActivity",
+    "ModemEvent", "ModemInfo", "ModemPoweredDown", "ModemReady", "ModemRebooted", "ModemSilent",
+    "NetworkStatus", "NmeaReceived", "Ok", "Operator", "Registration", "RegistrationChanged",
+    "Result", "Signal", "SimStatusChanged", "SmsReceived", "SmsSent", "StoredSms", "TcpClosed",
+    "TcpDataReceived", "Unsolicited", "VoltageWarning",
+]
