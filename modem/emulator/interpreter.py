@@ -245,6 +245,7 @@ class Interpreter:
 
     def _run_line(self, body: str, repeat: bool = False) -> None:
         transcript.info("%s -> AT%s%s", self.name, body, " (A/)" if repeat else "")
+        self.mode = "busy"  # URCs raised by the handlers wait for the final result code
         if not repeat:
             self._last_line = body
         try:
@@ -326,6 +327,7 @@ class Interpreter:
             self.mode = "prompt"
         if reply.after is not None:
             reply.after()
+        self._flush_urcs()
 
     def respond_late(self, reply: Reply) -> None:
         """For prompt completions: the same framing as a command's reply."""
@@ -369,7 +371,7 @@ class Interpreter:
     def _end_prompt(self, send: bool) -> None:
         p = self._prompt
         self._prompt = None
-        self.mode = "cmd"
+        self.mode = "busy"
         assert p is not None
         transcript.info(
             "%s -> <%s payload %r %s>", self.name, p.kind, bytes(p.buf), "send" if send else "cancel"

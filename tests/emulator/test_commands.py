@@ -1,0 +1,138 @@
+"""Command groups of sim800-at.md §2: identity, SIM, network, charset, CFUN, harmless."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.emulator.rig import Rig
+
+
+@pytest.fixture
+def r() -> Rig:
+    rig = Rig(imei="867856031234567")
+    rig.at("ATE0")
+    return rig
+
+
+def test_identity(r: Rig) -> None:
+    assert r.at("AT+CGMI") == "\r\nSIMCOM_Ltd\r\n\r\nOK\r\n"
+    assert r.at("AT+CGMM") == "\r\nSIMCOM_SIM800\r\n\r\nOK\r\n"
+    assert r.at("AT+CGMR") == "\r\nRevision:1418B04SIM800C24\r\n\r\nOK\r\n"
+    assert r.at("AT+CGSN") == "\r\n867856031234567\r\n\r\nOK\r\n"
+    assert r.at("AT+CIMI").split("\r\n")[1].isdigit()
+    ccid = r.at("AT+CCID").split("\r\n")[1]
+    assert ccid.isdigit() and len(ccid) == 20
+    assert r.at("ATI") == "\r\nSIM800 R14.18\r\n\r\nOK\r\n"
+
+
+def test_sim_states(r: Rig) -> None:
+    assert r.at("AT+CPIN?") == "\r\n+CPIN: READY\r\n\r\nOK\r\n"
+    assert r.at("AT+CSMINS?") == "\r\n+CSMINS: 0,1\r\n\r\nOK\r\n"
+    r.modem.fault("no-sim")
+    assert r.at("AT+CSMINS?") == "\r\n+CSMINS: 0,0\r\n\r\nOK\r\n"
+    assert r.at("AT+CREG?") == "\r\n+CREG: 0,0\r\n\r\nOK\r\n"
+    r.at("AT+CMEE=1")
+    assert r.at("AT+CIMI") == "\r\n+CME ERROR: 10\r\n"
+
+
+def test_sim_pin(r: Rig) -> None:
+    r.modem.fault("sim-pin")
+    r.modem.fault("reboot")
+    r.run(1)
+    r.at("ATE0;+CMEE=1")
+    assert r.at("AT+CPIN?") == "\r\n+CPIN: SIM PIN\r\n\r\nOK\r\n"
+    assert r.at('AT+CPIN="0000"') == "\r\n+CME ERROR: 16\r\n"
+    out = r.at('AT+CPIN="1234"', wait=1)
+    assert out.startswith("\r\nOK\r\n\r\n+CPIN: READY\r\n")
+    assert "SMS Ready" in out
+    assert r.at("AT+CREG?") == "\r\n+CREG: 0,1\r\n\r\nOK\r\n"
+
+
+def test_creg_urcs_and_modes(r: Rig) -> None:
+    r.at("AT+CREG=1")
+    assert r.at("AT+CREG?") == "\r\n+CREG: 1,1\r\n\r\nOK\r\n"
+    r.modem.fault("no-coverage", 60)
+    assert r.run(0.01) == "\r\n+CREG: 2\r\n"
+    assert r.at("AT+CSQ") == "\r\n+CSQ: 99,99\r\n\r\nOK\r\n"
+    assert r.at("AT+COPS?") == "\r\n+COPS: 0\r\n\r\nOK\r\n"
+    assert r.run(61) == "\r\n+CREG: 1\r\n"
+    r.at("AT+CREG=2")
+    assert r.at("AT+CREG?") == '\r\n+CREG: 2,1,"1A2B","00C3"\r\n\r\nOK\r\n'
+
+
+def test_registration_denied_and_roaming(r: Rig) -> None:
+    r.modem.fault("registration-denied")
+    assert r.at("AT+CREG?") == "\r\n+CREG: 0,3\r\n\r\nOK\r\n"
+    r.modem.clear_faults()
+    r.modem.fault("roaming")
+    r.run(1)
+    assert r.at("AT+CREG?") == "\r\n+CREG: 0,5\r\n\r\nOK\r\n"
+
+
+def test_weak_signal(r: Rig) -> None:
+    strong = int(r.at("AT+CSQ").split(": ")[1].split(",")[0])
+    assert 10 <= strong <= 31
+    r.modem.fault("weak-signal")
+    weak = int(r.at("AT+CSQ").split(": ")[1].split(",")[0])
+    assert 2 <= weak <= 7
+
+
+def test_cops_format(r: Rig) -> None:
+    assert r.at("AT+COPS?") == '\r\n+COPS: 0,0,"VMODEM TEST"\r\n\r\nOK\r\n'
+    r.at("AT+COPS=3,2")
+    assert r.at("AT+COPS?") == '\r\n+COPS: 0,2,"00101"\r\n\r\nOK\r\n'
+    r.at("AT+COPS=0,1")
+    assert r.at("AT+COPS?") == '\r\n+COPS: 0,1,"VMODEM"\r\n\r\nOK\r\n'
+    assert '(2,"VMODEM TEST","VMODEM","00101")' in r.at("AT+COPS=?")
+
+
+def test_cscs_is_stateful(r: Rig) -> None:
+    assert r.at("AT+CSCS?") == '\r\n+CSCS: "IRA"\r\n\r\nOK\r\n'
+    assert '"UCS2"' in r.at("AT+CSCS=?")
+    r.at('AT+CSCS="UCS2"')
+    assert r.at("AT+CSCS?") == '\r\n+CSCS: "UCS2"\r\n\r\nOK\r\n'
+    assert r.at('AT+CSCS="KLINGON"') == "\r\nERROR\r\n"
+
+
+def test_cfun_flight_mode_and_reset(r: Rig) -> None:
+    r.at("AT+CREG=1")
+    assert r.at("AT+CFUN=4") == "\r\nOK\r\n\r\n+CREG: 0\r\n"
+    assert r.at("AT+CFUN?") == "\r\n+CFUN: 4\r\n\r\nOK\r\n"
+    assert r.at("AT+CFUN=1") + r.run(1) == "\r\nOK\r\n\r\n+CREG: 2\r\n\r\n+CREG: 1\r\n"
+    out = r.at("AT+CFUN=1,1", wait=1)
+    assert out.startswith("\r\nOK\r\n\r\nRDY\r\n")
+    assert r.at("AT") == "AT\r\r\nOK\r\n"  # echo back on: the reset lost ATE0
+
+
+def test_atz_resets_settings(r: Rig) -> None:
+    r.at("AT+CMGF=1")
+    r.at("ATZ")
+    assert r.at("AT") == "AT\r\r\nOK\r\n"
+    assert r.at("AT+CMGF?").endswith("+CMGF: 0\r\n\r\nOK\r\n")
+
+
+def test_harmless_and_misc(r: Rig) -> None:
+    for line in (
+        "AT+CLIP=1",
+        "AT+CRC=1",
+        "AT+CVHU=0",
+        "AT+CCWA=0",
+        "ATH",
+        "AT&F",
+        "AT+IPR=115200",
+        "AT+CLTS=1",
+    ):
+        assert r.at(line).endswith("\r\nOK\r\n"), line
+    r.at("ATE0")
+    assert r.at("AT+CCLK?") == '\r\n+CCLK: "26/01/01,00:00:00+00"\r\n\r\nOK\r\n'
+    assert "AT+CMGS" in r.at("AT+CLAC")
+
+
+def test_cgatt_and_cgreg(r: Rig) -> None:
+    assert r.at("AT+CGATT?") == "\r\n+CGATT: 1\r\n\r\nOK\r\n"
+    r.at("AT+CGREG=1")
+    r.modem.fault("gprs-down")
+    assert r.run(0.01) == "\r\n+CGREG: 0\r\n"
+    r.at("AT+CMEE=1")
+    assert r.at("AT+CGATT=1") == "\r\n+CME ERROR: 148\r\n"
+    assert r.at("AT+CGATT?") == "\r\n+CGATT: 0\r\n\r\nOK\r\n"
