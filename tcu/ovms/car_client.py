@@ -318,8 +318,8 @@ class CarSession:
     def receive_data(self, data: bytes, now: float) -> bytes:
         """Feed bytes from the server; returns bytes to write at once (answers to `A`)."""
         conn = self._conn
-        if conn is None:
-            return b""
+        if conn is None or not data:
+            return b""   # end of stream is reported with disconnected(), not b""
         conn.receive_data(data)
         out = bytearray()
         while self._conn is conn:
