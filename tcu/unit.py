@@ -1,0 +1,467 @@
+"""The unit: everything wired together on one loop (DESIGN.md §1).
+
+    CAN frames → profile decoder → metrics → vehicle logic → alerts → outbox (written first)
+        → server (`P` + ping proof) while online, SMS to the owner when offline or unconfirmed in time
+    metrics → history records (breadcrumbs while driving, trips, charge sessions) → outbox → `h` records
+    SMS in → SMS commands → reply SMS;  server `C` → remote commands / SMS interpreter / parameters
+    GNSS → `v.p.*` metrics
+
+The same object runs on the virtual clock (`tcu sim`, tests) and the real clock (`tcu run`); it only
+uses the runtime contract, a `ModemOps` and a CAN port. Delivery state lives in the outbox (SQLite), so
+a unit killed at any instant and started again on the same state directory delivers what it owes, in
+order, and never twice what the server confirmed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import time as _time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runtime import Loop, Timer
+from tcu.alert_router import Action as RouterAction
+from tcu.alert_router import AlertRouter, Drop, RouterSettings, SendSms, SendToServer
+from tcu.link import LinkConfig
+from tcu.metrics import Metrics
+from tcu.outbox import Outbox, OutboxItem
+from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, Delivered
+from tcu.params import ConfigError, Params
+from tcu.remote import CommandResult, RemoteCommands
+from tcu.report import alert_tag
+from tcu.server_link import LinkDriver, ModemOps
+from tcu.sqlite_store import open_db, transaction
+from tcu.vehicle_logic import Alert, LogicSettings, VehicleLogic
+
+log = logging.getLogger(__name__)
+
+FIRMWARE_VERSION = "0.1.0"
+BREADCRUMB_S = 60.0          # GPS breadcrumb period while driving
+PUMP_BATCH = 8               # outbox items written per pump (the rest follow as they are confirmed)
+SMS_RETRY_S = 30.0
+
+# OVMS v2 parameter numbers (server commands 3/4, ovms-v2-server.md §4) → our parameter names.
+OVMS_PARAMS = {0: "owner", 1: "module_password", 4: "server", 5: "apn", 6: "apn_user", 7: "apn_password",
+               8: "vehicle_id", 9: "server_password"}
+
+
+@dataclass
+class UnitHooks:
+    """Observation points for the simulated world and the live view (no behaviour depends on them)."""
+
+    alert_raised: Callable[[int, Alert], None] | None = None
+    sms_sent: Callable[[str, str], None] | None = None
+    sms_received: Callable[[str, str], None] | None = None
+    command_done: Callable[[str, CommandResult], None] | None = None
+
+
+class _State:
+    """The unit's own small key/value store (connection counter across restarts)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        conn.execute("CREATE TABLE IF NOT EXISTS unit_state (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
+
+    def bump(self, key: str) -> int:
+        with transaction(self.conn) as c:
+            row = c.execute("SELECT v FROM unit_state WHERE k=?", (key,)).fetchone()
+            n = int(row[0]) + 1 if row else 1
+            c.execute("INSERT OR REPLACE INTO unit_state (k, v) VALUES (?, ?)", (key, str(n)))
+        return n
+
+
+class Unit:
+    """The firmware. `start()` begins; everything else happens in callbacks on `loop`."""
+
+    def __init__(self, loop: Loop, params: Params, modem: ModemOps, can_port: Any, state_dir: str | Path,
+                 *, profile: Any = None, hooks: UnitHooks | None = None,
+                 link_config: LinkConfig | None = None) -> None:
+        self.loop = loop
+        self.params = params
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.hooks = hooks or UnitHooks()
+        self.started_at = loop.time()
+        self.metrics = Metrics()
+        if profile is None:
+            from can_bus.profile import load_profile
+            profile = load_profile(str(params["profile"]))
+        self.profile = profile
+        self.decoder = profile.decoder()
+        self.can_port = can_port
+        self.can_frames = 0
+        self.outbox = Outbox(self.state_dir / "outbox.db")
+        self._state = _State(open_db(self.state_dir / "unit.db"))
+        self.boot = self._state.bump("boot")
+        self.logic = VehicleLogic(self.metrics, LogicSettings.from_params(params), wall=self._wall_of)
+        self.metrics.subscribe(self.logic.on_metric)
+        self.metrics.subscribe(self._on_metric)
+        self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
+                                  loop.random("ovms-token"), loop.time(),
+                                  firmware=f"{FIRMWARE_VERSION}/{profile.name}/V1/tcu-sim")
+        self.link = LinkDriver(loop, modem, self.session, self._link_settings, lambda: self.metrics.view,
+                               link_config)
+        self.link.on_online = self._on_online
+        self.link.on_offline = self._on_offline
+        self.link.on_session_event = self._on_session_event
+        self.link.on_sms = self._on_sms
+        self.link.on_registration = self._on_registration
+        self.modem = modem
+        self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send)
+        self.sms_interpreter: Callable[[str, str, Callable[[str], None]], None] | None = None
+        self.params.subscribe(self._on_param)
+        # SMS fallback: the router decides, the outbox remembers
+        self.router = AlertRouter(str(params["owner"]), RouterSettings.from_params(params),
+                                  server_up=False, gsm_registered=False)
+        self._ref_to_item: dict[str, int] = {}
+        self._router_timer: Timer | None = None
+        self._router_timer_at: float | None = None
+        self._logic_timer: Timer | None = None
+        self._pumping = False
+        # history state
+        self._trip: dict[str, float] | None = None
+        self._charge: dict[str, float] | None = None
+        self._last_breadcrumb = -1e18
+        # observation
+        self.last_sms: tuple[float, str, str] | None = None     # (time, direction+number, text)
+        self.last_alert: tuple[float, str] | None = None
+        self.sms_sent = 0
+        self.sms_received = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        if self.can_port is not None:
+            self.can_port.set_handler(self._on_frame, self._on_can_error)
+        self.link.start()
+        self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
+        # Alerts left in the outbox by a previous run that reached nobody yet: route them again.
+        for item in self.outbox.pending():
+            if item.kind == "alert" and item.sms_attempts == 0:
+                self._route_new(item)
+
+    def stop(self) -> None:
+        self.link.stop()
+        for t in [self._logic_timer, self._router_timer]:
+            if t is not None:
+                t.cancel()
+
+    # -- small helpers --------------------------------------------------------------------------------------
+    def _wall_of(self, now: float) -> float:
+        return self.loop.wall() + (now - self.loop.time())
+
+    def _link_settings(self) -> dict[str, object]:
+        p = self.params
+        return {"apn": p["apn"], "apn_user": p["apn_user"], "apn_password": p["apn_password"],
+                "server": p["server"]}
+
+    def link_state(self) -> str:
+        return self.link.sup.state
+
+    def status_line(self) -> str:
+        """`Server: online` / `Server: offline since 14:02, N queued` (sms-commands.md STAT)."""
+        if self.link.online:
+            return "Server: online"
+        since = self.link.sup.offline_since
+        hhmm = _time.strftime("%H:%M", _time.gmtime(self._wall_of(since))) if since is not None else "?"
+        return f"Server: offline since {hhmm}, {self.outbox.queued_count()} queued"
+
+    # -- CAN -------------------------------------------------------------------------------------------------
+    def _on_frame(self, can_id: int, data: bytes, ts: float | None = None) -> None:
+        self.can_frames += 1
+        updates = self.decoder.feed(can_id, data)
+        if updates:
+            self.metrics.apply(updates, self.loop.time())
+
+    def _on_can_error(self, error: object) -> None:
+        log.warning("CAN error: %s", error)
+
+    def _can_send(self, can_id: int, data: bytes) -> None:
+        if self.can_port is None:
+            raise RuntimeError("no CAN bus")
+        self.can_port.send(can_id, data)
+
+    # -- metrics → history -------------------------------------------------------------------------------
+    def _on_metric(self, name: str, old: object, new: object, now: float) -> None:
+        if name == "v.e.on":
+            if new and not old:
+                self._trip = {"t": now, "odo": _f(self.metrics.get("v.p.odometer")),
+                              "soc": _f(self.metrics.get("v.b.soc"))}
+            elif old and not new and self._trip is not None:
+                t = self._trip
+                self._trip = None
+                odo = _f(self.metrics.get("v.p.odometer"))
+                self._history("*-LOG-Trip", f"{now - t['t']:.0f},{odo - t['odo']:.1f},{t['soc']:.1f},"
+                              f"{_f(self.metrics.get('v.b.soc')):.1f},{odo:.1f}")
+        elif name == "v.c.charging":
+            if new and not old:
+                self._charge = {"t": now, "soc": _f(self.metrics.get("v.b.soc"))}
+            elif old and not new and self._charge is not None:
+                c = self._charge
+                self._charge = None
+                self._history("*-LOG-Charge", f"{now - c['t']:.0f},{c['soc']:.1f},"
+                              f"{_f(self.metrics.get('v.b.soc')):.1f},{_f(self.metrics.get('v.c.kwh')):.2f},"
+                              f"{self.metrics.get('v.c.state') or ''}")
+        elif name == "v.p.speed":
+            if isinstance(new, float | int) and new > 1.0 and now - self._last_breadcrumb >= BREADCRUMB_S:
+                self._last_breadcrumb = now
+                lat, lon = self.metrics.get("v.p.latitude"), self.metrics.get("v.p.longitude")
+                if lat is not None and lon is not None:
+                    self._history("*-LOG-Location", f"{lat:.6f},{lon:.6f},{new:.0f},"
+                                  f"{_f(self.metrics.get('v.p.odometer')):.1f}")
+
+    def _history(self, rtype: str, data: str) -> None:
+        payload = json.dumps({"rtype": rtype, "data": data, "wall": self.loop.wall()})
+        self.outbox.add("history", payload, self.loop.time())
+        self.pump()
+
+    # -- alerts ----------------------------------------------------------------------------------------------
+    def _logic_tick(self) -> None:
+        self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
+        alerts = self.logic.tick(self.loop.time())
+        for alert in alerts:
+            self.raise_alert(alert)
+
+    def raise_alert(self, alert: Alert) -> int:
+        """Write the alert to the outbox first, then route it. Returns its outbox id (the alert tag)."""
+        payload = json.dumps({"text": alert.text, "kind": alert.kind, "critical": alert.critical,
+                              "id": alert.id, "wall": alert.raised_at})
+        item = self.outbox.add("alert", payload, self.loop.time(), ref=alert.id)
+        self.last_alert = (self.loop.time(), f"{alert.text} {alert_tag(item.id)}")
+        log.info("alert %s raised: %s", alert_tag(item.id), alert.text)
+        if self.hooks.alert_raised:
+            self.hooks.alert_raised(item.id, alert)
+        self._route_new(item)
+        return item.id
+
+    def _route_new(self, item: OutboxItem) -> None:
+        data = json.loads(item.payload)
+        tagged = Alert(item.ref or str(item.id), data["kind"], f"{data['text']} {alert_tag(item.id)}",
+                       bool(data["critical"]), float(data.get("wall", self.loop.wall())))
+        self._ref_to_item[tagged.id] = item.id
+        self._router_actions(self.router.alert_raised(tagged, self.loop.time()))
+
+    def _router_actions(self, actions: list[RouterAction]) -> None:
+        for a in actions:
+            if isinstance(a, SendToServer):
+                self.pump()
+            elif isinstance(a, SendSms):
+                self._send_alert_sms(a)
+            elif isinstance(a, Drop):
+                log.warning("alert %s not sent by SMS: %s (it still goes to the server)", a.alert_id, a.reason)
+        self._arm_router()
+
+    def _arm_router(self) -> None:
+        when = self.router.next_deadline()
+        if self._router_timer is not None:
+            if self._router_timer_at is not None and when is not None and self._router_timer_at <= when:
+                return
+            self._router_timer.cancel()
+            self._router_timer = None
+        if when is not None:
+            # A deadline the router cannot act on yet (no coverage) would spin: look again in a second.
+            when = max(when, self.loop.time() + (1.0 if when <= self.loop.time() else 0.0))
+            self._router_timer_at = when
+            self._router_timer = self.loop.call_at(when, self._router_tick)
+
+    def _router_tick(self) -> None:
+        self._router_timer = None
+        self._router_timer_at = None
+        self._router_actions(self.router.tick(self.loop.time()))
+
+    def _send_alert_sms(self, a: SendSms) -> None:
+        item_ids = [self._ref_to_item[r] for r in a.alert_ids if r in self._ref_to_item]
+
+        def done(ok: bool, reason: str = "") -> None:
+            if ok and item_ids:
+                self.outbox.note_sms_attempt(item_ids)
+            if not ok:
+                log.warning("alert SMS failed (%s); the router queues it again", reason)
+            self._router_actions(self.router.sms_result(a.alert_ids, ok, self.loop.time()))
+
+        self.send_sms(a.number, a.text, done)
+
+    def send_sms(self, number: str, text: str, done: Callable[[bool, str], None] | None = None) -> None:
+        """Any SMS out (alerts, command replies); counts and observes it."""
+        def finished(ok: bool, reason: str = "") -> None:
+            if ok:
+                self.sms_sent += 1
+                self.last_sms = (self.loop.time(), f"to {number}", text)
+                if self.hooks.sms_sent:
+                    self.hooks.sms_sent(number, text)
+            if done is not None:
+                done(ok, reason)
+
+        self.modem.send_sms(number, text, finished)
+
+    # -- server delivery ---------------------------------------------------------------------------------------
+    def _on_online(self) -> None:
+        log.info("server online (connection %d); %d items queued", self.link.conn_no, self.outbox.queued_count())
+        self.link.conn_no = self.boot * 100_000 + self.link.conn_no % 100_000
+        self._router_actions(self.router.link_changed(True, self.loop.time()))
+        self.pump()
+
+    def _on_offline(self, reason: str) -> None:
+        log.info("server offline (%s); alerts fall back to SMS", reason)
+        self._router_actions(self.router.link_changed(False, self.loop.time()))
+
+    def _on_registration(self, registered: bool) -> None:
+        if registered != self.router.gsm_registered:
+            self._router_actions(self.router.gsm_changed(registered, self.loop.time()))
+
+    def pump(self) -> None:
+        """Write the next batch of undelivered items on the current connection, oldest first."""
+        if not self.link.online or self._pumping:
+            return
+        self._pumping = True
+        try:
+            conn_no = self.link.conn_no
+            items = self.outbox.to_send(conn_no, limit=PUMP_BATCH)
+            if not items:
+                return
+            in_flight = sum(1 for i in self.outbox.pending() if i.state == "sent" and i.conn == conn_no)
+            room = max(0, PUMP_BATCH * 2 - in_flight)
+            items = items[:room]
+            if not items:
+                return
+            now = self.loop.time()
+            self.outbox.mark_sent([i.id for i in items], conn_no, self.link.lines_sent, now)
+            out = bytearray()
+            for item in items:
+                out += self._encode_item(item, now)
+            self.link.write(bytes(out))
+        finally:
+            self._pumping = False
+
+    def _encode_item(self, item: OutboxItem, now: float) -> bytes:
+        data = json.loads(item.payload)
+        if item.kind == "alert":
+            return self.session.send_alert(item.id, f"{data['text']} {alert_tag(item.id)}", now)
+        if item.kind == "history":
+            timediff = min(0, int(data.get("wall", self.loop.wall()) - self.loop.wall()))
+            return self.session.send_history(item.id, data["rtype"], data["data"], now, recno=item.id,
+                                             timediff=timediff)
+        # info / reply: a push notification
+        return self.session.send_alert(item.id, str(data.get("text", "")), now, kind="I")
+
+    def _on_session_event(self, ev: CarEvent) -> None:
+        if isinstance(ev, Delivered):
+            ids = [int(i) for i in ev.ids if isinstance(i, int)]
+            if ids:
+                self.outbox.confirm(ids, "server", self.loop.wall())
+                for i in ids:
+                    item = self.outbox.get(i)
+                    if item is not None and item.kind == "alert" and item.ref:
+                        self.router.server_confirmed(item.ref, self.loop.time())
+            self.pump()
+        elif isinstance(ev, CommandRequest):
+            self._server_command(ev)
+
+    # -- server commands ----------------------------------------------------------------------------------------
+    def _reply(self, cmd: int, result: int, text: str = "") -> None:
+        self.link.write(self.session.reply(cmd, result, text, self.loop.time()))
+
+    def _server_command(self, req: CommandRequest) -> None:
+        cmd, p = req.cmd, req.params
+        log.info("server command %d", cmd)
+        if cmd == 1:
+            self.link.write(self.session.reply_lines(1, ["0"] * 16, self.loop.time()))
+        elif cmd == 3:
+            values = []
+            for n in range(32):
+                name = OVMS_PARAMS.get(n)
+                values.append("" if name is None or self.params.is_secret(name) else str(self.params[name]))
+            self.link.write(self.session.reply_lines(3, values, self.loop.time()))
+        elif cmd in (2, 4):
+            self._set_param_cmd(cmd, p)
+        elif cmd == 5:
+            self._reply(5, 0)
+            self.link.restart("reboot requested by server")
+        elif cmd == 6:
+            self._reply(6, 0)
+            self.raise_alert(Alert(f"cmd6-{self.loop.wall():.0f}", "stat", self.stat_text(), False,
+                                   self.loop.wall()))
+        elif cmd == 7:
+            text = ",".join(p)
+            if self.sms_interpreter is None:
+                self._reply(7, 0, self.stat_text() if text.strip().upper().startswith("STAT") else "Unknown command")
+            else:
+                owner = str(self.params["owner"])
+                self.sms_interpreter(owner, text, lambda reply: self._reply(7, 0, reply))
+        elif cmd == 40 and len(p) >= 2:
+            number, text = p[0], ",".join(p[1:])
+            self.send_sms(number, text, lambda ok, reason="": self._reply(40, 0 if ok else 1, reason))
+        else:
+            def done(res: CommandResult) -> None:
+                if self.hooks.command_done:
+                    self.hooks.command_done(f"C{cmd}", res)
+                self._reply(cmd, 0 if res.ok else 1, "" if res.ok else res.text)
+
+            if not self.remote.server_command(cmd, p, done):
+                self._reply(cmd, 3)
+
+    def _set_param_cmd(self, cmd: int, p: tuple[str, ...]) -> None:
+        if len(p) < 2 or not p[0].isdigit():
+            self._reply(cmd, 1, "Invalid syntax")
+            return
+        n, value = int(p[0]), ",".join(p[1:])
+        if cmd == 2:   # features: none are settable on this unit
+            self._reply(2, 1, "Parameter out of range")
+            return
+        name = OVMS_PARAMS.get(n)
+        if name is None or n >= 24:
+            self._reply(4, 1, "Parameter out of range")
+            return
+        try:
+            self.params.set(name, value, source="server command 4")
+        except ConfigError as e:
+            self._reply(4, 1, str(e).split(":", 1)[-1].strip()[:60])
+            return
+        self._reply(4, 0)
+
+    def _on_param(self, name: str, value: object) -> None:
+        if name == "owner":
+            self.router.owner = str(value)
+        if name in ("server", "server_password", "vehicle_id", "apn", "apn_user", "apn_password"):
+            if name in ("server_password", "vehicle_id"):
+                self.session = CarSession(str(self.params["vehicle_id"]), str(self.params["server_password"]),
+                                          self.loop.random("ovms-token"), self.loop.time(),
+                                          firmware=self.session._firmware)
+                self.link.session = self.session
+            self.loop.call_later(2.0, self.link.restart, f"{name} changed")
+
+    # -- SMS in ---------------------------------------------------------------------------------------------------
+    def _on_sms(self, sender: str, text: str, when: float | None) -> None:
+        self.sms_received += 1
+        self.last_sms = (self.loop.time(), f"from {sender}", text)
+        if self.hooks.sms_received:
+            self.hooks.sms_received(sender, text)
+        if self.sms_interpreter is None:
+            return
+        self.sms_interpreter(sender, text, lambda reply: self.send_sms(sender, reply) if reply else None)
+
+    # -- texts ----------------------------------------------------------------------------------------------------
+    def stat_text(self) -> str:
+        m = self.metrics
+        now = self.loop.time()
+        parts = []
+        state = m.get("v.c.state")
+        if m.get("v.c.charging"):
+            parts.append(f"{str(m.get('v.c.mode') or 'standard').capitalize()} - {str(state).capitalize()}")
+        else:
+            parts.append("Not charging")
+        parts.append(f"SOC: {m.format('v.b.soc', now)}")
+        parts.append(f"Range: {m.format('v.b.range.est', now)}")
+        parts.append(f"Plugged: {'yes' if m.get('v.c.pilot') else 'no'}")
+        parts.append(f"Locked: {'yes' if m.get('v.e.locked') else 'no'}")
+        parts.append(f"12V: {m.format('v.b.12v.voltage', now)}")
+        parts.append(f"ODO: {m.format('v.p.odometer', now)}")
+        parts.append(self.status_line())
+        return "\n".join(parts)
+
+
+def _f(v: object) -> float:
+    return float(v) if isinstance(v, int | float) else 0.0
