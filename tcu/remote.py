@@ -52,6 +52,7 @@ CHARGE_MODES = {0: "standard", 1: "storage", 3: "range", 4: "performance"}
 class CommandResult:
     ok: bool
     text: str
+    reason: str = ""   # why it failed, without the command name (for "Lock failed: <reason>")
 
 
 Done = Callable[[CommandResult], None]
@@ -80,19 +81,19 @@ class RemoteCommands:
             return
         reason = self._precondition(name, args)
         if reason:
-            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: {reason}"))
+            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: {reason}", reason))
             return
         try:
             frames = self.encode(name, **args)
         except Exception as e:  # the profile rejects the arguments (bad mode, amps out of range)
-            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: {e}"))
+            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: {e}", str(e)))
             return
         try:
             for can_id, data in frames:
                 self.send(can_id, data)
         except Exception as e:
             log.warning("CAN send of %s failed: %s", name, e)
-            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: CAN write failed"))
+            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: CAN write failed", "CAN write failed"))
             return
         sent_at = self.loop.time()
         expect = EXPECT[name]
@@ -121,7 +122,7 @@ class RemoteCommands:
             return
         if now - sent_at >= self.deadline:
             why = "no answer from the car" if updated is None or updated <= sent_at else f"car reports {value}"
-            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: {why}"))
+            self._finish(name, done, CommandResult(False, f"{FAIL_TEXT[name]}: {why}", why))
             return
         self.loop.call_later(CHECK_EVERY, self._check, name, metric, target, text, sent_at, done)
 

@@ -34,6 +34,8 @@ from tcu.params import ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.server_link import LinkDriver, ModemOps
+from tcu.sms_commands import CommandInterpreter, ModemStatus
+from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, transaction
 from tcu.vehicle_logic import Alert, LogicSettings, VehicleLogic
 
@@ -112,7 +114,7 @@ class Unit:
         self.link.on_registration = self._on_registration
         self.modem = modem
         self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send)
-        self.sms_interpreter: Callable[[str, str, Callable[[str], None]], None] | None = None
+        self.interpreter = CommandInterpreter(_Context(self), SmsLog(self.state_dir / "sms_log.db"))
         self.params.subscribe(self._on_param)
         # SMS fallback: the router decides, the outbox remembers
         self.router = AlertRouter(str(params["owner"]), RouterSettings.from_params(params),
@@ -386,11 +388,10 @@ class Unit:
                                    self.loop.wall()))
         elif cmd == 7:
             text = ",".join(p)
-            if self.sms_interpreter is None:
-                self._reply(7, 0, self.stat_text() if text.strip().upper().startswith("STAT") else "Unknown command")
-            else:
-                owner = str(self.params["owner"])
-                self.sms_interpreter(owner, text, lambda reply: self._reply(7, 0, reply))
+            out = self.interpreter.handle(text, None, "server", self.loop.time(),
+                                          lambda reply: self._reply(7, 0, reply))
+            if out.status in ("unknown", "error", "denied"):
+                log.info("server command 7 %s", out.status)
         elif cmd == 40 and len(p) >= 2:
             number, text = p[0], ",".join(p[1:])
             self.send_sms(number, text, lambda ok, reason="": self._reply(40, 0 if ok else 1, reason))
@@ -439,9 +440,8 @@ class Unit:
         self.last_sms = (self.loop.time(), f"from {sender}", text)
         if self.hooks.sms_received:
             self.hooks.sms_received(sender, text)
-        if self.sms_interpreter is None:
-            return
-        self.sms_interpreter(sender, text, lambda reply: self.send_sms(sender, reply) if reply else None)
+        self.interpreter.handle(text, sender, "sms", self.loop.time(),
+                                lambda reply: self.send_sms(sender, reply) if reply else None)
 
     # -- texts ----------------------------------------------------------------------------------------------------
     def stat_text(self) -> str:
@@ -461,6 +461,55 @@ class Unit:
         parts.append(f"ODO: {m.format('v.p.odometer', now)}")
         parts.append(self.status_line())
         return "\n".join(parts)
+
+
+class _Context:
+    """`tcu.sms_commands.CommandContext` implemented by the unit (the interpreter's window on it)."""
+
+    def __init__(self, unit: Unit) -> None:
+        self.u = unit
+        self.metrics = unit.metrics.view
+        self.params = unit.params
+        self.version = f"tcu-sim {FIRMWARE_VERSION}"
+        self.reset_why = "power on"
+
+    def link_status(self, now: float) -> str:
+        return self.u.status_line()
+
+    def modem_status(self) -> ModemStatus:
+        sq = self.u.metrics.get("m.net.sq")
+        return ModemStatus(self.u.link.sup.gsm_registered, float(sq) if isinstance(sq, int | float) else None,
+                           str(self.u.metrics.get("m.net.provider") or ""), self.u.link.sup.state)
+
+    def queued_count(self) -> int:
+        return self.u.outbox.queued_count()
+
+    def uptime(self, now: float) -> float:
+        return now - self.u.started_at
+
+    def reset_reason(self) -> str:
+        return self.reset_why
+
+    def wall(self, now: float) -> float:
+        return self.u._wall_of(now)
+
+    def car_command(self, name: str, on_result: Callable[[bool, str], None], **args: object) -> None:
+        self.u.logic.note_command(name, self.u.loop.time())
+
+        def done(res: CommandResult) -> None:
+            if self.u.hooks.command_done:
+                self.u.hooks.command_done(name, res)
+            on_result(res.ok, res.text if res.ok else (res.reason or res.text))
+
+        self.u.remote.execute(name, args, done)
+
+    def restart(self, reason: str) -> None:
+        self.reset_why = reason
+        self.u.loop.call_later(5.0, self.u.link.restart, reason)
+
+    def notify(self, text: str) -> None:
+        self.u.outbox.add("info", json.dumps({"text": text}), self.u.loop.time())
+        self.u.pump()
 
 
 def _f(v: object) -> float:

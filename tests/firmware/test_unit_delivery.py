@@ -91,3 +91,28 @@ def test_restart_on_the_same_state_dir_delivers_what_is_owed(tmp_path: Path) -> 
     loop.run_for(900)
     assert server_ids(server) == ids
     assert unit2.outbox.queued_count() == 0
+
+
+def test_sms_stat_from_the_owner_gets_a_reply_in_every_link_state(tmp_path: Path) -> None:
+    loop, unit, modem, smsc, server = make_unit(tmp_path)
+    loop.run_for(60)
+    modem.set_gprs(False)
+    loop.run_for(5)
+    smsc.submit(OWNER, modem.number, "STAT")
+    smsc.submit("+15550001111", modem.number, "STAT")          # a stranger without the password
+    loop.run_for(60)
+    replies = [text for _, sender, text in smsc.inboxes.get(OWNER, []) if sender == modem.number]
+    assert len(replies) == 1 and "SOC" in replies[0] and "offline since" in replies[0]
+    stranger = smsc.inboxes.get("+15550001111", [])
+    assert [t for _, _, t in stranger] == ["Permission denied"]
+
+
+def test_server_command_7_runs_the_sms_interpreter(tmp_path: Path) -> None:
+    loop, unit, modem, smsc, server = make_unit(tmp_path)
+    loop.run_for(60)
+    replies: list[str] = []
+    unit.link.write = lambda data, w=unit.link.write: (replies.append(data.decode()), w(data))[1]  # type: ignore[method-assign]
+    from tcu.ovms.car_client import CommandRequest
+    unit._server_command(CommandRequest(7, ("VERSION",)))
+    loop.run_for(5)
+    assert replies and "modpass1" not in "".join(replies)
