@@ -349,8 +349,9 @@ class Modem:
                     yield C.at(timeout=interval)
                     return None
                 except _StepFailed as exc:
-                    if not exc.failed.timeout:  # ERROR: a modem that talks; pause like a real client
+                    if exc.failed.final is not None:  # ERROR: a modem that talks; pause like a real client
                         yield _Delay(interval)
+                    # timeout: the wait was the pause; aborted by RDY: the modem just booted, ask again
             raise _StepFailed(Failed("modem silent", timeout=True))
         self._start(script(), on_done, "probe")
 
