@@ -120,7 +120,7 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
     iterations = 30
     for run in range(1, iterations + 1):
-        p = subprocess.Popen([sys.executable, str(CHILD), str(db), str(run), str(rng.randrange(1 << 30))],
+        p = subprocess.Popen([sys.executable, "-S", str(CHILD), str(db), str(run), str(rng.randrange(1 << 30))],
                              stdout=subprocess.PIPE, env=env)
         assert p.stdout is not None
         assert p.stdout.readline() == b"READY\n"
