@@ -8,10 +8,11 @@ settle time before being made, so the order in which CAN frames arrive does not 
 
 from __future__ import annotations
 
+import json
 import math
 import time as _time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
 from tcu.metrics import Metrics, MetricValue
 
@@ -32,6 +33,33 @@ class Alert:
     critical: bool
     raised_at: float  # wall clock, epoch seconds
 
+    def to_payload(self) -> str:
+        """JSON for the outbox (restart-safe: `from_payload` gives back an equal Alert)."""
+        return json.dumps(asdict(self), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_payload(cls, payload: str) -> Alert:
+        d = json.loads(payload)
+        return cls(str(d["id"]), str(d["kind"]), str(d["text"]), bool(d["critical"]), float(d["raised_at"]))
+
+
+@dataclass(frozen=True)
+class HistoryRecord:
+    """A record for the server's history (outbox kind "history"): breadcrumb, trip or charge session."""
+
+    kind: str  # "breadcrumb", "trip", "charge"
+    at: float  # wall clock, epoch seconds
+    data: Mapping[str, float | str | bool | None] = field(default_factory=dict)
+
+    def to_payload(self) -> str:
+        return json.dumps({"kind": self.kind, "at": self.at, "data": dict(self.data)}, sort_keys=True,
+                          separators=(",", ":"))
+
+    @classmethod
+    def from_payload(cls, payload: str) -> HistoryRecord:
+        d = json.loads(payload)
+        return cls(str(d["kind"]), float(d["at"]), dict(d["data"]))
+
 
 @dataclass(frozen=True)
 class LogicSettings:
@@ -41,6 +69,7 @@ class LogicSettings:
     moved_m: float = 500.0
     left_on_s: float = 900.0
     tz_offset_min: int = 0
+    breadcrumb_s: float = 60.0  # a position record this often while driving (0: never)
 
     @classmethod
     def from_params(cls, params: Mapping[str, object] | object) -> LogicSettings:
@@ -102,6 +131,11 @@ class VehicleLogic:
         # left on
         self._on_still_since: float | None = None
         self._left_on_alerted = False
+        # history
+        self._records: list[HistoryRecord] = []
+        self._trip: dict[str, float | None] | None = None
+        self._session: dict[str, float | None] | None = None
+        self._next_crumb: float | None = None
 
     # -- inputs ------------------------------------------------------------------------------------
     def on_metric(self, name: str, old: MetricValue | None, new: MetricValue, now: float) -> None:
@@ -129,7 +163,14 @@ class VehicleLogic:
                 and now - self._on_still_since >= self.s.left_on_s):
             self._left_on_alerted = True
             self._raise("left_on", "Car left switched on while parked", False, now)
+        if self._next_crumb is not None and now >= self._next_crumb:
+            self._breadcrumb(now)
         out, self._out = self._out, []
+        return out
+
+    def take_records(self) -> list[HistoryRecord]:
+        """History records produced since the last call (for the outbox, kind "history")."""
+        out, self._records = self._records, []
         return out
 
     def next_deadline(self) -> float | None:
@@ -141,6 +182,8 @@ class VehicleLogic:
             cands.append(self._v12_low_since + V12_HOLD_S)
         if self._on_still_since is not None and not self._left_on_alerted:
             cands.append(self._on_still_since + self.s.left_on_s)
+        if self._next_crumb is not None:
+            cands.append(self._next_crumb)
         return min(cands) if cands else None
 
     # -- rules -------------------------------------------------------------------------------------
@@ -167,30 +210,64 @@ class VehicleLogic:
                 self._charge_stop_at = None
                 return
             self._raise("charge_started", f"Charging started at {self._soc_text()}", False, now)
+            self._session = {"start": self._wall(now), "soc_start": self._num("v.b.soc"),
+                             "kwh_start": self._num("v.c.kwh")}
         elif not new and old is True:
             self._charge_stop_at = now
             soc = self.m.get("v.b.soc")
             self._charge_stop_soc = soc if isinstance(soc, float) else None
 
+    def _num(self, name: str) -> float | None:
+        v = self.m.get(name)
+        return float(v) if isinstance(v, float | int) and not isinstance(v, bool) else None
+
+    def _end_session(self, result: str, now: float) -> None:
+        sess, self._session = self._session, None
+        if sess is None:
+            return
+        end = self._wall(now)
+        kwh, kwh0 = self._num("v.c.kwh"), sess["kwh_start"]
+        if kwh is not None and kwh0 is not None and kwh >= kwh0:
+            kwh -= kwh0  # v.c.kwh counts up from the session start on most cars; some keep a total
+        self._records.append(HistoryRecord("charge", end, {
+            "start": sess["start"], "end": end, "duration_s": round(end - float(sess["start"] or end), 1),
+            "soc_start": sess["soc_start"], "soc_end": self._num("v.b.soc"),
+            "kwh": None if kwh is None else round(kwh, 2),
+            "result": result,
+        }))
+
+    def _breadcrumb(self, now: float) -> None:
+        self._next_crumb = now + self.s.breadcrumb_s
+        pos = self._position()
+        if pos is None:
+            return
+        self._records.append(HistoryRecord("breadcrumb", self._wall(now), {
+            "lat": pos[0], "lon": pos[1], "speed": self._num("v.p.speed"), "soc": self._num("v.b.soc"),
+            "odometer": self._num("v.p.odometer")}))
+
     def _judge_charge_stop(self, now: float) -> None:
-        self._charge_stop_at = None
+        stopped_at, self._charge_stop_at = self._charge_stop_at or now, None
         soc_text = self._soc_text()
         state = str(self.m.get("v.c.state", "") or "").lower()
         soc, limit = self.m.get("v.b.soc"), self.m.get("v.c.limit.soc")
         at_limit = isinstance(soc, float) and (soc >= 99.5 or (isinstance(limit, float) and 0 < limit <= soc + 0.5))
         if state == "done" or at_limit:
             self._raise("charge_done", f"Charge done at {soc_text}", False, now)
+            self._end_session("done", stopped_at)
             return
         planned = self._stop_cmd_at is not None and now - self._stop_cmd_at <= PLANNED_STOP_WINDOW_S + CHARGE_SETTLE_S
         plugged = bool(self.m.get("v.c.pilot")) or bool(self.m.get("v.d.cp"))
         if planned:
             self._stop_cmd_at = None
             self._raise("charge_stopped", f"Charge stopped at {soc_text}", False, now)
+            self._end_session("stopped", stopped_at)
         elif plugged:
             self._raise("charge_interrupted", f"Charge stopped unexpectedly at {soc_text} (port still plugged)",
                         False, now)
+            self._end_session("interrupted", stopped_at)
         else:
             self._raise("charge_stopped", f"Charge stopped at {soc_text} (cable removed)", False, now)
+            self._end_session("unplugged", stopped_at)
 
     def _on_alarm(self, old: MetricValue | None, new: MetricValue, now: float) -> None:
         if new and not old:
@@ -230,8 +307,23 @@ class VehicleLogic:
         if new:
             self._anchor = None
             self._moved_alerted = False
+            self._trip = {"start": self._wall(now), "odo_start": self._num("v.p.odometer"),
+                          "soc_start": self._num("v.b.soc")}
+            if self.s.breadcrumb_s > 0:
+                self._next_crumb = now
         else:
             self._anchor = self._position()
+            self._next_crumb = None
+            if self._trip is not None and old is True:
+                trip, self._trip = self._trip, None
+                end = self._wall(now)
+                odo, odo0 = self._num("v.p.odometer"), trip["odo_start"]
+                pos = self._position()
+                self._records.append(HistoryRecord("trip", end, {
+                    "start": trip["start"], "end": end, "duration_s": round(end - float(trip["start"] or end), 1),
+                    "distance_km": None if odo is None or odo0 is None else round(odo - odo0, 2),
+                    "soc_start": trip["soc_start"], "soc_end": self._num("v.b.soc"),
+                    "lat": pos[0] if pos else None, "lon": pos[1] if pos else None}))
         self._update_left_on(now)
 
     def _position(self) -> tuple[float, float] | None:

@@ -6,7 +6,7 @@ import pytest
 
 from tcu.metrics import Metrics
 from tcu.params import Params
-from tcu.vehicle_logic import Alert, LogicSettings, VehicleLogic, distance_m, format_distance
+from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic, distance_m, format_distance
 
 T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
@@ -191,3 +191,43 @@ def test_geometry() -> None:
     assert distance_m(51.5, 0, 51.5, 0) == 0
     assert distance_m(0, 0, 1, 0) == pytest.approx(111_195, rel=1e-3)
     assert format_distance(1234) == "1.2 km" and format_distance(650) == "650 m"
+
+
+def test_alert_payload_round_trip() -> None:
+    a = Alert("1-2-alarm", "alarm", "14:02 ALARM sounding", True, T0)
+    assert Alert.from_payload(a.to_payload()) == a
+
+
+def test_trip_and_breadcrumbs() -> None:
+    r = Rig(breadcrumb_s=60)
+    r.m.apply([("v.p.latitude", 51.5), ("v.p.longitude", -0.1), ("v.p.odometer", 1000.0), ("v.b.soc", 80.0),
+               ("v.e.on", False)], r.now)
+    r.set(e_on=True)
+    r.set(p_speed=50.0)
+    for _ in range(3):
+        r.advance(60)
+        r.set(p_latitude=r.m.get("v.p.latitude") + 0.01)
+    r.m.apply([("v.p.odometer", 1003.5), ("v.b.soc", 78.0)], r.now)
+    r.set(e_on=False)
+    r.advance(600)
+    recs = r.logic.take_records()
+    kinds = [x.kind for x in recs]
+    assert kinds == ["breadcrumb"] * 4 + ["trip"]
+    trip = recs[-1]
+    assert trip.data["distance_km"] == 3.5 and trip.data["duration_s"] == 180.0
+    assert trip.data["soc_start"] == 80.0 and trip.data["soc_end"] == 78.0
+    assert HistoryRecord.from_payload(trip.to_payload()) == trip
+    assert r.logic.take_records() == []
+
+
+def test_charge_session_record() -> None:
+    r = Rig()
+    r.m.set("v.c.kwh", 0.0, r.now)
+    plugged_charging(r, 50)
+    r.advance(3600)
+    r.m.apply([("v.c.kwh", 7.2), ("v.b.soc", 80.0), ("v.c.state", "done"), ("v.c.charging", False)], r.now)
+    r.advance(5)
+    (rec,) = r.logic.take_records()
+    assert rec.kind == "charge"
+    assert rec.data["kwh"] == 7.2 and rec.data["soc_start"] == 50.0 and rec.data["soc_end"] == 80.0
+    assert rec.data["result"] == "done" and rec.data["duration_s"] == 3600.0
