@@ -207,6 +207,11 @@ class Unsolicited(ModemEvent):
     line: str
 
 
+@dataclass(frozen=True)
+class PortClosed(ModemEvent):
+    """The serial stream closed under us (USB modem unplugged, pty gone). The `Modem` is closed."""
+
+
 EventHandler = Callable[[ModemEvent], None]
 
 
@@ -682,8 +687,9 @@ class Modem:
         self._pump()
 
     def _on_close(self) -> None:
-        log.warning("modem stream closed")
+        log.warning("modem serial stream closed; failing pending operations")
         self.close()
+        self._publish(PortClosed())
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -828,7 +834,7 @@ class Modem:
 __all__ = [
     "Callback", "Failed", "GprsLost", "IncomingCall", "LineNoise", "Modem", "ModemActivity",
     "ModemEvent", "ModemInfo", "ModemPoweredDown", "ModemReady", "ModemRebooted", "ModemSilent",
-    "NetworkStatus", "NmeaReceived", "Ok", "Operator", "Registration", "RegistrationChanged",
+    "NetworkStatus", "NmeaReceived", "Ok", "Operator", "PortClosed", "Registration", "RegistrationChanged",
     "Result", "Signal", "SimStatusChanged", "SmsReceived", "SmsSent", "StoredSms", "TcpClosed",
     "TcpDataReceived", "Unsolicited", "VoltageWarning",
 ]

@@ -233,3 +233,19 @@ def test_power_cycle(was_on):
     assert h.call("power_cycle") == Ok(None)
     assert len(presses) == (2 if was_on else 1)
     assert not h.fake.silent
+
+
+def test_port_closed_fails_pending_and_publishes():
+    from modem.driver.sim800 import PortClosed
+    h = Harness()
+    h.fake.silent = True
+    got = []
+    h.modem.poll(got.append)
+    h.loop.run_for(0.5)
+    h.fake.stream.close()
+    h.loop.run_for(1)
+    assert isinstance(got[0], Failed) and got[0].reason == "modem closed"
+    assert h.of(PortClosed)
+    h.modem.poll(got.append)
+    h.loop.run_for(0.1)
+    assert isinstance(got[1], Failed)
