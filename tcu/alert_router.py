@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from modem.sms import SmsError, split_text
@@ -77,14 +78,17 @@ def sms_parts(text: str) -> int:
 
 class AlertRouter:
     def __init__(self, owner: str, settings: RouterSettings | None = None,
-                 server_up: bool = False, gsm_registered: bool = True) -> None:
+                 server_up: bool = False, gsm_registered: bool = True,
+                 sent_history: Iterable[tuple[float, int]] = ()) -> None:
+        """`sent_history`: (time, parts) of alert SMS already sent (e.g. from the SMS log after a restart),
+        on the same clock as `now`, so the daily budget survives restarts."""
         self.owner = owner
         self.s = settings or RouterSettings()
         self.server_up = server_up
         self.gsm_registered = gsm_registered
         self._awaiting: dict[str, tuple[Alert, float]] = {}  # alert id -> (alert, server deadline)
         self._sms_queue: dict[str, tuple[Alert, float]] = {}  # alert id -> (alert, queued at)
-        self._sent_times: deque[tuple[float, int]] = deque()  # (when, parts) within the last 24 h
+        self._sent_times: deque[tuple[float, int]] = deque(sorted(sent_history))  # (when, parts), 24 h
         self._last_sms: float | None = None
         self._in_flight: dict[tuple[str, ...], tuple[list[Alert], tuple[float, int]]] = {}
         self._actions: list[Action] = []
@@ -99,7 +103,16 @@ class AlertRouter:
             self._sms_queue[alert.id] = (alert, now)
         return self.tick(now)
 
-    def server_confirmed(self, alert_id: str, now: float | None = None) -> None:
+    def alert_restored(self, alert: Alert, now: float) -> list[Action]:
+        """After a restart: an alert that is still undelivered in the outbox (no SendToServer, it is
+        already queued there). It is treated as if raised now, so the server gets a fresh deadline."""
+        if self.server_up:
+            self._awaiting[alert.id] = (alert, now + self.s.server_deadline_s)
+        else:
+            self._sms_queue[alert.id] = (alert, now)
+        return self.tick(now)
+
+    def server_confirmed(self, alert_id: str) -> None:
         """The server acknowledged the alert: no SMS is needed for it any more (if not already sent)."""
         if self._awaiting.pop(alert_id, None) is not None or self._sms_queue.pop(alert_id, None) is not None:
             self.stats["server_confirmed"] += 1

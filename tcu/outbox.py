@@ -182,6 +182,15 @@ class Outbox:
         r = self.conn.execute(f"SELECT {_COLS} FROM outbox WHERE ref=? ORDER BY id DESC LIMIT 1", (ref,)).fetchone()
         return OutboxItem(*r) if r else None
 
+    def refs(self, ids: Iterable[int]) -> dict[int, str | None]:
+        """id -> ref (e.g. to turn confirmed outbox ids into `AlertRouter.server_confirmed(alert_id)`)."""
+        out: dict[int, str | None] = {}
+        for item_id in ids:
+            r = self.conn.execute("SELECT ref FROM outbox WHERE id=?", (item_id,)).fetchone()
+            if r is not None:
+                out[item_id] = r[0]
+        return out
+
     def queued_count(self) -> int:
         return int(self.conn.execute("SELECT COUNT(*) FROM outbox WHERE state!='delivered'").fetchone()[0])
 
