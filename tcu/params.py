@@ -185,6 +185,22 @@ RUNTIME_SETTABLE = frozenset(
 )
 
 
+# OVMS v2 parameter numbers (firmware 3.x `PARAM_*`), for server commands 3 (list) and 4 (set).
+# Only those we have an equivalent for; the others are reported empty and refused on set.
+OVMS_PARAM_NUMBERS: dict[int, str] = {
+    0: "owner",  # PARAM_REGPHONE
+    1: "module_password",  # PARAM_MODULEPASS
+    4: "server",  # PARAM_SERVERIP
+    5: "apn",  # PARAM_GPRSAPN
+    6: "apn_user",  # PARAM_GPRSUSER
+    7: "apn_password",  # PARAM_GPRSPASS
+    8: "vehicle_id",  # PARAM_MYID
+    9: "server_password",  # PARAM_NETPASS1
+    10: "paranoid",  # PARAM_PARANOID
+    14: "profile",  # PARAM_VEHICLETYPE
+}
+
+
 def _flatten(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in d.items():
@@ -297,6 +313,25 @@ class Params:
             else:
                 out.append((s.name, _format(v)))
         return out
+
+    def ovms_list(self, count: int = 32) -> list[tuple[int, str]]:
+        """(number, value) for OVMS server command 3; secrets are sent empty, never in clear."""
+        out = []
+        for num in range(count):
+            name = OVMS_PARAM_NUMBERS.get(num)
+            if name is None or self.is_secret(name):
+                out.append((num, ""))
+            else:
+                v = self.get(name)
+                out.append((num, "" if v is False else _format(v)))
+        return out
+
+    def set_ovms(self, number: int, value: str, source: str = "server command 4") -> ParamValue:
+        """OVMS server command 4: set parameter `number`. ConfigError if unknown or invalid."""
+        name = OVMS_PARAM_NUMBERS.get(number)
+        if name is None:
+            raise ConfigError(f"param {number}: not supported by this unit")
+        return self.set(name, value, source=source)
 
     def require(self, names: Iterable[str]) -> None:
         """Raise ConfigError naming the first of `names` that has no value."""

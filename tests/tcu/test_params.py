@@ -156,3 +156,15 @@ def test_validation_only_raises_config_error(value: object) -> None:
             assert str(e).startswith(name + ":")
         else:
             assert p.set(name, str(v) if not isinstance(v, bool) else v) == v  # stored text re-parses
+
+
+def test_ovms_param_numbers(tmp_path: Path) -> None:
+    p = Params.from_files(write(tmp_path, CONFIG), tmp_path / "s.sqlite")
+    listing = dict(p.ovms_list())
+    assert listing[0] == "+447700900123" and listing[4] == "127.0.0.1:7777" and listing[8] == "DEMO1"
+    assert listing[1] == "" and listing[9] == "" and listing[10] == ""  # secrets never in clear
+    assert p.set_ovms(5, "internet") == "internet" and p["apn"] == "internet"
+    with pytest.raises(ConfigError, match="^param 3: not supported"):
+        p.set_ovms(3, "x")
+    with pytest.raises(ConfigError, match="^paranoid:"):
+        p.set_ovms(10, "yes")
