@@ -28,7 +28,7 @@ class RC4:
     def __init__(self, key: bytes, discard: int = 0) -> None:
         if not key:
             raise ValueError("RC4 key must not be empty")
-        s = list(range(256))
+        s = list(range(256))  # a list: ~30% faster to index than a bytearray here
         j = 0
         klen = len(key)
         for i in range(256):
@@ -38,25 +38,48 @@ class RC4:
         self._i = 0
         self._j = 0
         if discard:
-            self.crypt(bytes(discard))
+            self.discard(discard)
+
+    def discard(self, n: int) -> None:
+        """Advance the stream by `n` bytes without producing output (the 1024-byte drop)."""
+        s = self._s
+        i = self._i
+        j = self._j
+        for _ in range(n):
+            i = (i + 1) & 0xFF
+            si = s[i]
+            j = (j + si) & 0xFF
+            s[i] = s[j]
+            s[j] = si
+        self._i = i
+        self._j = j
+
+    def copy(self) -> RC4:
+        """An independent stream in the same state (both directions share a key, spec §2)."""
+        other = RC4.__new__(RC4)
+        other._s = list(self._s)
+        other._i = self._i
+        other._j = self._j
+        return other
 
     def crypt(self, data: bytes) -> bytes:
         """Encrypt or decrypt (the same operation), advancing the stream."""
         s = self._s
         i = self._i
         j = self._j
-        out = bytearray(len(data))
-        for n, byte in enumerate(data):
+        ks = bytearray(len(data))
+        for n in range(len(data)):
             i = (i + 1) & 0xFF
             si = s[i]
             j = (j + si) & 0xFF
             sj = s[j]
             s[i] = sj
             s[j] = si
-            out[n] = byte ^ s[(si + sj) & 0xFF]
+            ks[n] = s[(si + sj) & 0xFF]
         self._i = i
         self._j = j
-        return bytes(out)
+        # One big-int XOR instead of a Python-level XOR per byte.
+        return (int.from_bytes(data, "big") ^ int.from_bytes(ks, "big")).to_bytes(len(data), "big")
 
 
 def digest(password: str | bytes, token: str) -> str:
@@ -73,7 +96,8 @@ def session_key(password: str | bytes, server_token: str, client_token: str) -> 
 
 def make_ciphers(key: bytes) -> tuple[RC4, RC4]:
     """The (tx, rx) pair: two independent streams on the same key, each after the 1024 discard."""
-    return RC4(key, RC4_DISCARD), RC4(key, RC4_DISCARD)
+    tx = RC4(key, RC4_DISCARD)
+    return tx, tx.copy()
 
 
 def random_token(rng: random.Random | Callable[[], float] | None = None, length: int = TOKEN_LENGTH) -> str:
