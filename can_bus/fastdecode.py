@@ -143,7 +143,7 @@ class Decoder:
                 mux = message.get_signal_by_name(spec.mux)  # type: ignore[arg-type]
                 env[f"A{i}"] = _AsciiParts(spec.parts, sig.length // 8, sig.byte_order)
                 lines.append(f"    x = A{i}.put({_raw_expr(mux, length)}, {raw})")
-                lines.append("    if x is not None and x != L[%d]:" % i)
+                lines.append(f"    if x is not None and x != L[{i}]:")
             else:
                 table = spec.map if spec.map is not None else (
                     _choice_table(sig) if spec.type == "choice" else None)

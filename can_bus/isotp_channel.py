@@ -1,0 +1,94 @@
+"""ISO-TP (ISO 15765-2) over a `CanPort`, driven by our loop instead of a thread.
+
+can-isotp's `TransportLayerLogic` does the segmentation and flow control; we hand it frames as they
+arrive and call `process()` from loop callbacks, so it runs the same on the real and virtual clock.
+(Its internal flow-control timers read the monotonic clock; with STmin 0 and a peer on the same
+loop they never decide anything in a virtual run.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import isotp
+
+if TYPE_CHECKING:
+    from runtime import Loop
+
+log = logging.getLogger(__name__)
+
+SendFrame = Callable[[int, bytes], None]
+
+# ISO 15765-4 (OBD on CAN): frames padded to 8 bytes; we answer flow control with no delay.
+PARAMS = {
+    "stmin": 0,
+    "blocksize": 0,
+    "tx_data_length": 8,
+    "tx_data_min_length": 8,
+    "tx_padding": 0xAA,
+    "rx_flowcontrol_timeout": 1000,
+    "rx_consecutive_frame_timeout": 1000,
+    "max_frame_size": 4095,
+}
+PROCESS_INTERVAL = 0.001
+
+
+class IsoTpChannel:
+    """One ISO-TP conversation partner: `send(payload)`, complete payloads go to `on_payload`."""
+
+    def __init__(self, loop: Loop, send_frame: SendFrame, txid: int, rxid: int,
+                 on_payload: Callable[[bytes], None], extended: bool = False) -> None:
+        self._loop = loop
+        self._send_frame = send_frame
+        self.txid, self.rxid = txid, rxid
+        self._on_payload = on_payload
+        self._rx: deque[isotp.CanMessage] = deque()
+        mode = isotp.AddressingMode.Normal_29bits if extended else isotp.AddressingMode.Normal_11bits
+        self._extended = extended
+        self._tl = isotp.TransportLayerLogic(
+            rxfn=self._rxfn, txfn=self._txfn,
+            address=isotp.Address(mode, txid=txid, rxid=rxid),
+            error_handler=self._on_isotp_error, params=dict(PARAMS))
+        self._timer = None
+        self.errors = 0
+
+    def _rxfn(self) -> isotp.CanMessage | None:
+        return self._rx.popleft() if self._rx else None
+
+    def _txfn(self, msg: isotp.CanMessage) -> None:
+        self._send_frame(msg.arbitration_id, bytes(msg.data))
+
+    def _on_isotp_error(self, error: Exception) -> None:
+        self.errors += 1
+        log.warning("ISO-TP 0x%X/0x%X: %s", self.txid, self.rxid, error)
+
+    def feed(self, arbitration_id: int, data: bytes) -> bool:
+        """A frame from the bus; True if it belongs to this channel."""
+        if arbitration_id != self.rxid:
+            return False
+        self._rx.append(isotp.CanMessage(arbitration_id=arbitration_id, dlc=len(data), data=bytearray(data),
+                                         extended_id=self._extended))
+        self._process()
+        return True
+
+    def send(self, payload: bytes) -> None:
+        self._tl.send(payload)
+        self._process()
+
+    def _process(self) -> None:
+        self._timer = None
+        try:
+            self._tl.process()
+        except Exception as exc:  # malformed ISO-TP from the peer: reset, report, carry on
+            self.errors += 1
+            log.warning("ISO-TP 0x%X/0x%X: %s; channel reset", self.txid, self.rxid, exc)
+            self._tl.reset()
+        while self._tl.available():
+            payload = self._tl.recv()
+            if payload is not None:
+                self._on_payload(bytes(payload))
+        if (self._tl.transmitting() or self._tl.is_rx_active()) and self._timer is None:
+            self._timer = self._loop.call_later(PROCESS_INTERVAL, self._process)
