@@ -227,6 +227,13 @@ class SmsDirect(Urc):
 
 
 @dataclass(frozen=True)
+class SmsStatusReport(Urc):
+    """PDU-mode `+CDS: <length>` and its PDU line (a delivery report, with `AT+CNMI=...,1`)."""
+
+    pdu: str = ""
+
+
+@dataclass(frozen=True)
 class TcpData(Urc):
     """`+IPD,<n>:` and its n raw bytes. `truncated`: the modem stopped sending before n."""
 
@@ -657,8 +664,8 @@ class ATChannel:
                     return
                 self._finish(final, now)
                 return
-        if line.startswith("+CMT:"):
-            self._body_for, self._body_is_urc = line, True
+        if line.startswith("+CMT:") or (line.startswith("+CDS:") and line[5:].strip().isdigit()):
+            self._body_for, self._body_is_urc = line, True  # two-line URC: the body comes next
             return
         urc = classify_urc(line)
         if urc is not None:
@@ -676,7 +683,9 @@ class ATChannel:
     def _on_body(self, body: str, now: float) -> None:
         header, self._body_for = self._body_for, None
         assert header is not None
-        if self._body_is_urc:
+        if self._body_is_urc and header.startswith("+CDS:"):
+            self._emit(SmsStatusReport(header, pdu=body.strip()))
+        elif self._body_is_urc:
             self._emit(SmsDirect(header, header=header, text=body))
         elif self._inflight is not None:
             self._inflight.lines.append(body)

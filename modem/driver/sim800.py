@@ -312,6 +312,7 @@ class Modem:
         self._mr = 0
         self._concat_ref = loop.random("modem.driver.concat").randrange(256)
         self._boots = 0  # RDY count: operations that wait for a reboot compare against it
+        self._cycling = 0  # power_cycle operations running: their NORMAL POWER DOWN is expected
         self.info: ModemInfo | None = None
         self.closed = False
         stream.set_handlers(self._on_data, self._on_close)
@@ -617,20 +618,24 @@ class Modem:
         """Pulse the power key; if the modem went down (it was on), pulse again to switch it on.
 
         Ok once `RDY` arrives, or once `AT` answers (a modem that boots without saying RDY). The
-        `ModemPoweredDown` of the first pulse is still published: subscribers that started the
-        cycle should expect it.
+        `NORMAL POWER DOWN` our own pulse causes is not published as `ModemPoweredDown` (it is no
+        fault, and a supervisor would start another cycle); `ModemRebooted` is published as usual.
         """
         def script() -> OpGen:
             key = self.power_key
             if key is None:
                 raise _StepFailed(Failed("no power key"))
-            boots = self._boots
-            yield from self._pulse(key)
-            yield _Delay(settle)
-            if self._boots != boots or (yield from self._answers()):
-                return None  # it was off and has booted
-            yield from self._pulse(key)  # it was on and is now off: switch it on
-            yield from self._await_boot(boots, boot_timeout)
+            self._cycling += 1
+            try:
+                boots = self._boots
+                yield from self._pulse(key)
+                yield _Delay(settle)
+                if self._boots != boots or (yield from self._answers()):
+                    return None  # it was off and has booted
+                yield from self._pulse(key)  # it was on and is now off: switch it on
+                yield from self._await_boot(boots, boot_timeout)
+            finally:
+                self._cycling -= 1
         self._start(script(), on_done, "power_cycle")
 
     def _pulse(self, key: PowerKey) -> Generator[Command | _Delay, Response | None, None]:
@@ -760,8 +765,11 @@ class Modem:
             self._boots += 1
             self._publish(ModemRebooted())
         elif isinstance(urc, ch.PowerDown):
-            log.warning("modem powered down: %s", urc.line)
-            self._publish(ModemPoweredDown(urc.reason))
+            if self._cycling and urc.reason == "normal":
+                log.info("modem powered down by our power-key pulse")
+            else:
+                log.warning("modem powered down: %s", urc.line)
+                self._publish(ModemPoweredDown(urc.reason))
         elif isinstance(urc, ch.VoltageWarning):
             self._publish(VoltageWarning(urc.reason))
         elif isinstance(urc, ch.TcpClosed):

@@ -265,3 +265,12 @@ def test_nmea_and_pdp():
     assert isinstance(evs[0], NmeaSentence)
     assert isinstance(evs[1], PdpDeactivated)
     assert type(evs[2]) is Urc and evs[2].line == "OK"
+
+
+def test_pdu_status_report_is_two_lines():
+    from modem.driver.at_channel import SmsStatusReport
+    ch = ATChannel(echo=False)
+    [ev] = run(ch, b"\r\n+CDS: 25\r\n0006D60B911326880736F4111011719551401110117195714000\r\n")
+    assert ev == SmsStatusReport("+CDS: 25", pdu="0006D60B911326880736F4111011719551401110117195714000")
+    [ev] = run(ch, b'\r\n+CDS: 6,46,"+4917",145,"24/05/01,10:00:00+08","24/05/01,10:00:05+08",0\r\n')
+    assert type(ev) is Urc

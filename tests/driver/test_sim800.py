@@ -233,6 +233,7 @@ def test_power_cycle(was_on):
     assert h.call("power_cycle") == Ok(None)
     assert len(presses) == (2 if was_on else 1)
     assert not h.fake.silent
+    assert h.of(ModemRebooted) and not h.of(ModemPoweredDown)  # our own NORMAL POWER DOWN is no fault
 
 
 def test_port_closed_fails_pending_and_publishes():
