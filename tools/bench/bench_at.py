@@ -129,12 +129,12 @@ def p99(samples: list[float]) -> float:
     return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
-def run(n: int = 500, rounds: int = 4) -> list[Figure]:
+def run(n: int = 500, rounds: int = 4, warm: int = 20) -> list[Figure]:
     bare: list[float] = []
     ours: list[float] = []
     with ModemProcess() as vm:
-        bare_pyserial(vm.path, 20)  # warm both paths (imports, the modem's first answers)
-        our_channel(vm.path, 20)
+        bare_pyserial(vm.path, warm)  # warm both paths (imports, the modem's first answers)
+        our_channel(vm.path, warm)
         for _ in range(rounds):      # alternate so a noisy moment hits both sides alike
             bare += bare_pyserial(vm.path, n // rounds)
             ours += our_channel(vm.path, n // rounds)

@@ -67,8 +67,11 @@ def rss_kb(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
-def first_at(timeout: float = 15.0) -> tuple[float, dict[str, int]]:
-    """Seconds from spawning `tcu run` to its first `AT` on a pty we hold; and its RSS then."""
+TCU_RUN = (sys.executable, "-m", "tcu.cli", "run", "--config")
+
+
+def first_at(timeout: float = 15.0, command: tuple[str, ...] = TCU_RUN) -> tuple[float, dict[str, int]]:
+    """Seconds from spawning `command CONFIG` (`tcu run`) to its first `AT` on a pty we hold; its RSS then."""
     from runtime.pty import open_raw_pty
 
     master, slave, path = open_raw_pty()
@@ -80,7 +83,7 @@ def first_at(timeout: float = 15.0) -> tuple[float, dict[str, int]]:
             f'modem = "{path}"\nstate_dir = "{tmp.name}/state"\napn = "internet"\n'
             f'[server]\nhost = "127.0.0.1:6867"\npassword = "bench-secret"\n')
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "tcu.cli", "run", "--config", config],
+    proc = subprocess.Popen([*command, config],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     seen = b""
     elapsed = None
@@ -134,22 +137,23 @@ def memory_after_driving(sim_seconds: float = 3600.0) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run() -> list[Figure]:
+def run(packages: tuple[str, ...] = PACKAGES, repeats: int = 3, drive_seconds: float = 3600.0,
+        run_command: tuple[str, ...] = TCU_RUN) -> list[Figure]:
     figures: list[Figure] = []
     try:
-        seconds, rss = first_at()
+        seconds, rss = first_at(command=run_command)
         figures.append(at_most("footprint tcu run start to first AT", seconds, "s", GOAL_FIRST_AT_S))
         figures.append(info("footprint tcu run RSS at first AT", rss.get("VmRSS", 0) / 1024, "MB"))
     except Exception as exc:
         print(f"footprint: tcu run start-up not measured: {exc}", flush=True)
     try:
-        mem = memory_after_driving()
-        figures.append(at_most(f"footprint RSS after 1 h driving ({mem.get('what', 'unit')})",
-                               mem["VmRSS"] / 1024, "MB", GOAL_RSS_MB))
-        figures.append(info("footprint peak RSS (VmHWM) over that hour", mem["VmHWM"] / 1024, "MB"))
+        mem = memory_after_driving(drive_seconds)
+        figures.append(at_most("footprint RSS after 1 h driving", mem["VmRSS"] / 1024, "MB", GOAL_RSS_MB))
+        figures.append(info("footprint peak RSS over that hour", mem["VmHWM"] / 1024, "MB"))
+        print(f"footprint: RSS measured on: {mem.get('what', '?')}", flush=True)
     except Exception as exc:
         print(f"footprint: memory after an hour of driving not measured: {exc}", flush=True)
-    figures.append(info("footprint python -c pass", interpreter_seconds() * 1e3, "ms"))
-    for package in PACKAGES:
-        figures.append(info(f"footprint import {package} (all modules)", import_seconds(package) * 1e3, "ms"))
+    figures.append(info("footprint python -c pass", interpreter_seconds(repeats) * 1e3, "ms"))
+    for package in packages:
+        figures.append(info(f"footprint import {package}", import_seconds(package, repeats) * 1e3, "ms"))
     return figures

@@ -1,0 +1,96 @@
+"""Each benchmark runs at a tiny size and returns the figures it promises. Never asserts on speed."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pytest
+
+from tools.bench import bench_at, bench_can, bench_footprint, bench_server, bench_sim, suites
+from tools.bench.registry import BENCHES, Figure
+
+FAKE_UNIT = """
+import os, sys, time
+path = open(sys.argv[1]).read().split('modem = "')[1].split('"')[0]
+fd = os.open(path, os.O_RDWR | os.O_NOCTTY)
+os.write(fd, b"AT\\r")
+time.sleep(5)
+"""
+
+
+def _names(figures: list[Figure]) -> list[str]:
+    for f in figures:
+        assert isinstance(f, Figure)
+        assert isinstance(f.value, float | int) and not math.isnan(f.value), f
+        assert f.unit
+        assert f.met is None or f.goal  # a verdict always comes with its goal
+    return [f.name for f in figures]
+
+
+def test_every_benchmark_is_registered() -> None:
+    assert suites is not None
+    assert {"can-ingest", "sim-speed", "at-rtt", "server", "footprint"} <= set(BENCHES)
+
+
+def test_can_ingest_figures() -> None:
+    names = _names(bench_can.measure("demo-ev", n_frames=2000, repeats=1))
+    assert names == ["can-ingest demo-ev", "can-ingest demo-ev decoder only", "can-ingest demo-ev cantools",
+                     "can-ingest demo-ev ratio to cantools", "can-ingest demo-ev x a full 1M bus",
+                     "can-ingest demo-ev frames mapped"]
+    goals = {f.name: f.goal for f in bench_can.measure("demo-ev", n_frames=500, repeats=1)}
+    assert goals["can-ingest demo-ev"] == ">= 300,000"
+    assert goals["can-ingest demo-ev ratio to cantools"] == ">= 2"
+
+
+def test_at_rtt_figures() -> None:
+    figures = bench_at.run(n=8, rounds=2, warm=1)
+    names = _names(figures)
+    assert names == ["at-rtt ours median", "at-rtt ours p99", "at-rtt bare pyserial median",
+                     "at-rtt bare pyserial p99", "at-rtt median ours / bare", "at-rtt samples per side"]
+    assert figures[-1].value == 8
+    assert figures[4].goal == "<= 2"
+
+
+def test_server_figures() -> None:
+    figures = bench_server.run(n_cars=6, n_apps=2, seconds=0.6, burst_seconds=0.3)
+    by_name = {f.name: f for f in figures}
+    assert by_name["server cars connected at once"].value == 6
+    assert by_name["server apps watching"].value == 2
+    assert by_name["server p99 car->app (status/10 s)"].goal == "<= 50"
+    assert len(_names([f for f in figures if not math.isnan(f.value)])) >= 8
+
+
+def test_fd_limit_is_raised_to_the_hard_limit() -> None:
+    import resource
+
+    soft = bench_server.raise_fd_limit()
+    assert soft == resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert soft >= 1024
+
+
+def test_first_at_times_a_process_that_writes_at_on_the_pty() -> None:
+    seconds, rss = bench_footprint.first_at(timeout=10, command=(sys.executable, "-c", FAKE_UNIT, ))
+    assert 0 < seconds < 10
+    assert rss["VmRSS"] > 0
+
+
+def test_first_at_reports_a_unit_that_never_speaks() -> None:
+    with pytest.raises(RuntimeError, match="no AT command"):
+        bench_footprint.first_at(timeout=1, command=(sys.executable, "-c", "import sys; sys.exit(3)"))
+
+
+def test_import_time_and_rss() -> None:
+    assert bench_footprint.import_seconds("runtime", repeats=1) > 0
+    assert bench_footprint.rss_kb()["VmRSS"] > 0
+
+
+def test_sim_world_runs_and_reports_rates(tmp_path) -> None:
+    r = bench_sim.sim_rate(2, 10.0, warmup=40.0)
+    assert r["units"] == 2 and r["rate"] > 0 and r["sim_seconds"] == 10.0
+    assert r["online_at_end"] == 2  # both units logged into the shared server through their modems
+
+
+def test_drive_one_unit_reads_can_frames() -> None:
+    out = bench_sim.drive_one_unit(30.0)
+    assert out["can_frames"] > 100

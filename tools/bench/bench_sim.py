@@ -1,0 +1,177 @@
+"""`sim-speed`: simulated seconds per wall second, for one unit and for worlds of N units.
+
+The world here is built from the public pieces, one per unit, all on one `VirtualLoop`:
+`VirtualCar` (demo-ev, the "day" scenario) → `can_bus.memory.frame_link` → `tcu.unit.Unit` →
+`DriverModemOps` → `modem.driver.sim800.Modem` → `pipe_pair` (the UART) → `VirtualModem`
+(realistic SIM800 timing, harsh weather) → one shared `VirtualNetwork` → one `OvmsServer` on the same
+loop, which every unit logs into. That is the same wiring as `tcu sim`, with N units instead of one;
+when `tcu sim --report` exists, its own figure for one unit and a day is printed beside ours.
+
+Logging below ERROR is switched off while the world runs: at N = 100 a harsh day logs thousands of
+warnings (every outage, every reconnect), and the figure is for the simulation, not for a terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from tools.bench.registry import Figure, at_least, info
+
+GOAL_ONE = 5000.0     # issue 8: one unit, a day of harsh weather, >= 5,000x real time
+GOAL_HUNDRED = 200.0  # issue 8: 100 units sharing one server, >= 200x
+DAY = 24 * 3600.0
+PASSWORD = "bench-secret"
+OWNER = "+447700900123"
+
+
+@dataclass
+class World:
+    loop: Any
+    server: Any
+    network: Any
+    units: list[Any] = field(default_factory=list)
+    cars: list[Any] = field(default_factory=list)
+    modems: list[Any] = field(default_factory=list)
+
+    def online(self) -> int:
+        return sum(1 for u in self.units if u.link.online)
+
+
+def build_world(n: int, state_dir: str, *, seed: int = 1, weather: str | None = "harsh",
+                scenario: str | None = "day", stagger: float = 600.0) -> World:
+    """`n` cars, units and modems sharing one network and one server on a fresh VirtualLoop.
+
+    Unit k's scenario starts `k * stagger / n` seconds late so a hundred cars do not all leave home in
+    the same second.
+    """
+    from can_bus.car import VirtualCar, run_scenario
+    from can_bus.memory import frame_link
+    from modem.driver.sim800 import Modem
+    from modem.emulator import VirtualModem, VirtualNetwork
+    from runtime import VirtualLoop, pipe_pair
+    from tcu.params import Params
+    from tcu.server_link import DriverModemOps
+    from tcu.unit import Unit
+    from tools.server.core import OvmsServer
+
+    loop = VirtualLoop(seed=seed)
+    server = OvmsServer(loop, ":memory:", "127.0.0.1", 6867)
+    network = VirtualNetwork(loop)
+    world = World(loop, server, network)
+    for k in range(n):
+        vid = f"SIM{k:04d}"
+        server.add_vehicle(vid, PASSWORD)
+        car_end, unit_end = frame_link(loop, name=f"can{k}")
+        car = VirtualCar(loop, car_end, "demo-ev", name=f"car{k}")
+        uart_unit, uart_modem = pipe_pair(loop, name=f"uart{k}")
+        vmodem = VirtualModem(loop, uart_modem, network, number=f"+4477009{k:05d}", profile="realistic",
+                              weather=weather, gnss=car.position, name=f"vmodem{k}")
+        modem = Modem(loop, uart_unit)
+        params = Params({"vehicle_id": vid, "server": "127.0.0.1:6867", "server_password": PASSWORD,
+                         "owner": OWNER, "profile": "demo-ev", "apn": "internet"})
+        unit = Unit(loop, params, DriverModemOps(modem), unit_end, os.path.join(state_dir, vid))
+        unit.start()
+        if scenario is not None:
+            loop.call_later(k * stagger / max(1, n), run_scenario, car, scenario, loop)
+        world.units.append(unit)
+        world.cars.append(car)
+        world.modems.append(vmodem)
+    return world
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def sim_rate(n: int, sim_seconds: float, *, warmup: float = 300.0, weather: str | None = "harsh",
+             scenario: str | None = "day") -> dict[str, float]:
+    """Build a world of `n` units, run `warmup` simulated seconds (logins), then time `sim_seconds`."""
+    with tempfile.TemporaryDirectory(prefix="tcu-bench-sim-") as tmp, quiet():
+        t0 = time.perf_counter()
+        world = build_world(n, tmp, weather=weather, scenario=scenario)
+        build_s = time.perf_counter() - t0
+        loop = world.loop
+        loop.run(until=warmup)
+        online_after_warmup = world.online()
+        timers0 = loop.timers_run
+        t0 = time.perf_counter()
+        loop.run(until=warmup + sim_seconds)
+        wall = time.perf_counter() - t0
+        result = {
+            "units": n, "sim_seconds": sim_seconds, "wall_seconds": wall, "rate": sim_seconds / wall,
+            "build_seconds": build_s, "online_after_warmup": online_after_warmup, "online_at_end": world.online(),
+            "timers_per_sim_second": (loop.timers_run - timers0) / sim_seconds,
+            "server_messages_in": world.server.stats["messages_in"],
+        }
+        for unit in world.units:
+            unit.stop()
+        world.server.close()
+        return result
+
+
+def drive_one_unit(sim_seconds: float = 3600.0) -> dict[str, Any]:
+    """One world of one unit whose car drives for `sim_seconds` (calm weather); for `footprint`.
+
+    The process holds the whole world (car, modem emulator, server), so its RSS is an upper bound for
+    the unit alone.
+    """
+    with tempfile.TemporaryDirectory(prefix="tcu-bench-drive-") as tmp, quiet():
+        world = build_world(1, tmp, weather=None, scenario=None)
+        world.cars[0].do("drive", minutes=sim_seconds / 60 + 1, mode="mixed")
+        world.loop.run(until=sim_seconds)
+        unit = world.units[0]
+        return {"what": "world of 1 unit, in-process", "can_frames": unit.can_frames,
+                "online": unit.link.online, "sim_seconds": sim_seconds}
+
+
+def tcu_sim_report(timeout: float = 120.0) -> dict[str, Any] | None:
+    """`tcu sim` for a day in harsh weather with `--report`, if the firmware's CLI offers it."""
+    with tempfile.TemporaryDirectory(prefix="tcu-bench-tcusim-") as tmp:
+        report = os.path.join(tmp, "report.json")
+        args = [sys.executable, "-m", "tcu.cli", "sim", "--duration", "24h", "--weather", "harsh",
+                "--report", report]
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=timeout, cwd=tmp)
+        except subprocess.TimeoutExpired:
+            return {"error": f"tcu sim took more than {timeout:.0f} s"}
+        if out.returncode != 0 or not os.path.exists(report):
+            tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+            return {"error": f"exit {out.returncode}: {tail[:160]}"}
+        with open(report) as fh:
+            return json.load(fh)
+
+
+def run(hundred_sim_seconds: float = 1800.0, ten_sim_seconds: float = 3 * 3600.0) -> list[Figure]:
+    figures: list[Figure] = []
+    one = sim_rate(1, DAY)
+    figures.append(at_least("sim-speed 1 unit, 24 h harsh (our world)", one["rate"], "x real", GOAL_ONE))
+    figures.append(info("sim-speed 1 unit wall time for the day", one["wall_seconds"], "s"))
+    report = tcu_sim_report()
+    if report and "sim_seconds" in report and report.get("wall_seconds"):
+        rate = report["sim_seconds"] / report["wall_seconds"]
+        figures.append(at_least("sim-speed tcu sim 24 h harsh (--report)", rate, "x real", GOAL_ONE))
+    else:
+        reason = (report or {}).get("error", "no report")
+        print(f"sim-speed: `tcu sim --report` not measured: {reason}", flush=True)
+    ten = sim_rate(10, ten_sim_seconds)
+    figures.append(info("sim-speed 10 units sharing a server", ten["rate"], "x real"))
+    hundred = sim_rate(100, hundred_sim_seconds)
+    figures.append(at_least("sim-speed 100 units sharing a server", hundred["rate"], "x real", GOAL_HUNDRED))
+    figures.append(info("sim-speed 100 units online at end", hundred["online_at_end"], "units"))
+    figures.append(info("sim-speed 100 units: world build time", hundred["build_seconds"], "s"))
+    return figures
