@@ -29,6 +29,7 @@ from .connection import (
     Welcomed,
 )
 from .connection import Message as MessageEvent
+from .crypto import DecodeError, ParanoidCipher, random_token
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,13 @@ class CarSession:
     def __init__(self, vehicle_id: str, password: str,
                  rng: random.Random | Callable[[], float] | None = None, now: float = 0.0, *,
                  firmware: str = "0.1.0/TCU1/V1/tcu-sim", car_type: str = "TC",
-                 capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES) -> None:
+                 capabilities: tuple[str, ...] = DEFAULT_CAPABILITIES,
+                 paranoid_password: str | None = None) -> None:
         self.vehicle_id = vehicle_id
+        # Paranoid mode (spec §3 `E`) when a module password is given: telemetry and replies are
+        # end-to-end encrypted for the apps; the server only stores and relays them.
+        self._paranoid_password = paranoid_password
+        self._paranoid: ParanoidCipher | None = None
         self._password = password
         self._rng = rng
         self._firmware = firmware
@@ -289,6 +295,7 @@ class CarSession:
     def connect(self, now: float) -> bytes:
         """A fresh TCP connection: forget the last one and return the hello line to write."""
         self._conn = ClientConnection("C", self.vehicle_id, self._password, self._rng)
+        self._paranoid = None
         self._connected_at = now
         self.logged_in = False
         self.apps = 0
@@ -332,6 +339,10 @@ class CarSession:
                 self._next_report = now
                 self._events.append(LoggedIn())
                 log.info("OVMS server accepted %s", self.vehicle_id)
+                if self._paranoid_password:
+                    ptoken = random_token(self._rng)
+                    self._paranoid = ParanoidCipher(self._paranoid_password, ptoken)
+                    out += self._send(m.ParanoidToken(ptoken), now)
             elif isinstance(ev, AuthFailed):
                 log.warning("OVMS login of %s failed: %s", self.vehicle_id, ev.reason)
                 self._lost(LoginFailed(ev.reason))
@@ -367,7 +378,17 @@ class CarSession:
             if rid is not None:
                 self._events.append(Delivered((rid,)))
         elif isinstance(msg, m.ParanoidMessage):
-            self._events.append(ParanoidReceived(msg.inner_code, msg.data))
+            if self._paranoid is None:
+                self._events.append(ParanoidReceived(msg.inner_code, msg.data))
+                return b""
+            try:
+                inner = m.decode(msg.inner_code + self._paranoid.decrypt(msg.data), from_server=True)
+            except (DecodeError, m.MessageError) as exc:
+                log.warning("ignoring undecryptable paranoid message: %s", exc)
+                return b""
+            if isinstance(inner, m.ParanoidMessage | m.ParanoidToken):
+                return b""
+            return self._on_message(inner, now)
         return b""
 
     def events(self) -> list[CarEvent]:
@@ -381,6 +402,10 @@ class CarSession:
         if self._conn is None or not self.logged_in:
             return b""
         self._last_tx = now
+        if self._paranoid is not None:
+            text = msg if isinstance(msg, str) else msg.encode()
+            if text[:1] not in _NEVER_PARANOID:
+                msg = m.ParanoidMessage(text[0], self._paranoid.encrypt(text[1:]))
         return self._conn.send(msg)
 
     def _ping(self, now: float) -> bytes:
@@ -474,6 +499,10 @@ class CarSession:
     def send_raw(self, msg: m.Message, now: float) -> bytes:
         """Any other message (e.g. `g` group location, paranoid `E`), sent as is."""
         return self._send(msg, now)
+
+
+# Spec §3: in paranoid mode every message except E, A, a, g and P is wrapped as EM<code>.
+_NEVER_PARANOID: Final = frozenset("EAagP")
 
 
 def _safe(text: str) -> str:

@@ -137,3 +137,21 @@ def decrypt_line(rx: RC4, line: bytes) -> str:
         return plain.decode("ascii")
     except UnicodeDecodeError:
         raise DecodeError("line does not decrypt to ASCII") from None
+
+
+class ParanoidCipher:
+    """Paranoid mode (spec §3 `E`): RC4 keyed with HMAC-MD5(module password, ptoken), 1024 discard,
+    and a FRESH cipher for every message — so every message reuses the same keystream (weak, but it is
+    what the firmware and apps do). The post-discard state is computed once and copied per message.
+    """
+
+    def __init__(self, module_password: str | bytes, ptoken: str) -> None:
+        key = module_password.encode() if isinstance(module_password, str) else module_password
+        self._base = RC4(hmac.new(key, ptoken.encode("ascii"), hashlib.md5).digest(), RC4_DISCARD)
+
+    def encrypt(self, text: str) -> str:
+        return base64.b64encode(self._base.copy().crypt(text.encode("ascii"))).decode("ascii")
+
+    def decrypt(self, data: str) -> str:
+        """Raises DecodeError on bad base64 or non-ASCII plaintext."""
+        return decrypt_line(self._base.copy(), data.encode("ascii", "replace"))

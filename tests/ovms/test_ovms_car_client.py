@@ -190,3 +190,28 @@ def test_reconnect_reports_everything_again() -> None:
     while (ev := srv.next_event()) is not NEED_DATA:
         codes.append(ev.payload[0])
     assert codes == ["S", "D", "L", "F", "V"]
+
+
+def test_paranoid_mode_wraps_everything_but_e_a_g_p() -> None:
+    from tcu.ovms.crypto import ParanoidCipher
+
+    t = 0.0
+    car = CarSession("TESTCAR", "carpass123", random.Random(1), t, paranoid_password="modulepw")
+    srv = ServerConnection(lambda vid: "carpass123", random.Random(2))
+    srv.receive_data(car.connect(t))
+    welcome = srv.next_event()
+    srv.receive_data(car.receive_data(welcome.reply, t))
+    (token_ev,) = [e for e in iter(srv.next_event, NEED_DATA)]
+    assert isinstance(token_ev.msg, m.ParanoidToken) and len(token_ev.msg.token) == 22
+    cipher = ParanoidCipher("modulepw", token_ev.msg.token)
+    srv.receive_data(car.tick({"v.b.soc": 80}, t) + car.send_alert(1, "plain alert", t))
+    evs = [e.msg for e in iter(srv.next_event, NEED_DATA)]
+    assert [type(x).__name__ for x in evs] == ["ParanoidMessage"] * 5 + ["PushAlert", "Ping"]
+    s_msg = evs[0]
+    assert s_msg.inner_code == "S" and cipher.decrypt(s_msg.data).startswith("80,K,")
+    # A paranoid command from an app is decrypted and executed; the reply is wrapped again.
+    car.receive_data(srv.send(m.ParanoidMessage("C", cipher.encrypt("20,1234"))), t)
+    assert CommandRequest(20, ("1234",)) in car.events()
+    srv.receive_data(car.reply(20, 0))
+    (reply,) = [e.msg for e in iter(srv.next_event, NEED_DATA)]
+    assert reply.inner_code == "c" and cipher.decrypt(reply.data) == "20,0"

@@ -189,3 +189,12 @@ def test_telemetry_reaches_sqlite_in_batches(world: World) -> None:
     world.run(2)
     rows_after = world.server.db.execute("SELECT count(*) FROM messages").fetchone()[0]
     assert rows_after >= 5 and rows_after >= rows
+
+
+def test_idle_app_stays_connected_by_its_keepalive(world: World) -> None:
+    app = world.app()
+    quiet = world.app()
+    quiet.keepalive = None
+    world.run(1300)
+    assert app.state == "open"
+    assert quiet.state == "closed"        # spec §6 timeout_app 1200 s

@@ -32,7 +32,8 @@ class AppClient:
     def __init__(self, loop: Loop, host: str, port: int, vehicle_id: str, password: str, *,
                  role: str = "A", rng: random.Random | None = None,
                  on_message: Callable[[AppClient, m.Message], None] | None = None,
-                 on_state: Callable[[AppClient], None] | None = None) -> None:
+                 on_state: Callable[[AppClient], None] | None = None,
+                 keepalive: float | None = 300.0) -> None:
         self.loop = loop
         self.host = host
         self.port = port
@@ -46,6 +47,8 @@ class AppClient:
         self.car_connected: bool | None = None
         self.seconds_since_update: int | None = None
         self.received: list[tuple[float, m.Message]] = []
+        # The server drops apps silent for 1200 s (spec §6): ping well inside that.
+        self.keepalive = keepalive
 
     def connect(self) -> None:
         self._set_state("connecting")
@@ -79,6 +82,8 @@ class AppClient:
                 return
             if isinstance(ev, Welcomed):
                 self._set_state("open")
+                if self.keepalive:
+                    self.loop.call_later(self.keepalive, self._ping)
             elif isinstance(ev, Message):
                 self._on_msg(ev.msg)
             elif isinstance(ev, Malformed):
@@ -93,6 +98,11 @@ class AppClient:
                 self.stream = None
                 self._set_state("closed", "server closed the connection")
                 return
+
+    def _ping(self) -> None:
+        if self.state == "open" and self.stream is not None:
+            self.send(m.Ping())
+            self.loop.call_later(self.keepalive or 300.0, self._ping)
 
     def _fail(self, reason: str) -> None:
         if self.stream is not None:
