@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 class Recorder:
     """Tee a port into a trace file; timestamps are calendar time (`loop.wall()`) at recording."""
 
-    def __init__(self, loop: Loop, port: CanPort, path: str | Path, channel: str = "can0") -> None:
+    def __init__(self, loop: Loop, port: CanPort | None, path: str | Path, channel: str = "can0") -> None:
+        """With `port`, take its frames (and pass them on via `set_handler`); without, call `write`."""
         self.path = Path(path)
         self._loop = loop
         self._port = port
@@ -33,7 +34,8 @@ class Recorder:
         self.frames = 0
         self._on_frame: FrameHandler | None = None
         self._on_error: ErrorHandler | None = None
-        port.set_handler(self._frame, self._error)
+        if port is not None:
+            port.set_handler(self._frame, self._error)
 
     def set_handler(self, on_frame: FrameHandler | None, on_error: ErrorHandler | None = None) -> None:
         """Who gets the frames after they are written (optional)."""

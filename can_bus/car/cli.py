@@ -1,0 +1,233 @@
+"""`vcar`: the virtual car as a process.
+
+    vcar serve --link /tmp/vcar --profile demo-ev --control /tmp/vcar.ctl [--scenario day]
+        an SLCAN adapter on a pty (python-can: can.Bus(interface="slcan", channel="/tmp/vcar"))
+    vcar do --control /tmp/vcar.ctl drive minutes=20        steer the running car
+    vcar status --control /tmp/vcar.ctl                     its state as JSON
+    vcar record --bus slcan:/tmp/vcar --out trace.log [--duration 60]   candump .log / .asc / .blf
+    vcar replay --bus replay:trace.log --profile demo-ev    decode a trace into metric updates
+    vcar profiles                                           the profiles shipped
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+from typing import Any
+
+log = logging.getLogger("vcar")
+
+
+def _value(text: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _parse_kv(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, sep, val = item.partition("=")
+        if not sep:
+            raise SystemExit(f"expected key=value, got {item!r}")
+        out[key] = _value(val)
+    return out
+
+
+def _stop_on_signals(loop: Any) -> None:
+    def handler(signum: int, frame: Any) -> None:
+        loop.call_soon_threadsafe(loop.stop)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from can_bus.car.control import ControlServer
+    from can_bus.car.scenarios import run_scenario
+    from can_bus.car.virtual_car import VirtualCar
+    from can_bus.memory import frame_link
+    from can_bus.slcan_bridge import SlcanBridge
+    from runtime import RealLoop
+    from runtime.pty import PtyEndpoint
+
+    loop = RealLoop(seed=args.seed)
+    car_port, bridge_port = frame_link(loop, name="vcar")
+    car = VirtualCar(loop, car_port, args.profile, name="vcar", start_position=(args.lat, args.lon),
+                     rate=args.rate, sleep_after=args.sleep_after)
+    pty = PtyEndpoint(loop, args.link)
+    bridge = SlcanBridge(loop, pty.stream, bridge_port)
+    def adapter_stats() -> dict[str, Any]:
+        return {"slcan": {"open": bridge.device.open, "bitrate": bridge.device.bitrate,
+                          "errors": bridge.device.errors, "frames_to_host": bridge.frames_to_host,
+                          "frames_from_host": bridge.frames_from_host, "unknown_frames": car.unknown_frames}}
+
+    control = ControlServer(loop, car, args.control, adapter_stats) if args.control else None
+    recorder = None
+    if args.record:
+        recorder = _mirror_recorder(loop, bridge, args.record)
+    if args.scenario:
+        run_scenario(car, args.scenario, loop)
+    print(f"vcar: profile {car.profile.name} on SLCAN {pty.client_path}"
+          + (f", control {args.control}" if args.control else ""), flush=True)
+    _stop_on_signals(loop)
+    try:
+        loop.run()
+    finally:
+        if recorder is not None:
+            recorder.close()
+        if control is not None:
+            control.close()
+        car.close()
+        pty.close()
+        log.info("vcar: stopped (%d frames to host, %d from host, %d slcan errors)",
+                 bridge.frames_to_host, bridge.frames_from_host, bridge.device.errors)
+    return 0
+
+
+def _mirror_recorder(loop: Any, bridge: Any, path: str) -> Any:
+    """Write every frame the car sends to the host into `path` as well."""
+    from can_bus.record import Recorder
+
+    recorder = Recorder(loop, None, path, channel="vcan0")
+    forward = bridge._on_frame
+
+    def tee(arbitration_id: int, data: bytes, timestamp: float) -> None:
+        recorder.write(arbitration_id, data, timestamp)
+        forward(arbitration_id, data, timestamp)
+
+    bridge.port.set_handler(tee, bridge._on_error)
+    return recorder
+
+
+def cmd_control(args: argparse.Namespace, message: dict[str, Any]) -> int:
+    from can_bus.car.control import request
+
+    try:
+        reply = request(args.control, message)
+    except OSError as exc:
+        print(f"vcar: cannot reach {args.control}: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(reply, indent=2 if args.pretty else None, default=str))
+    return 0 if reply.get("ok") else 1
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from can_bus.bus import open_bus
+    from can_bus.record import Recorder
+    from runtime import RealLoop
+
+    loop = RealLoop()
+    port = open_bus(args.bus, loop)
+    recorder = Recorder(loop, port, args.out)
+    _stop_on_signals(loop)
+    try:
+        loop.run(until=loop.time() + args.duration if args.duration else None)
+    finally:
+        recorder.close()
+        port.close()
+    print(f"vcar: {recorder.frames} frames to {args.out}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from can_bus.bus import open_bus
+    from can_bus.profile import load_profile
+    from runtime import RealLoop, VirtualLoop
+
+    loop = VirtualLoop() if args.fast else RealLoop()
+    decoder = load_profile(args.profile).decoder()
+    port = open_bus(args.bus, loop)
+
+    def on_frame(arbitration_id: int, data: bytes, timestamp: float) -> None:
+        for metric, value in decoder.feed(arbitration_id, data):
+            print(f"{timestamp:10.3f} {metric} = {value!r}")
+
+    port.set_handler(on_frame, lambda text: print(f"bus error: {text}", file=sys.stderr))
+    if hasattr(port, "on_end"):
+        port.on_end = loop.stop
+    if not args.fast:
+        _stop_on_signals(loop)
+    loop.run()
+    print(f"decoder: {decoder.stats.as_dict()}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from runtime.logsetup import add_args
+
+    parser = argparse.ArgumentParser(prog="vcar", description="the virtual car (CAN over SLCAN on a pty)")
+    common = argparse.ArgumentParser(add_help=False)
+    add_args(common)  # --log-level/--log-file after the subcommand, where people type them
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    serve = sub.add_parser("serve", parents=[common], help="run the car as an SLCAN adapter on a pty")
+    serve.add_argument("--link", required=True, help="symlink to create for the pty (e.g. /tmp/vcar)")
+    serve.add_argument("--profile", default="demo-ev")
+    serve.add_argument("--control", help="UNIX socket path for vcar do/status")
+    serve.add_argument("--scenario", help="day, theft, interrupted-charge")
+    serve.add_argument("--seed", type=int, default=1)
+    serve.add_argument("--rate", type=float, default=1.0, help="frame rate multiplier (1 = DBC rates)")
+    serve.add_argument("--sleep-after", type=float, default=600.0, help="idle seconds before sleeping")
+    serve.add_argument("--lat", type=float, default=52.5200)
+    serve.add_argument("--lon", type=float, default=13.4050)
+    serve.add_argument("--record", help="also write the car's frames to this trace (.log/.asc/.blf)")
+    do = sub.add_parser("do", parents=[common], help="apply an event: drive park plug unplug alarm tow drain-12v ...")
+    do.add_argument("--control", required=True)
+    do.add_argument("--pretty", action="store_true")
+    do.add_argument("event")
+    do.add_argument("args", nargs="*", help="key=value (minutes=20, kind=dc, door=fl)")
+    cmd = sub.add_parser("command", parents=[common], help="obey a command as if its frame arrived (lock, charge_limit amps=16)")
+    cmd.add_argument("--control", required=True)
+    cmd.add_argument("--pretty", action="store_true")
+    cmd.add_argument("name")
+    cmd.add_argument("args", nargs="*")
+    status = sub.add_parser("status", parents=[common], help="print the car's state")
+    status.add_argument("--control", required=True)
+    status.add_argument("--pretty", action="store_true")
+    record = sub.add_parser("record", parents=[common], help="record a bus to .log/.asc/.blf")
+    record.add_argument("--bus", required=True)
+    record.add_argument("--out", required=True)
+    record.add_argument("--duration", type=float, default=0.0)
+    replay = sub.add_parser("replay", parents=[common], help="decode a bus or trace into metric updates")
+    replay.add_argument("--bus", required=True, help="replay:trace.log, slcan:/tmp/vcar, ...")
+    replay.add_argument("--profile", default="demo-ev")
+    replay.add_argument("--fast", action="store_true", help="virtual clock: as fast as possible")
+    sub.add_parser("profiles", parents=[common], help="list the profiles shipped")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from runtime.logsetup import setup_logging
+
+    setup_logging(args.log_level, args.log_file)
+    if args.cmd == "serve":
+        return cmd_serve(args)
+    if args.cmd == "do":
+        return cmd_control(args, {"cmd": "do", "event": args.event, "args": _parse_kv(args.args)})
+    if args.cmd == "command":
+        return cmd_control(args, {"cmd": "command", "name": args.name, "args": _parse_kv(args.args)})
+    if args.cmd == "status":
+        return cmd_control(args, {"cmd": "status"})
+    if args.cmd == "record":
+        return cmd_record(args)
+    if args.cmd == "replay":
+        return cmd_replay(args)
+    if args.cmd == "profiles":
+        from can_bus.profile import available_profiles, load_profile
+
+        for name in available_profiles():
+            p = load_profile(name)
+            print(f"{name}: {p.description} ({len(p.metrics)} metrics, commands: {', '.join(p.commands)})")
+        return 0
+    return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
