@@ -34,7 +34,13 @@ def verbose(m: Interpreter, c: Command) -> Reply:
     return Reply()
 
 
-@command("Q", "X", "&C", "&D", "&W", "H", "&K", "L", "M")
+@command("H")
+def hang_up(m: Interpreter, c: Command) -> Reply:
+    m.call_from = None
+    return Reply()
+
+
+@command("Q", "X", "&C", "&D", "&W", "&K", "L", "M")
 def accepted(m: Interpreter, c: Command) -> Reply:
     return Reply()
 
@@ -198,7 +204,6 @@ def _harmless(name: str, read: str | None = None):  # type: ignore[no-untyped-de
     command(name)(handler)
 
 
-_harmless("+CLIP", "+CLIP: 0,1")
 _harmless("+CRC", "+CRC: 0")
 _harmless("+CVHU", "+CVHU: 0")
 _harmless("+CUSD", "+CUSD: 0")
@@ -211,6 +216,15 @@ _harmless("+CSNS", "+CSNS: 0")
 _harmless("+CBST")
 _harmless("+CRSL", "+CRSL: 100")
 _harmless("+CALM", "+CALM: 0")
+
+
+@command("+CLIP")
+def clip(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        return Reply(lines=[f"+CLIP: {m.settings.clip},1"])
+    if c.op == "set":
+        m.settings.clip = c.int_arg(0)
+    return Reply()
 
 
 @command("S0", "S3", "S4", "S5", "S7", "S8", "S10")
@@ -232,3 +246,21 @@ def cbc(m: Interpreter, c: Command) -> Reply:
 def dial(m: Interpreter, c: Command) -> Reply:
     # No voice calls in this emulator: a dial attempt finds no carrier.
     return Reply(final="NO CARRIER")
+
+
+@command("+CPOWD")
+def cpowd(m: Interpreter, c: Command) -> Reply:
+    """AT+CPOWD=1: normal power down (NORMAL POWER DOWN, then off until the power key)."""
+    if c.op == "test":
+        return Reply(lines=["+CPOWD: (0,1)"])
+    if c.op != "set" or c.int_arg(0) not in (0, 1):
+        raise AtError()
+    m.mode = "busy"
+    m.later(0.0, m.power_off, "NORMAL POWER DOWN")
+    return Reply(final=None)
+
+
+@command("+CHUP")
+def chup(m: Interpreter, c: Command) -> Reply:
+    m.call_from = None
+    return Reply()

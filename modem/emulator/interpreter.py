@@ -404,6 +404,7 @@ class Interpreter:
         self.last_cgreg = 0
         self.rssi_base = 12 + self.rng.randrange(14)
         self.gnss_fix_at: float | None = None
+        self.call_from: str | None = None
         self.ops_searching = False
 
     def _power_on(self) -> None:
@@ -640,6 +641,28 @@ class Interpreter:
         queue, self.sms_queue = self.sms_queue, []
         for part in queue:
             commands_sms.deliver(self, replace(part, smsc=self.smsc))
+
+    def incoming_call(self, caller: str, now: float, rings: int = 3) -> None:
+        """A voice call rings (RING, +CLIP with AT+CLIP=1) a few times; nobody can answer it."""
+        self._advance(now)
+        if not self.registered():
+            return
+        self.call_from = caller
+        for i in range(rings):
+            self.later(i * 3.0, self._ring, caller)
+        self.later(rings * 3.0, self._call_gone, caller)
+
+    def _ring(self, caller: str) -> None:
+        if self.call_from != caller:
+            return
+        self.urc("RING")
+        if self.settings.clip:
+            self.urc(f'+CLIP: "{caller}",{145 if caller.startswith("+") else 129},"",0,"",0')
+
+    def _call_gone(self, caller: str) -> None:
+        if self.call_from == caller:
+            self.call_from = None
+            self.urc("NO CARRIER")
 
     def submit(self, out: SmsOut) -> None:
         self.action(out)

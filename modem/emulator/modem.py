@@ -188,6 +188,11 @@ class VirtualModem:
         self.interp.power_key(self.loop.time())
         self._pump()
 
+    def ring(self, caller: str, rings: int = 3) -> None:
+        """A voice call from `caller`: RING (+CLIP) a few times, then NO CARRIER."""
+        self.interp.incoming_call(caller, self.loop.time(), rings)
+        self._pump()
+
     def set_gnss(self, source: Any) -> None:
         from modem.emulator.gnss import as_source
 

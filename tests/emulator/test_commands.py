@@ -136,3 +136,18 @@ def test_cgatt_and_cgreg(r: Rig) -> None:
     r.at("AT+CMEE=1")
     assert r.at("AT+CGATT=1") == "\r\n+CME ERROR: 148\r\n"
     assert r.at("AT+CGATT?") == "\r\n+CGATT: 0\r\n\r\nOK\r\n"
+
+
+def test_incoming_call_rings_with_clip(r: Rig) -> None:
+    r.at("AT+CLIP=1")
+    r.modem.ring("+447700900123", rings=2)
+    out = r.run(10)
+    assert out.count("\r\nRING\r\n") == 2
+    assert '+CLIP: "+447700900123",145,"",0,"",0' in out
+    assert out.endswith("\r\nNO CARRIER\r\n")
+
+
+def test_cpowd_normal_power_down(r: Rig) -> None:
+    assert r.at("AT+CPOWD=1") == "\r\nNORMAL POWER DOWN\r\n"
+    assert not r.modem.powered
+    assert r.at("AT") == ""
