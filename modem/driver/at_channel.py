@@ -66,6 +66,7 @@ class Command:
     body_after_prefix: a prefixed line is followed by one raw body line (CMGR, CMGL: SMS text/PDU).
     prompt: the modem answers `> ` and wants `payload` + `terminator` (CTRL_Z, ESC, or b"" for
         `AT+CIPSEND=<n>` fixed length).
+    secret: the parameters are secrets (PIN, GPRS password): logs and reasons show `shown`.
     """
 
     text: str
@@ -78,7 +79,8 @@ class Command:
     prompt: bool = False
     payload: bytes = b""
     terminator: bytes = CTRL_Z
-    seq: int = field(default_factory=lambda: next(_seq), repr=False)
+    secret: bool = False
+    seq: int = field(default_factory=lambda: next(_seq))
 
     def __post_init__(self) -> None:
         if not self.text.isascii() or "\r" in self.text or "\n" in self.text:
@@ -86,6 +88,16 @@ class Command:
 
     def wire(self) -> bytes:
         return self.text.encode("ascii") + b"\r"
+
+    @property
+    def shown(self) -> str:
+        """The text for logs and error messages: parameters hidden when `secret`."""
+        if not self.secret:
+            return self.text
+        return self.text.split("=", 1)[0] + "=<redacted>"
+
+    def __repr__(self) -> str:
+        return f"Command({self.shown!r}, timeout={self.timeout})"
 
 
 class FinalKind(Enum):
@@ -449,7 +461,7 @@ class ATChannel:
         inf = self._inflight
         if inf is not None and now >= inf.deadline:
             self._inflight = None
-            log.warning("modem did not answer %r within %.1f s", inf.command.text, inf.command.timeout)
+            log.warning("modem did not answer %r within %.1f s", inf.command.shown, inf.command.timeout)
             if inf.command.prompt and not inf.prompt_done:
                 self._out += ESC  # spec §1: leaves a `> ` prompt we may have missed; harmless otherwise
             self._echo_expect = b""

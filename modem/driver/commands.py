@@ -228,13 +228,19 @@ def _quote(value: str) -> str:
     return f'"{value}"'
 
 
+def cpin(pin: str) -> Command:
+    if not pin.isdigit() or not 4 <= len(pin) <= 8:
+        raise ValueError("a SIM PIN is 4 to 8 digits")
+    return Command(f'AT+CPIN="{pin}"', secret=True)
+
+
 def cipshut() -> Command:
     return Command("AT+CIPSHUT", timeout=T_CIPSHUT, finals=("SHUT OK",))
 
 
 def cstt(apn: str, user: str = "", password: str = "") -> Command:
     if user or password:
-        return simple(f"AT+CSTT={_quote(apn)},{_quote(user)},{_quote(password)}")
+        return Command(f"AT+CSTT={_quote(apn)},{_quote(user)},{_quote(password)}", secret=True)
     return simple(f"AT+CSTT={_quote(apn)}")
 
 

@@ -36,6 +36,7 @@ from modem.driver import commands as C
 from modem.driver.at_channel import ATChannel, Command, Final, Response
 from modem.driver.commands import ModemInfo, Operator, ParseError, Registration, Signal
 from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make_submits
+from runtime.logsetup import register_secret
 
 if TYPE_CHECKING:
     from modem.driver.power import PowerKey
@@ -344,7 +345,7 @@ class Modem:
         """Run one raw command; Ok(Response) on a successful final, else Failed."""
         def script() -> OpGen:
             return (yield cmd)
-        self._start(script(), on_done, cmd.text)
+        self._start(script(), on_done, cmd.shown)
 
     # -- power-up, identification ------------------------------------------------------------
     def probe(self, on_done: Callback, tries: int = 10, interval: float = 1.0) -> None:
@@ -415,9 +416,7 @@ class Modem:
 
     def enter_pin(self, pin: str, on_done: Callback) -> None:
         def script() -> OpGen:
-            if not pin.isdigit():
-                raise ValueError("a PIN is digits")
-            yield C.simple(f'AT+CPIN="{pin}"')
+            yield C.cpin(pin)
         self._start(script(), on_done, "enter_pin")
 
     # -- network -----------------------------------------------------------------------------
@@ -464,8 +463,11 @@ class Modem:
     def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
         """CIPSHUT, CIPMUX=0, CSTT, CIICR, CIFSR, CIPHEAD=1 → Ok(local IP address).
 
-        The password goes to the modem only; it is never logged by the driver.
+        The password goes to the modem only; it is never logged by the driver, and it is registered
+        with the log redaction filter in case anyone else prints it.
         """
+        register_secret(password)
+
         def script() -> OpGen:
             yield C.cipshut()
             yield C.simple("AT+CIPMUX=0")
@@ -736,7 +738,7 @@ class Modem:
                 if ev.final.ok:
                     op.step(ev)
                 else:
-                    op.step(error=Failed(f"{ev.command.text}: {ev.final.line}", final=ev.final))
+                    op.step(error=Failed(f"{ev.command.shown}: {ev.final.line}", final=ev.final))
             return
         if isinstance(ev, ch.Timeout):
             self._timeouts_in_row += 1
@@ -745,12 +747,12 @@ class Modem:
                 self._silent_reported = True
                 self._publish(ModemSilent(self._timeouts_in_row, self.channel.last_rx))
             if op is not None:
-                op.step(error=Failed(f"{ev.command.text}: no answer", timeout=True))
+                op.step(error=Failed(f"{ev.command.shown}: no answer", timeout=True))
             return
         if isinstance(ev, ch.Aborted):
             op = self._waiting.pop(ev.command.seq, None)
             if op is not None:
-                op.step(error=Failed(f"{ev.command.text}: aborted by {ev.reason}"))
+                op.step(error=Failed(f"{ev.command.shown}: aborted by {ev.reason}"))
             return
         if isinstance(ev, ch.Garbage):
             self._publish(LineNoise(ev.data))

@@ -250,3 +250,17 @@ def test_port_closed_fails_pending_and_publishes():
     h.modem.poll(got.append)
     h.loop.run_for(0.1)
     assert isinstance(got[1], Failed)
+
+
+def test_secrets_stay_out_of_reasons_and_logs(caplog):
+    import logging
+    h = Harness({r"AT\+CIPSHUT": b"\r\nSHUT OK\r\n", r"AT\+CSTT=.*": b"\r\nERROR\r\n",
+                 r"AT\+CPIN=.*": None})
+    h.fake.table[r"AT\+CPIN=.*"] = b""  # silence: the PIN command times out
+    with caplog.at_level(logging.DEBUG):
+        r = h.call("gprs_attach", "internet", user="bob", password="s3cr3tpw")
+        r2 = h.call("enter_pin", "4711")
+    assert isinstance(r, Failed) and "s3cr3tpw" not in r.reason and "<redacted>" in r.reason
+    assert isinstance(r2, Failed) and r2.timeout and "4711" not in r2.reason
+    assert 'AT+CSTT="internet","bob","s3cr3tpw"' in h.fake.lines  # the modem does get it
+    assert "s3cr3tpw" not in caplog.text and "4711" not in caplog.text
