@@ -26,6 +26,7 @@ from typing import Any
 from runtime import Loop, Timer
 from tcu.alert_router import Action as RouterAction
 from tcu.alert_router import AlertRouter, Drop, RouterSettings, SendSms, SendToServer
+from tcu.gnss_poll import GnssPoller
 from tcu.link import LinkConfig
 from tcu.metrics import Metrics
 from tcu.outbox import Outbox, OutboxItem
@@ -114,6 +115,9 @@ class Unit:
         self.link.on_registration = self._on_registration
         self.modem = modem
         self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send)
+        self.gnss: GnssPoller | None = None
+        if hasattr(modem, "gnss_fix"):
+            self.gnss = GnssPoller(loop, modem.gnss_fix, self.metrics)
         self.interpreter = CommandInterpreter(_Context(self), SmsLog(self.state_dir / "sms_log.db"))
         self.params.subscribe(self._on_param)
         # SMS fallback: the router decides, the outbox remembers
@@ -139,14 +143,20 @@ class Unit:
         if self.can_port is not None:
             self.can_port.set_handler(self._on_frame, self._on_can_error)
         self.link.start()
+        if self.gnss is not None:
+            if hasattr(self.modem, "gnss_power"):
+                self.modem.gnss_power(True)
+            self.gnss.start()
         self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
         # Alerts left in the outbox by a previous run that reached nobody yet: route them again.
         for item in self.outbox.pending():
             if item.kind == "alert" and item.sms_attempts == 0:
-                self._route_new(item)
+                self._route_new(item, restored=True)
 
     def stop(self) -> None:
         self.link.stop()
+        if self.gnss is not None:
+            self.gnss.stop()
         for t in [self._logic_timer, self._router_timer]:
             if t is not None:
                 t.cancel()
@@ -239,12 +249,15 @@ class Unit:
         self._route_new(item)
         return item.id
 
-    def _route_new(self, item: OutboxItem) -> None:
+    def _route_new(self, item: OutboxItem, restored: bool = False) -> None:
         data = json.loads(item.payload)
         tagged = Alert(item.ref or str(item.id), data["kind"], f"{data['text']} {alert_tag(item.id)}",
                        bool(data["critical"]), float(data.get("wall", self.loop.wall())))
         self._ref_to_item[tagged.id] = item.id
-        self._router_actions(self.router.alert_raised(tagged, self.loop.time()))
+        if restored:
+            self._router_actions(self.router.alert_restored(tagged, self.loop.time()))
+        else:
+            self._router_actions(self.router.alert_raised(tagged, self.loop.time()))
 
     def _router_actions(self, actions: list[RouterAction]) -> None:
         for a in actions:
@@ -357,7 +370,7 @@ class Unit:
                 for i in ids:
                     item = self.outbox.get(i)
                     if item is not None and item.kind == "alert" and item.ref:
-                        self.router.server_confirmed(item.ref, self.loop.time())
+                        self.router.server_confirmed(item.ref)
             self.pump()
         elif isinstance(ev, CommandRequest):
             self._server_command(ev)

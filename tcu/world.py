@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from runtime import Loop, Stream
 from tcu.server_link import Done, ModemListener
@@ -51,6 +53,7 @@ class DirectModem:
         self.stall = False        # TCP up but nothing flows
         self.alive = True
         self._stream: Stream | None = None
+        self.position: Callable[[], tuple[float, float, float, float]] | None = None  # lat, lon, course, speed
         smsc.devices[number] = self._sms_in
 
     def set_listener(self, listener: ModemListener) -> None:
@@ -161,6 +164,327 @@ class DirectModem:
         self.smsc.submit(self.number, number, text)
         self._later(done, True, "", 1.0)
 
+    def gnss_fix(self, done: Callable[[object], None]) -> None:
+        def fire() -> None:
+            if self.position is None:
+                done(None)
+                return
+            from modem.gnss import GnssFix
+            lat, lon, course, speed = self.position()
+            done(GnssFix(True, lat, lon, 35.0, speed, course, 1, 8, 12, 0.9, None))
+        self.loop.call_later(self.step_delay, fire)
+
     def _sms_in(self, sender: str, text: str) -> None:
         if self.listener is not None:
             self.listener.sms_received(sender, text, self.loop.wall())
+
+
+# ====================================================================================================
+# The world
+# ====================================================================================================
+
+OWNER = "+447700900123"
+UNIT_NUMBER = "+447700900999"
+VEHICLE_ID = "SIMCAR"
+CAR_PASSWORD = "simcarpass"
+MODULE_PASSWORD = "modpass1"
+SERVER_PORT = 6867
+
+
+@dataclass(frozen=True)
+class OutageWindow:
+    start: float
+    end: float
+    kind: str   # gprs-down | no-coverage | stall | remote-close
+
+
+def weather_schedule(profile: str, hours: float, rng) -> list[OutageWindow]:  # type: ignore[no-untyped-def]
+    """Outage windows over `hours` for a weather profile; the same RNG state gives the same weather.
+
+    calm: one data outage a day (the demo's scripted one); harsh: every 40–120 min a fault of 1–40 min,
+    mostly data loss, sometimes no coverage at all (no SMS either), a silent stall or a remote close.
+    """
+    end = hours * 3600.0
+    out: list[OutageWindow] = []
+    if profile == "calm":
+        start = min(3 * 3600.0, end * 0.3)
+        if start + 600 < end:
+            out.append(OutageWindow(start, start + 600.0, "gprs-down"))
+        return out
+    if profile != "harsh":
+        raise ValueError(f"unknown weather {profile!r} (calm, harsh)")
+    t = rng.uniform(600, 2400)
+    while t < end - 600:
+        kind = rng.choices(["gprs-down", "no-coverage", "stall", "remote-close"], [55, 20, 15, 10])[0]
+        length = 0.0 if kind == "remote-close" else rng.uniform(60, 2400)
+        out.append(OutageWindow(t, min(t + length, end), kind))
+        t += length + rng.uniform(2400, 7200)
+    return out
+
+
+class OwnerPhone:
+    """The owner's phone: sends scripted SMS to the car, keeps everything it receives."""
+
+    def __init__(self, loop: Loop, smsc: Smsc, number: str = OWNER, journal: Path | None = None) -> None:
+        self.loop = loop
+        self.smsc = smsc
+        self.number = number
+        self.received: list[tuple[float, str, str]] = []
+        self.sent = 0
+        self.journal = journal
+        smsc.devices[number] = self._receive
+
+    def send(self, to: str, text: str) -> None:
+        self.sent += 1
+        self.smsc.submit(self.number, to, text)
+
+    def _receive(self, sender: str, text: str) -> None:
+        self.received.append((self.loop.time(), sender, text))
+        if self.journal is not None:
+            _append(self.journal, {"t": self.loop.time(), "from": sender, "text": text})
+
+
+def _append(path: Path, obj: dict) -> None:
+    """One JSON line, written with one write(): survives a SIGKILL of this process."""
+    import json
+    import os
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, (json.dumps(obj) + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    import json
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            pass   # a line cut by a kill
+    return out
+
+
+# Owner SMS script: (seconds, text). Spread over the day; commands are exercised with the car's answer.
+OWNER_SCRIPT: tuple[tuple[float, str], ...] = (
+    (1800.0, "STAT"),
+    (2 * 3600.0, "LOCK"),
+    (2 * 3600.0 + 300, "GPS"),
+    (5 * 3600.0, "STAT?"),
+    (7 * 3600.0, "UNLOCK"),
+    (7 * 3600.0 + 120, "LOCK"),
+    (11 * 3600.0, "DIAG"),
+    (15 * 3600.0, "STAT"),
+    (19 * 3600.0, "CLIMATE ON"),
+    (22 * 3600.0, "STAT"),
+)
+
+INCIDENTS = ("alarm", "tow", "valet-trunk")
+
+
+@dataclass
+class WorldConfig:
+    seed: int = 1
+    hours: float = 24.0
+    scenario: str = "day"
+    weather: str = "calm"
+    drain_s: float = 1800.0
+    incidents: bool = True           # alarm / tow / valet-trunk events every few hours (more alerts)
+    state_dir: str | None = None     # persist the world here (kill/restart tests); else a temp dir
+    outages: list[OutageWindow] | None = None   # explicit schedule (overrides the weather)
+    can_rate: float = 0.1            # fraction of the DBC frame rates the car sends (1.0 = real 50 Hz drive data)
+
+
+class World:
+    """Car, unit, modem, server, owner's phone and the weather on one VirtualLoop."""
+
+    def __init__(self, cfg: WorldConfig, loop: Loop | None = None) -> None:
+        import tempfile
+
+        from can_bus.car.scenarios import run_scenario
+        from can_bus.car.virtual_car import VirtualCar
+        from can_bus.memory import frame_link
+        from runtime import VirtualLoop
+        from tcu.params import Params
+        from tcu.unit import Unit, UnitHooks
+        from tools.server.core import OvmsServer
+
+        self.cfg = cfg
+        self.loop = loop or VirtualLoop(seed=cfg.seed)
+        if cfg.state_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tcu-sim-")
+            self.dir = Path(self._tmp.name)
+        else:
+            self.dir = Path(cfg.state_dir)
+            self.dir.mkdir(parents=True, exist_ok=True)
+        loop_ = self.loop
+        self.server = OvmsServer(loop_, self.dir / "server.db", "127.0.0.1", SERVER_PORT)
+        self.server.add_vehicle(VEHICLE_ID, CAR_PASSWORD)
+        self.smsc = Smsc(loop_)
+        self.phone = OwnerPhone(loop_, self.smsc, journal=self.dir / "phone.jsonl")
+        car_port, unit_port = frame_link(loop_, name="car-can")
+        self.car_port = car_port
+        self.car = VirtualCar(loop_, car_port, "demo-ev", name="car", rate=cfg.can_rate)
+        self.modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER)
+        self.modem.position = self.car.position
+        params = Params({"owner": OWNER, "server": f"127.0.0.1:{SERVER_PORT}", "server_password": CAR_PASSWORD,
+                         "vehicle_id": VEHICLE_ID, "module_password": MODULE_PASSWORD, "profile": "demo-ev",
+                         "apn": "internet"}, self.dir / "unit" / "params.db")
+        self.raised_journal = self.dir / "raised.jsonl"
+        self.hooks = UnitHooks(alert_raised=self._alert_raised)
+        self.unit = Unit(loop_, params, self.modem, unit_port, self.dir / "unit", profile=self.car.profile,
+                         hooks=self.hooks)
+        self.unit.link.sup.on_transition = self._transition
+        rng = loop_.random("weather")
+        self.outages = cfg.outages if cfg.outages is not None else weather_schedule(cfg.weather, cfg.hours, rng)
+        self.recovered: dict[int, float] = {}
+        self.online_times: list[float] = []
+        self.events: list[tuple[float, str]] = []     # for the live view: what the world did
+        self._active: OutageWindow | None = None
+        run_scenario(self.car, cfg.scenario, loop_)
+        for i, w in enumerate(self.outages):
+            loop_.call_at(w.start, self._outage_start, i)
+            if w.end > w.start:
+                loop_.call_at(w.end, self._outage_end, i)
+        for at, text in OWNER_SCRIPT:
+            if at < cfg.hours * 3600:
+                loop_.call_at(at, self._owner_sms, text)
+        if cfg.incidents:
+            irng = loop_.random("incidents")
+            t = irng.uniform(3000, 6000)
+            n = 0
+            while t < cfg.hours * 3600 - 900:
+                loop_.call_at(t, self._incident, INCIDENTS[n % len(INCIDENTS)])
+                n += 1
+                t += irng.uniform(2 * 3600, 4 * 3600)
+        self.unit.start()
+
+    # -- observation ------------------------------------------------------------------------------------
+    def _alert_raised(self, alert_id: int, alert) -> None:  # type: ignore[no-untyped-def]
+        _append(self.raised_journal, {"id": alert_id, "t": self.loop.time(), "text": alert.text,
+                                      "critical": alert.critical})
+        self.events.append((self.loop.time(), f"alert #a{alert_id}: {alert.text}"))
+
+    def _transition(self, tr) -> None:  # type: ignore[no-untyped-def]
+        if tr.dst == "online":
+            self.online_times.append(tr.at)
+
+    # -- world events -----------------------------------------------------------------------------------
+    def _owner_sms(self, text: str) -> None:
+        self.events.append((self.loop.time(), f"owner texts {text}"))
+        self.phone.send(UNIT_NUMBER, text)
+
+    def _incident(self, kind: str) -> None:
+        car, loop = self.car, self.loop
+        if car.s.speed_kmh > 1 or car.s.charging:
+            loop.call_later(1800, self._incident, kind)   # not while driving or charging: later
+            return
+        self.events.append((loop.time(), f"incident: {kind}"))
+        if kind == "alarm":
+            car.do("lock")
+            car.do("open-door", door="fl")
+            loop.call_later(120, car.do, "unlock")
+            loop.call_later(130, lambda: car.do("close-door", door="fl"))
+            loop.call_later(150, car.do, "lock")
+        elif kind == "tow":
+            car.do("lock")
+            car.do("tow", minutes=8)
+            loop.call_later(900, car.do, "unlock")
+            loop.call_later(910, car.do, "lock")
+        elif kind == "valet-trunk":
+            car.command("valet_on")
+            loop.call_later(30, car.do, "open-trunk")
+            loop.call_later(300, car.do, "close-trunk")
+            loop.call_later(330, car.command, "valet_off")
+
+    def _outage_start(self, i: int) -> None:
+        w = self.outages[i]
+        self.events.append((self.loop.time(), f"network: {w.kind}"))
+        if w.kind == "gprs-down":
+            self.modem.set_gprs(False)
+        elif w.kind == "no-coverage":
+            self.modem.set_coverage(False)
+        elif w.kind == "stall":
+            self.modem.stall = True
+        elif w.kind == "remote-close":
+            self.modem._drop_tcp()
+            if self.modem.listener is not None:
+                self.modem.listener.tcp_closed("CLOSED")
+
+    def _outage_end(self, i: int) -> None:
+        w = self.outages[i]
+        self.events.append((self.loop.time(), f"network: {w.kind} over"))
+        self.restore_network()
+
+    def restore_network(self) -> None:
+        m = self.modem
+        m.stall = False
+        if not m.coverage:
+            m.set_coverage(True)
+        if not m.gprs:
+            m.set_gprs(True)
+
+    # -- running ----------------------------------------------------------------------------------------
+    @property
+    def end_time(self) -> float:
+        return self.cfg.hours * 3600.0
+
+    def run(self) -> None:
+        """The whole run: `hours` of weather, then the drain period with the network restored."""
+        self.loop.run(until=self.end_time)
+        self.restore_network()
+        self.loop.run(until=self.end_time + self.cfg.drain_s)
+
+    def observations(self, wall_seconds: float) -> Any:
+        from tcu.report import Observations, Outage, RaisedAlert
+        raised_rows = _read_jsonl(self.raised_journal)
+        raised = {}
+        for r in raised_rows:
+            raised[r["id"]] = RaisedAlert(int(r["id"]), float(r["t"]), r["text"], bool(r["critical"]))
+        # Alerts the unit accepted but the journal missed (a kill between the two writes).
+        for row in self.unit.outbox.conn.execute("SELECT id, created, payload FROM outbox WHERE kind='alert'"):
+            if row[0] not in raised:
+                import json
+                d = json.loads(row[2])
+                raised[row[0]] = RaisedAlert(int(row[0]), float(row[1]), d["text"], bool(d["critical"]))
+        phone = [r["text"] for r in _read_jsonl(self.dir / "phone.jsonl") if r["from"] == UNIT_NUMBER]
+        outages = []
+        for w in self.outages:
+            if w.kind == "remote-close":
+                end = w.start
+            else:
+                end = w.end
+            back = next((t for t in self.online_times if t >= end), None)
+            outages.append(Outage(w.start, end, back))
+        pending_alerts = {i.id for i in self.unit.outbox.pending() if i.kind == "alert"}
+        obs = Observations(
+            seed=self.cfg.seed,
+            sim_seconds=self.loop.time(),
+            wall_seconds=wall_seconds,
+            can_frames=self.car_port.stats.tx,
+            server_messages=self.server.stats["messages_in"],
+            raised=sorted(raised.values(), key=lambda a: a.id),
+            server_alert_texts=[a.text for a in self.server.alerts(VEHICLE_ID)],
+            phone_sms_texts=phone,
+            phone_sms_sent=self.phone.sent,
+            unit_sms_sent=self.unit.sms_sent,
+            still_queued_ids=pending_alerts,
+            outages=outages,
+            commands_executed=self.unit.remote.executed,
+            commands_failed=self.unit.remote.failed,
+            extra={
+                "scenario": self.cfg.scenario,
+                "weather": self.cfg.weather,
+                "history_records": len(self.server.records(VEHICLE_ID)),
+                "link": dict(self.unit.link.sup.counters),
+                "timers_run": getattr(self.loop, "timers_run", None),
+            },
+        )
+        return obs
+
+    def close(self) -> None:
+        self.unit.stop()
+        self.server.close()
