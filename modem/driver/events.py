@@ -1,0 +1,125 @@
+"""What `Modem` publishes to its subscribers: faults, received data, URCs (frozen dataclasses).
+
+The link supervisor matches on these types; none of them carries a driver object, so a subscriber
+never needs to know about the AT channel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from modem.driver.commands import Registration
+
+
+@dataclass(frozen=True)
+class ModemEvent:
+    """Base class of everything `Modem` publishes."""
+
+
+@dataclass(frozen=True)
+class ModemActivity(ModemEvent):
+    """Bytes arrived from the modem (feeds a silence watchdog). Published at most once per second."""
+
+    at: float
+
+
+@dataclass(frozen=True)
+class ModemRebooted(ModemEvent):
+    """`RDY`: the modem restarted; GPRS, TCP, echo and SMS settings are gone. Pending operations failed."""
+
+
+@dataclass(frozen=True)
+class ModemPoweredDown(ModemEvent):
+    """`NORMAL POWER DOWN` / `UNDER-VOLTAGE POWER DOWN`: silent until the power key is pulsed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class VoltageWarning(ModemEvent):
+    reason: str
+
+
+@dataclass(frozen=True)
+class ModemSilent(ModemEvent):
+    """`count` commands in a row timed out and not one byte came back meanwhile."""
+
+    count: int
+    last_rx: float | None
+
+
+@dataclass(frozen=True)
+class ModemReady(ModemEvent):
+    """`Call Ready` / `SMS Ready` after boot."""
+
+    what: str
+
+
+@dataclass(frozen=True)
+class SimStatusChanged(ModemEvent):
+    status: str
+
+
+@dataclass(frozen=True)
+class RegistrationChanged(ModemEvent):
+    """`+CREG:` (gprs False) or `+CGREG:` (gprs True) URC."""
+
+    registration: Registration
+    gprs: bool
+
+
+@dataclass(frozen=True)
+class TcpClosed(ModemEvent):
+    """The TCP connection is gone: `CLOSED` from the modem, or a `SEND FAIL`."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class GprsLost(ModemEvent):
+    """`+PDP: DEACT`: the GPRS context is gone (and with it any TCP connection)."""
+
+
+@dataclass(frozen=True)
+class TcpDataReceived(ModemEvent):
+    data: bytes
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class SmsReceived(ModemEvent):
+    """A whole message (all parts of a concatenated one). `time` is the SMSC timestamp."""
+
+    sender: str
+    text: str
+    time: datetime | None
+
+
+@dataclass(frozen=True)
+class IncomingCall(ModemEvent):
+    """`RING`."""
+
+
+@dataclass(frozen=True)
+class NmeaReceived(ModemEvent):
+    sentence: str
+
+
+@dataclass(frozen=True)
+class LineNoise(ModemEvent):
+    """Bytes that were no protocol line (noise on the UART, a truncated line)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Unsolicited(ModemEvent):
+    """Any other unsolicited line (`+CFUN: 1`, `*PSUTTZ`, a late `CONNECT OK` ...)."""
+
+    line: str
+
+
+@dataclass(frozen=True)
+class PortClosed(ModemEvent):
+    """The serial stream closed under us (USB modem unplugged, pty gone). The `Modem` is closed."""
