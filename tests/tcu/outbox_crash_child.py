@@ -1,6 +1,6 @@
 """Child process for the SIGKILL test: works the outbox at full speed and reports each committed step.
 
-Usage: python outbox_crash_child.py DB RUN_NUMBER SEED. One journal line per committed operation,
+The test forks and calls `work` (fast); standalone: python outbox_crash_child.py DB RUN_NUMBER SEED. One journal line per committed operation,
 printed (and flushed) only after the operation returned, so every line is a promise the database must keep.
 """
 
@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import random
 import sys
+from typing import TextIO
 
 from tcu.outbox import Outbox
 
 
 def main() -> None:
-    db, run, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    work(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.stdout)
+
+
+def work(db: str, run: int, seed: int, out: TextIO) -> None:
+    """Never returns: loops until the process is killed."""
     rng = random.Random(seed)
     ob = Outbox(db)
-    out = sys.stdout
     out.write("READY\n")
     out.flush()
     conn_no, line, k, now = run, 0, 0, float(run * 1000)
@@ -28,6 +32,8 @@ def main() -> None:
             out.write(f"A {item.id} {item.payload}\n")
         out.flush()
         todo = [i.id for i in ob.to_send(conn_no, limit=5)]
+        if rng.random() < 0.1:
+            todo.append(1)  # a stale duplicate send of an old (maybe delivered) item must not reopen it
         if todo:
             ob.mark_sent(todo, conn_no, line, now)
             line += len(todo)

@@ -116,7 +116,7 @@ def test_view_is_read_only_mapping() -> None:
     assert len(v) == 2
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(["v.b.soc", "v.e.on", "v.vin", "v.p.satcount", "zz"]),
                           st.one_of(st.floats(), st.integers(), st.booleans(), st.text(max_size=5)))))
 def test_apply_never_raises(updates: list) -> None:

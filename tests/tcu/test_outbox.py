@@ -6,12 +6,11 @@ import os
 import random
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+from outbox_crash_child import work  # noqa: E402  (a helper next to this test, not a package)
 
 from tcu.outbox import Outbox
 from tcu.sms_log import SmsLog, mask_secrets
@@ -92,7 +91,6 @@ def test_sms_log_masks_secrets(tmp_path: Path) -> None:
         log.add("sideways", "x", "y", 0.0)
 
 
-CHILD = Path(__file__).with_name("outbox_crash_child.py")
 
 
 def _journal(text: str) -> tuple[dict[int, str], set[int]]:
@@ -117,17 +115,26 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
     all_added: dict[int, str] = {}
     all_confirmed: set[int] = set()
     max_id = 0
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    iterations = 30
+    iterations = 60
     for run in range(1, iterations + 1):
-        p = subprocess.Popen([sys.executable, "-S", str(CHILD), str(db), str(run), str(rng.randrange(1 << 30))],
-                             stdout=subprocess.PIPE, env=env)
-        assert p.stdout is not None
-        assert p.stdout.readline() == b"READY\n"
-        time.sleep(rng.uniform(0.0, 0.04))  # the test (not the firmware) picks a random instant
-        os.kill(p.pid, signal.SIGKILL)
-        out = p.stdout.read().decode()
-        p.wait()
+        # fork (not exec) so each child starts in milliseconds; it is a real process, really SIGKILLed
+        rfd, wfd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            os.close(rfd)
+            try:
+                work(str(db), run, rng.randrange(1 << 30), os.fdopen(wfd, "w", buffering=1))
+            finally:
+                os._exit(1)
+        os.close(wfd)
+        reader = os.fdopen(rfd)
+        assert reader.readline() == "READY\n"
+        time.sleep(rng.uniform(0.0, 0.03))  # the test (not the firmware) picks a random instant
+        os.kill(pid, signal.SIGKILL)
+        out = reader.read()
+        reader.close()
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
         added, confirmed = _journal(out)
         all_added.update(added)
         all_confirmed |= confirmed
@@ -152,7 +159,7 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
     ob = Outbox(db)
     fresh = ob.add("alert", "after", 0.0)
     assert fresh.id > max_id
-    assert len(all_added) > iterations  # the children did real work before dying
+    assert len(all_added) > iterations // 2  # the children did real work before dying
     assert all_confirmed
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(DISTINCT payload) = COUNT(*) FROM outbox").fetchone()[0] == 1

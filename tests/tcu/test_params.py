@@ -144,7 +144,7 @@ def test_phone_normalisation() -> None:
     assert is_alphanumeric_sender("Vodafone") and not is_alphanumeric_sender("+447700900123")
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(st.one_of(st.text(max_size=30), st.integers(), st.floats(), st.booleans()))
 def test_validation_only_raises_config_error(value: object) -> None:
     p = Params({})
