@@ -333,8 +333,8 @@ class VehicleLogic:
         return None
 
     def _on_position(self, old: MetricValue | None, new: MetricValue, now: float) -> None:
-        if not self._parked():
-            return
+        if not self._parked() or self.m.get("v.p.gpslock") is False:
+            return  # a position without a fix is a guess, not evidence of theft
         pos = self._position()
         if pos is None:
             return

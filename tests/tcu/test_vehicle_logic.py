@@ -111,6 +111,10 @@ def test_moved_while_parked() -> None:
     r.m.apply([("v.p.latitude", 51.5), ("v.p.longitude", -0.12), ("v.e.on", True)], r.now)
     r.set(e_on=False, e_locked=True)
     r.set(p_latitude=51.5 + 0.002)  # ~220 m: GPS drift or a careful neighbour, no alert
+    r.set(p_gpslock=False)
+    r.set(p_latitude=51.6)  # no fix: a wild guess is no evidence
+    r.set(p_latitude=51.5 + 0.002)
+    r.set(p_gpslock=True)
     assert r.alerts == []
     r.set(p_latitude=51.5 + 0.0108)  # ~1.2 km
     assert r.texts() == ["Car moved while parked (1.2 km)"]
