@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import logging
 import random
+import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,6 +41,9 @@ MAX_PROMPT = 4096  # longest payload after '> ' without a length (CMGS text, CIP
 CIPSEND_MAX = 1460  # SIM800 AT+CIPSEND=<n> limit
 
 DEFAULT_EPOCH = 1_767_225_600.0
+
+_HUNT = re.compile(rb"[Aa]")
+_CONTROL = re.compile(rb"[\r\n\x08\x1a\x1b]")
 
 
 class Interpreter:
@@ -82,6 +86,7 @@ class Interpreter:
         self._seq = 0
         self._gen = 0
         self._inbuf = bytearray()
+        self._echo = bytearray()
         self._line = bytearray()
         self._collecting = False
         self._overflow = False
@@ -100,7 +105,7 @@ class Interpreter:
         self._advance(now)
         if self.mode in ("off", "booting"):
             return  # nobody listens yet: a real modem drops these bytes too
-        room = MAX_INPUT_BACKLOG - len(self._inbuf)
+        room = MAX_INPUT_BACKLOG - len(self._inbuf) if self.mode == "busy" else len(data)
         if room <= 0:
             log.warning("%s: input backlog full, dropping %d bytes", self.name, len(data))
             return
@@ -198,15 +203,54 @@ class Interpreter:
             if self.mode == "prompt":
                 self._prompt_input()
                 continue
-            b = self._inbuf[0]
-            del self._inbuf[0]
-            self._cmd_byte(b)
+            # Take the whole backlog at once (deleting from the front byte by byte is quadratic)
+            # and put back whatever a command that went busy left unread.
+            data = bytes(self._inbuf)
+            self._inbuf.clear()
+            i = 0
+            n = len(data)
+            while i < n and self.mode == "cmd":
+                # Fast paths: skip noise up to the next 'A', or copy a line body up to the next
+                # control byte, in bulk; every byte that matters goes through _cmd_byte.
+                if not self._collecting and self._line != b"A":
+                    found = _HUNT.search(data, i)
+                    j = found.start() if found else n
+                    if j > i:
+                        if self.settings.echo:
+                            self._echo += data[i:j].translate(None, b"\x1a\x1b")
+                        self._line = bytearray()
+                        i = j
+                        continue
+                elif self._collecting:
+                    found = _CONTROL.search(data, i)
+                    j = found.start() if found else n
+                    if j > i:
+                        chunk = data[i:j]
+                        if self.settings.echo:
+                            self._echo += chunk
+                        room = MAX_LINE - len(self._line)
+                        if len(chunk) > room:
+                            self._overflow = True
+                        self._line += chunk[: max(0, room)]
+                        i = j
+                        continue
+                self._cmd_byte(data[i])
+                i += 1
+            self._flush_echo()
+            if i < len(data):
+                self._inbuf[:0] = data[i:]
+
+    def _flush_echo(self) -> None:
+        if self._echo:
+            echo = bytes(self._echo)
+            self._echo.clear()
+            self._emit(echo)
 
     def _cmd_byte(self, b: int) -> None:
         if b in (ESC, CTRL_Z):
             return  # sim800-at.md §1: ignored outside a prompt
         if self.settings.echo:
-            self._emit(bytes([b]))
+            self._echo.append(b)  # emitted in one piece before any response (see _flush_echo)
         if not self._collecting:
             # Hunt for "AT" / "A/" the way a modem's UART state machine does.
             if b in (ord("A"), ord("a")):
@@ -227,6 +271,7 @@ class Interpreter:
             self._collecting = False
             self._line = bytearray()
             if overflow:
+                self._flush_echo()
                 transcript.info("%s -> AT<%d bytes: too long>", self.name, MAX_LINE)
                 self._respond(Reply(final=None), error=AtError())
                 return
@@ -244,6 +289,7 @@ class Interpreter:
         self._line.append(b)
 
     def _run_line(self, body: str, repeat: bool = False) -> None:
+        self._flush_echo()
         transcript.info("%s -> AT%s%s", self.name, body, " (A/)" if repeat else "")
         self.mode = "busy"  # URCs raised by the handlers wait for the final result code
         if not repeat:
@@ -347,21 +393,35 @@ class Interpreter:
             if len(p.buf) >= p.length:
                 self._end_prompt(send=True)
             return
-        b = self._inbuf[0]
-        del self._inbuf[0]
-        if b == CTRL_Z:
-            self._end_prompt(send=True)
-            return
-        if b == ESC:
-            self._end_prompt(send=False)
-            return
-        if p.kind == "cmgs-text" and b == LF and p.buf.endswith(b"\r"):
-            return
-        if self.settings.echo:
-            self._emit(bytes([b]))
-        if p.kind == "cmgs-text" and b == CR:
-            self._emit(b"\r\n> ")
-        p.buf.append(b)
+        # Copy plain payload in bulk up to the next byte that means something.
+        specials = (CTRL_Z, ESC, CR, LF) if p.kind == "cmgs-text" else (CTRL_Z, ESC)
+        end = len(self._inbuf)
+        for sp in specials:
+            k = self._inbuf.find(sp, 0, end)
+            if k != -1:
+                end = k
+        if end:
+            chunk = bytes(self._inbuf[:end])
+            del self._inbuf[:end]
+            if self.settings.echo:
+                self._emit(chunk)
+            p.buf += chunk
+        else:
+            b = self._inbuf[0]
+            del self._inbuf[0]
+            if b == CTRL_Z:
+                self._end_prompt(send=True)
+                return
+            if b == ESC:
+                self._end_prompt(send=False)
+                return
+            if b == LF and p.buf.endswith(b"\r"):
+                return
+            if self.settings.echo:
+                self._emit(bytes([b]))
+            if b == CR:
+                self._emit(b"\r\n> ")
+            p.buf.append(b)
         if len(p.buf) > MAX_PROMPT:
             transcript.info("%s -> <prompt payload over %d bytes>", self.name, MAX_PROMPT)
             self._prompt = None
