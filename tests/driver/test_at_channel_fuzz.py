@@ -21,7 +21,7 @@ COMMANDS = [
 ]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(chunks, st.lists(st.sampled_from(range(len(COMMANDS))), max_size=4), st.booleans(),
        st.lists(st.floats(0, 100), max_size=40))
 def test_never_raises_and_always_settles(parts, cmd_ids, echo, gaps):
@@ -50,7 +50,7 @@ def test_never_raises_and_always_settles(parts, cmd_ids, echo, gaps):
     assert [type(e) for e in ch.events()] == [Response]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(chunks, st.integers(1, 7))
 def test_chunking_does_not_change_events(parts, step):
     data = b"".join(parts)

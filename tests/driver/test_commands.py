@@ -77,7 +77,7 @@ PREFIXES = ["+CSQ: ", "+COPS: ", "+CCLK: ", "+CPIN: ", "+CSMINS: ", "+CREG: ", "
             "+CMGL: ", "STATE: ", ""]
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.sampled_from(PREFIXES), st.text(max_size=60))
 def test_parsers_raise_only_parse_error(prefix, rest):
     line = prefix + rest

@@ -156,6 +156,12 @@ def test_sms_text_mode_send_and_receive():
         w.vm.inject_sms("+447700900555", "STAT")
         w.run_until(lambda: w.of(SmsReceived), what="SMS")
         assert w.of(SmsReceived)[0].text == "STAT"
+        assert isinstance(w.call("command", Command("AT+CNMI=0,0,0,0,0")), Ok)
+        w.vm.inject_sms("+447700900556", "in store")
+        w.run_until(lambda: w.call("list_sms").value, what="stored SMS")
+        [stored] = w.call("list_sms").value
+        assert (stored.sender, stored.text, stored.status) == ("+447700900556", "in store", "REC READ")  # listed once already
+        assert w.call("read_sms", stored.index).value.text == "in store"
     finally:
         w.close()
 
@@ -214,3 +220,20 @@ def test_fault_brownout_silence_and_power_cycle(world):
     assert world.call("power_cycle", settle=0.5) == Ok(None)
     assert world.call("probe") == Ok(None)
     assert isinstance(world.call("init"), Ok)
+
+
+def test_stored_sms_cmti_fetch_and_list(world):
+    world.up()
+    assert isinstance(world.call("command", Command("AT+CNMI=2,1,0,0,0")), Ok)  # store, announce +CMTI
+    world.vm.inject_sms("+447700900555", "stored then fetched")
+    world.run_until(lambda: world.of(SmsReceived), what="SMS via +CMTI")
+    assert world.of(SmsReceived)[0].text == "stored then fetched"
+    assert world.call("list_sms") == Ok([])  # fetched messages are deleted from the SIM
+    assert isinstance(world.call("command", Command("AT+CNMI=0,0,0,0,0")), Ok)  # store silently
+    world.vm.inject_sms("+447700900556", "kept on the SIM")
+    world.run_until(lambda: world.call("list_sms").value, what="stored SMS")
+    [stored] = world.call("list_sms").value
+    assert (stored.sender, stored.text) == ("+447700900556", "kept on the SIM")
+    assert world.call("read_sms", stored.index).value.text == "kept on the SIM"
+    assert world.call("delete_sms", stored.index) == Ok(None)
+    assert world.call("list_sms") == Ok([])

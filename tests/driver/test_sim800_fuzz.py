@@ -24,7 +24,7 @@ OPS = [
 ]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(st.tuples(st.floats(0, 3), st.one_of(st.sampled_from(LINES), st.binary(max_size=10))),
                 max_size=30),
        st.lists(st.sampled_from(range(len(OPS))), min_size=1, max_size=5), st.booleans())
