@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from modem.driver.commands import Registration
+from modem.gnss import GnssFix
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,13 @@ class IncomingCall(ModemEvent):
 @dataclass(frozen=True)
 class NmeaReceived(ModemEvent):
     sentence: str
+
+
+@dataclass(frozen=True)
+class GnssFixReceived(ModemEvent):
+    """A position from the NMEA stream (`gnss_stream(True)`), merged RMC+GGA by `NmeaAccumulator`."""
+
+    fix: GnssFix
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from modem.driver import commands as C
 from modem.driver.at_channel import ATChannel, Command, Final, Response
 from modem.driver.commands import ModemInfo, Operator, ParseError, Registration, Signal
 from modem.driver.events import (
+    GnssFixReceived,
     GprsLost,
     IncomingCall,
     LineNoise,
@@ -55,6 +56,7 @@ from modem.driver.events import (
     Unsolicited,
     VoltageWarning,
 )
+from modem.gnss import GnssError, NmeaAccumulator
 from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make_submits
 from runtime.logsetup import register_secret
 
@@ -212,6 +214,7 @@ class Modem:
         self._silent_reported = False
         self._activity_at = -1e9
         self._reassembler = Reassembler(timeout=concat_timeout)
+        self._nmea = NmeaAccumulator()
         self._mr = 0
         self._concat_ref = loop.random("modem.driver.concat").randrange(256)
         self._boots = 0  # RDY count: operations that wait for a reboot compare against it
@@ -493,10 +496,16 @@ class Modem:
             yield C.cgnspwr(on)
         self._start(script(), on_done, "gnss_power")
 
+    def gnss_stream(self, on: bool, on_done: Callback) -> None:
+        """`AT+CGNSTST=1|0`: NMEA sentences as URCs → `NmeaReceived` and `GnssFixReceived` events."""
+        def script() -> OpGen:
+            yield C.simple(f"AT+CGNSTST={1 if on else 0}")
+        self._start(script(), on_done, "gnss_stream")
+
     def gnss_fix(self, on_done: Callback) -> None:
         """Ok(GnssFix) from `AT+CGNSINF` (`.valid` False while there is no fix)."""
         def script() -> OpGen:
-            from modem.gnss import GnssError, parse_cgnsinf
+            from modem.gnss import parse_cgnsinf
             r = yield C.cgnsinf()
             try:
                 fix: GnssFix = parse_cgnsinf(C.find_line(r.lines, "+CGNSINF:"))
@@ -690,6 +699,7 @@ class Modem:
             self._publish(IncomingCall())
         elif isinstance(urc, ch.NmeaSentence):
             self._publish(NmeaReceived(urc.line))
+            self._on_nmea(urc.line)
         elif isinstance(urc, ch.SmsDirect):
             self._on_cmt(urc)
         elif isinstance(urc, ch.SmsStored):
@@ -730,6 +740,15 @@ class Modem:
                 log.warning("could not fetch stored SMS %s/%d: %s", urc.store, urc.index, result.reason)
         self._start(script(), done, "fetch_sms")
 
+    def _on_nmea(self, sentence: str) -> None:
+        try:
+            fix = self._nmea.feed(sentence)
+        except GnssError as exc:
+            log.debug("dropping NMEA sentence %r: %s", sentence, exc)
+            return
+        if fix is not None:
+            self._publish(GnssFixReceived(fix))
+
     def _sms_part(self, sender: str, text: str, time: datetime | None, concat: Any) -> None:
         whole = self._reassembler.add(sender, text, concat, self._loop.time())
         if whole is not None:
@@ -744,7 +763,7 @@ class Modem:
 
 
 __all__ = [
-    "Callback", "Failed", "GprsLost", "IncomingCall", "LineNoise", "Modem", "ModemActivity",
+    "Callback", "Failed", "GnssFixReceived", "GprsLost", "IncomingCall", "LineNoise", "Modem", "ModemActivity",
     "ModemEvent", "ModemInfo", "ModemPoweredDown", "ModemReady", "ModemRebooted", "ModemSilent",
     "NetworkStatus", "NmeaReceived", "Ok", "Operator", "PortClosed", "Registration", "RegistrationChanged",
     "Result", "Signal", "SimStatusChanged", "SmsReceived", "SmsSent", "StoredSms", "TcpClosed",

@@ -15,12 +15,14 @@ from modem.driver.open import open_modem
 from modem.driver.power import VirtualPowerKey
 from modem.driver.sim800 import (
     Failed,
+    GnssFixReceived,
     GprsLost,
     LineNoise,
     Modem,
     ModemPoweredDown,
     ModemRebooted,
     ModemSilent,
+    NmeaReceived,
     Ok,
     SmsReceived,
     TcpClosed,
@@ -171,6 +173,11 @@ def test_gnss_fix(world):
     assert world.call("gnss_power", True) == Ok(None)
     fix = world.call("gnss_fix").value
     assert fix.valid and 51 < fix.latitude < 52 and fix.satellites_used
+    assert world.call("gnss_stream", True) == Ok(None)
+    world.run_until(lambda: [e for e in world.of(GnssFixReceived) if e.fix.satellites_used], 5, "NMEA fix")
+    streamed = [e.fix for e in world.of(GnssFixReceived) if e.fix.satellites_used][0]
+    assert abs(streamed.latitude - fix.latitude) < 0.01 and world.of(NmeaReceived)
+    assert world.call("gnss_stream", False) == Ok(None)
 
 
 def test_fault_reboot_mid_send(world):
