@@ -51,19 +51,17 @@ class Message:
 
     def encode(self) -> str:
         """The payload text (code + fields), without the "MP-0 " prefix."""
-        parts: list[str] = []
-        flds = _fields(type(self))
-        for i, f in enumerate(flds):
-            value = getattr(self, f.name)
-            if f.name == "extra":
-                parts.extend(value)
-                continue
-            text = str(value)
-            last_rest = self.REST and i == len(flds) - 1
-            if "," in text and not last_rest:
-                raise ValueError(f"{type(self).__name__}.{f.name} must not contain a comma: {text!r}")
-            parts.append(text)
-        return self.CODE + _join(parts)
+        names, has_extra = _layout(type(self))
+        d = self.__dict__
+        parts = [v if type(v) is str else str(v) for v in [d[n] for n in names]]
+        if has_extra:
+            parts.extend(d["extra"])
+        fixed = len(parts) - 1 if self.REST else len(parts)
+        # Fast check: a fixed field with a comma would shift every later field (our bug, not the peer's).
+        if sum(p.count(",") for p in parts[:fixed]):
+            bad = next(p for p in parts[:fixed] if "," in p)
+            raise ValueError(f"{type(self).__name__}: a fixed field must not contain a comma: {bad!r}")
+        return self.CODE + ",".join(parts)
 
     @classmethod
     def decode_fields(cls, data: str) -> Message:
@@ -91,11 +89,17 @@ class Message:
         return cls(**kwargs)  # type: ignore[arg-type]
 
 
-def _join(parts: list[str]) -> str:
-    return ",".join(parts)
-
-
 _FIELD_CACHE: dict[type, tuple[dataclasses.Field, ...]] = {}
+_LAYOUT_CACHE: dict[type, tuple[tuple[str, ...], bool]] = {}
+
+
+def _layout(cls: type) -> tuple[tuple[str, ...], bool]:
+    """(field names without `extra`, has `extra`) for a message class, cached."""
+    got = _LAYOUT_CACHE.get(cls)
+    if got is None:
+        names = tuple(f.name for f in dataclasses.fields(cls))
+        got = _LAYOUT_CACHE[cls] = (tuple(n for n in names if n != "extra"), "extra" in names)
+    return got
 
 
 def _fields(cls: type) -> tuple[dataclasses.Field, ...]:

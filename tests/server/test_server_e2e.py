@@ -104,7 +104,7 @@ def test_car_server_app_end_to_end(server) -> None:
     assert charge.returncode == 1 and "start charge: unimplemented" in charge.stdout
 
     watch = subprocess.Popen([PY, "-m", "tools.app.cli", "--server", f"127.0.0.1:{port}", "--vehicle", "e2ecar",
-                              "--password", PASSWORD, "watch", "--seconds", "3"],
+                              "--password", PASSWORD, "watch", "--count", "8", "--seconds", "15"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run_until(loop, lambda: session.apps == 1)
     car.write(session.send_alert("a1", "Vehicle alarm is sounding!", loop.time()))
