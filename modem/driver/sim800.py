@@ -2,25 +2,28 @@
 
 Style (for the link supervisor and anyone else):
 
-    modem = Modem(loop, stream, power_key=key)
-    modem.subscribe(on_event)                 # ModemEvent values: faults, SMS, TCP data, URCs
+    modem = Modem(loop, open_modem(loop, "/dev/serial0"), power_key=key)
+    modem.subscribe(on_event)                 # ModemEvent values (modem.driver.events)
     modem.probe(on_done)                      # every operation takes on_done(result)
-    def on_done(result):                      # result is Ok(value) or Failed(reason)
+    def on_done(result):                      # result is Ok(value) or Failed(reason, final, timeout)
         if isinstance(result, Ok): ...
 
 Every operation is a short script of AT commands (a generator that yields `Command`s and gets back
-`Response`s, see `_Op`); each step's failure ends the operation with `Failed`. Operations may be
-started while others run: their commands share the channel's one queue, first come first served.
-`on_done` is always called exactly once, never from inside the call that started the operation
-(results come from the loop), and never raises into the modem.
+`Response`s, see `_Op`); a failing step ends the operation with `Failed`. Operations may be started
+while others run: their commands share the channel's one queue, first come first served.
+`on_done` is called exactly once, always from the loop (never inside the call that started the
+operation), and an exception in it is logged, not propagated.
 
-Faults reach subscribers as events, whatever operation is running: `ModemRebooted` (RDY),
-`ModemPoweredDown`, `TcpClosed` (CLOSED), `GprsLost` (+PDP: DEACT), `ModemSilent` (commands time
-out with no byte from the modem), `LineNoise` (garbage). Received SMS are read, deleted from
-storage and reassembled before `SmsReceived` is published; TCP bytes arrive as `TcpDataReceived`.
+Faults reach subscribers as events whatever operation is running: `ModemRebooted` (RDY; every
+pending command fails at once), `ModemPoweredDown` (not for the NORMAL POWER DOWN our own
+`power_cycle` causes), `TcpClosed` (CLOSED or SEND FAIL), `GprsLost` (+PDP: DEACT), `ModemSilent`
+(`silent_after` commands in a row timed out and no byte came back), `LineNoise` (garbage),
+`PortClosed`. `ModemActivity` (at most once a second) feeds a silence watchdog. Received SMS are
+read, deleted from storage and reassembled before `SmsReceived`; TCP bytes come as `TcpDataReceived`;
+streamed NMEA as `NmeaReceived` and `GnssFixReceived`.
 
 The protocol work is in the sans-IO `ATChannel` and the pure parsers of `commands`; this adapter
-only moves bytes and time between them and the loop.
+only moves bytes and time between them and the loop, so its tests run on `VirtualLoop` + pipes.
 """
 
 from __future__ import annotations
