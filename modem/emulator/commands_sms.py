@@ -188,25 +188,19 @@ def cmgs(m: Interpreter, c: Command) -> Reply:
     return Reply(final=None, prompt=Prompt("cmgs-pdu", length=None, target=str(length)))
 
 
-def _send_checks(m: Interpreter) -> Reply | None:
-    if not m.registered():
-        return Reply(final=None, delay=m.delay("cmgs"))  # replaced by the error below
-    return None
-
-
 def send_payload(m: Interpreter, p: Prompt) -> Reply:
     """Ctrl-Z after AT+CMGS: hand the message to the network, answer +CMGS: <mr>."""
     if p.kind == "cmgs-text":
         text = from_te(m, bytes(p.buf)).replace("\r", "\n")
-        dcs = m.settings.csmp[3]
-        limit = 70 if dcs & 0x0C == 0x08 else 160
-        size = len(text) if limit == 70 else sum(gsm7.septet_length(ch) for ch in text if gsm7.is_gsm7(ch))
-        if size > limit or (limit == 160 and not gsm7.is_gsm7(text)):
-            if limit == 160 and not gsm7.is_gsm7(text):
-                text = "".join(ch if gsm7.is_gsm7(ch) else "?" for ch in text)
-            if len(text) > limit:
+        if m.settings.csmp[3] & 0x0C == 0x08:  # DCS says UCS-2: 70 UTF-16 units fit one message
+            if len(text.encode("utf-16-be")) // 2 > 70:
+                raise CmsError(305)
+        else:  # GSM 7-bit: characters outside the alphabet become '?', as on the handset
+            text = "".join(ch if gsm7.is_gsm7(ch) else "?" for ch in text)
+            if sum(gsm7.septet_length(ch) for ch in text) > 160:
                 raise CmsError(305)
         out = SmsOut(m.number, p.target, text, 0)
+        wants_report = bool(m.settings.csmp[0] & 0x20)
     else:
         hex_text = bytes(p.buf).decode("latin-1").strip()
         try:
@@ -218,13 +212,27 @@ def send_payload(m: Interpreter, p: Prompt) -> Reply:
         except (ValueError, IndexError, SmsError):
             raise CmsError(304) from None
         out = SmsOut(m.number, msg.number, msg.text, msg.reference, msg.concat, hex_text)
+        wants_report = msg.request_status
     if not m.registered():
         raise CmsError(331)
     if m.faults.on("smsc-down", m.now):
         return Reply(final=None, delay=m.delay("cmgs_fail"), after=lambda: _late_error(m, 332))
     ref = m.next_ref()
     m.submit(SmsOut(out.sender, out.to, out.text, ref, out.concat, out.pdu))
-    return Reply(lines=[f"+CMGS: {ref}"], delay=m.delay("cmgs"))
+    delay = m.delay("cmgs")
+    if wants_report and m.settings.cnmi[3] == 1:
+        m.later(delay + max(1.0, m.delay("cmgs")), _status_report, m, ref, out.to)
+    return Reply(lines=[f"+CMGS: {ref}"], delay=delay)
+
+
+def _status_report(m: Interpreter, ref: int, to: str) -> None:
+    """+CDS: the SMSC says the message reached the phone (27.005 §3.4.1, text mode)."""
+    if m.settings.cmgf == 1:
+        scts = m.scts()
+        m.urc(f'+CDS: 6,{ref},"{to}",{_toa(to)},"{scts}","{scts}",0')
+    else:
+        # Status-report PDUs are outside the shared codec (modem.sms); say so rather than invent one.
+        log.info("%s: status report for %d not sent: PDU-mode +CDS not emulated", m.name, ref)
 
 
 def _late_error(m: Interpreter, code: int) -> None:

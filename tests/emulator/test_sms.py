@@ -191,3 +191,13 @@ def test_csca_and_cpms_probe(r: Rig) -> None:
 def test_network_unknown_number_is_dropped() -> None:
     net = VirtualNetwork(Rig().loop)
     assert net.smsc.deliver(PHONE, "+440000", "nobody") is False
+
+
+def test_text_mode_limits_and_status_report(r: Rig) -> None:
+    r.at("AT+CMGF=1")
+    r.at(f'AT+CMGS="{PHONE}"')
+    assert r.send(b"x" * 161 + b"\x1a") == "\r\n+CMS ERROR: 305\r\n"
+    r.at("AT+CSMP=49,167,0,0;+CNMI=2,1,0,1,0")
+    r.at(f'AT+CMGS="{PHONE}"')
+    assert r.send(b"x" * 160 + b"\x1a") == "\r\n+CMGS: 1\r\n\r\nOK\r\n"
+    assert r.run(5) == f'\r\n+CDS: 6,1,"{PHONE}",145,"26/01/01,00:00:01+00","26/01/01,00:00:01+00",0\r\n'
