@@ -198,3 +198,37 @@ def test_idle_app_stays_connected_by_its_keepalive(world: World) -> None:
     world.run(1300)
     assert app.state == "open"
     assert quiet.state == "closed"        # spec §6 timeout_app 1200 s
+
+
+def test_stored_messages_survive_a_server_restart(tmp_path) -> None:
+    from runtime import VirtualLoop
+    from tcu.ovms.car_client import CarSession
+    from tools.app.client import AppClient
+    from tools.server import OvmsServer
+
+    db = tmp_path / "s.db"
+    loop = VirtualLoop(seed=5)
+    server = OvmsServer(loop, db, "127.0.0.1", 6867)
+    server.add_vehicle("TESTCAR", "pw123")
+    link = CarLink(loop, "127.0.0.1", 6867, CarSession("TESTCAR", "pw123", loop.random("c"), 0.0),
+                   lambda: {"v.b.soc": 66})
+    link.connect()
+    loop.run_for(5)
+    link.close()
+    server.close()
+
+    loop2 = VirtualLoop(seed=6)
+    server2 = OvmsServer(loop2, db, "127.0.0.1", 6867)
+    assert server2.messages("TESTCAR")["S"].startswith("S66,")
+    app = AppClient(loop2, "127.0.0.1", 6867, "TESTCAR", "pw123", rng=loop2.random("a"))
+    app.connect()
+    loop2.run_for(1)
+    assert app.car_connected is False and app.last["S"].soc == "66"
+
+
+def test_performance_kludge(world: World) -> None:
+    car = world.car()
+    world.run(1)
+    car.write(car.session.send_raw(m.Unknown("S", "80,K,230,16,charging,performance,,350"), world.loop.time()))
+    world.run(1)
+    assert world.server.messages("TESTCAR")["S"] == "S80,K,230,16,charging,performance,350"
