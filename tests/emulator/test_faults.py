@@ -153,3 +153,22 @@ def test_realistic_boot_and_registration_take_seconds() -> None:
             break
     assert creg == "\r\n+CREG: 0,2\r\n\r\nOK\r\n" or registered_at is not None
     assert registered_at is not None
+
+
+def _scripted_day(seed: int) -> bytes:
+    """A host polling like OVMS every 60 s through six hours of harsh weather, realistic timing."""
+    r = Rig(seed=seed, weather="harsh", profile="realistic")
+    r.at("ATE0;+CREG=1;+CMEE=2", wait=1)
+    out = bytearray()
+    for _ in range(6 * 60):
+        r.host.write(b"AT+CREG?;+CIPSTATUS;+CCLK?;+CSQ\r")
+        r.loop.run_for(60)
+        out += r.rx
+        r.rx.clear()
+    return bytes(out)
+
+
+def test_same_seed_same_bytes() -> None:
+    a = _scripted_day(11)
+    assert a == _scripted_day(11)
+    assert a != _scripted_day(12)

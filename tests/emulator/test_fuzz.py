@@ -91,3 +91,37 @@ def test_client_gone_mid_prompt_then_new_client() -> None:
     assert m.mode == "prompt"
     still_serves(m)
     assert m.take_actions() == []
+
+
+FAULTS = [
+    "garbage",
+    "drop-chars",
+    "slow",
+    "reboot",
+    "brownout",
+    "no-coverage",
+    "gprs-down",
+    "stall",
+    "no-sim",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(AT_WORDS) | st.binary(max_size=20), st.sampled_from([None, *FAULTS])))
+)
+def test_commands_under_random_faults_never_crash(steps: list[tuple[bytes, str | None]]) -> None:
+    m = fresh()
+    t = 0.0
+    for data, fault in steps:
+        t += 0.7
+        if fault is not None:
+            m.fault(fault, 5.0, t)
+        m.receive(data, t)
+        m.tick(t + 0.3)
+        m.take_output()
+        m.take_actions()
+    m.clear_faults(t + 1)
+    if not m.powered:
+        m.power_key(t + 1)
+    still_serves(m)

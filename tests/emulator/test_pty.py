@@ -117,3 +117,24 @@ def test_cli_serve_and_subcommands(tmp_path: Path, capsys: pytest.CaptureFixture
         proc.terminate()
         proc.wait(timeout=5)
     assert cli.main(["status", "--control", str(tmp_path / "nothing.ctl")]) == 1
+
+
+def test_client_disconnects_mid_prompt(served: ServedModem) -> None:
+    with serial.Serial(served.path, 115200, timeout=0.05) as port:
+        command(port, "ATE0;+CMGF=1")
+        port.write(b'AT+CMGS="+447700900123"\r')
+        assert read_until(port, b"> ").endswith(b"> ")
+        port.write(b"half a messa")
+    with serial.Serial(served.path, 115200, timeout=0.05) as port:
+        port.write(b"\x1b")  # what a careful client sends first: leave any prompt
+        assert read_until(port, b"OK\r\n").endswith(b"OK\r\n")
+        assert command(port, "AT") == b"\r\nOK\r\n"
+    assert served.client.outbox() == []
+
+
+def test_transcript_is_logged(served: ServedModem, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="modem.emulator.transcript")
+    with serial.Serial(served.path, 115200, timeout=0.05) as port:
+        command(port, "ATE0;+CGMI")
+    text = caplog.text
+    assert "-> ATE0;+CGMI" in text and "SIMCOM_Ltd" in text
