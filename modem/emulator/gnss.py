@@ -6,6 +6,7 @@ callable the simulated world supplies (the virtual car's position).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,16 +81,30 @@ class RoutePosition:
 
 
 class CallablePosition:
-    """Adapts `fn(now) -> Fix | (lat, lon) | None`, e.g. the virtual car's position."""
+    """Adapts a callable the simulated world supplies, e.g. the virtual car's `position`.
 
-    def __init__(self, fn: Callable[[float], Fix | tuple[float, float] | None]) -> None:
+    Accepted: `fn(now)` or `fn()`, returning a Fix, (lat, lon), (lat, lon, course, speed_kmh) as
+    `VirtualCar.position()` gives it, or None (no fix: in a garage).
+    """
+
+    def __init__(self, fn: Callable[..., Fix | tuple[float, ...] | None]) -> None:
         self._fn = fn
+        try:
+            params = inspect.signature(fn).parameters.values()
+            self._takes_now = any(
+                p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL) for p in params
+            )
+        except (TypeError, ValueError):  # builtins without a signature
+            self._takes_now = True
 
     def fix(self, now: float) -> Fix | None:
-        value = self._fn(now)
+        value = self._fn(now) if self._takes_now else self._fn()
         if value is None or isinstance(value, Fix):
             return value
-        return Fix(float(value[0]), float(value[1]))
+        lat, lon = float(value[0]), float(value[1])
+        if len(value) >= 4:
+            return Fix(lat, lon, course=float(value[2]), speed_kmh=float(value[3]))
+        return Fix(lat, lon)
 
 
 def as_source(obj: object) -> object:

@@ -57,3 +57,14 @@ def test_callable_source_from_the_world() -> None:
     r.run(100)
     f = fields(r.at("AT+CGNSINF"))
     assert float(f[3]) == pytest.approx(48.1, abs=1e-3) and float(f[6]) == 50
+
+
+def test_car_style_position_without_arguments() -> None:
+    class Car:
+        def position(self) -> tuple[float, float, float, float]:
+            return 51.0, -1.0, 270.0, 88.0
+
+    r = Rig(gnss=Car().position)
+    r.at("ATE0;+CGNSPWR=1")
+    f = fields(r.at("AT+CGNSINF"))
+    assert (float(f[3]), float(f[4]), float(f[6]), float(f[7])) == (51.0, -1.0, 88.0, 270.0)
