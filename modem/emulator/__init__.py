@@ -4,8 +4,9 @@ Independent of `modem.driver` on purpose (DESIGN.md §1): the two ends of the wi
 response parser. The sans-IO core is `Interpreter`; `VirtualModem` binds it to a loop and a stream.
 """
 
+from modem.emulator.control import ControlClient, ControlError
 from modem.emulator.faults import FAULT_KINDS
-from modem.emulator.gnss import Fix, FixedPosition, RoutePosition
+from modem.emulator.gnss import CallablePosition, Fix, FixedPosition, RoutePosition
 from modem.emulator.interpreter import Interpreter
 from modem.emulator.modem import VirtualModem
 from modem.emulator.network import SentSms, SmsCentre, VirtualNetwork
@@ -13,6 +14,9 @@ from modem.emulator.timing import INSTANT, REALISTIC, Timing
 from modem.emulator.weather import WEATHER_PROFILES, Weather
 
 __all__ = [
+    "CallablePosition",
+    "ControlClient",
+    "ControlError",
     "FAULT_KINDS",
     "INSTANT",
     "REALISTIC",

@@ -32,10 +32,16 @@ def default_control_path(link: str | None) -> str:
 def serve(args: argparse.Namespace) -> int:
     from modem.emulator.modem import VirtualModem
     from modem.emulator.network import VirtualNetwork
+    from modem.emulator.weather import Weather
     from runtime import RealLoop
     from runtime.logsetup import setup_logging
     from runtime.pty import PtyEndpoint
 
+    try:
+        weather = None if args.profile in (None, "calm") else Weather(args.profile)
+    except (ValueError, KeyError, OSError) as exc:
+        print(f"vmodem: bad --profile: {exc}", file=sys.stderr)
+        return 2
     setup_logging(args.log_level, args.log_file)
     loop = RealLoop(seed=args.seed)
     endpoint = PtyEndpoint(loop, link=args.link)
@@ -46,7 +52,7 @@ def serve(args: argparse.Namespace) -> int:
         network,
         number=args.number,
         profile=args.timing,
-        weather=None if args.profile in (None, "calm") else args.profile,
+        weather=weather,
     )
     control_path = args.control or default_control_path(args.link)
     control = ControlServer(loop, modem, control_path)

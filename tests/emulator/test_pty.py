@@ -138,3 +138,8 @@ def test_transcript_is_logged(served: ServedModem, caplog: pytest.LogCaptureFixt
         command(port, "ATE0;+CGMI")
     text = caplog.text
     assert "-> ATE0;+CGMI" in text and "SIMCOM_Ltd" in text
+
+
+def test_cli_rejects_unknown_weather(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--profile", "monsoon"]) == 2
+    assert "monsoon" in capsys.readouterr().err
