@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,7 @@ class PolledSerialStream(Stream):
         super().__init__()
         self._loop = loop
         self.port = port
+        port.write_timeout = None  # no fd to wait on for writability: let pyserial finish the write
         self._timer = loop.call_later(POLL_INTERVAL, self._poll)
 
     def _poll(self) -> None:
@@ -75,6 +77,6 @@ def open_serial(loop: Loop, url: str, baudrate: int = 115200) -> Stream:
     port.open()
     try:
         port.fileno()
-    except (AttributeError, NotImplementedError, serial.SerialException):
+    except (AttributeError, NotImplementedError, io.UnsupportedOperation, serial.SerialException):
         return PolledSerialStream(loop, port)
     return SerialStream(loop, port)

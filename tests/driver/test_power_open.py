@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
 
 from modem.driver.open import open_modem, parse_spec
@@ -93,8 +91,6 @@ def test_open_modem_on_pty_and_url():
         ep.close()
 
 
-@pytest.mark.xfail(raises=io.UnsupportedOperation, strict=False,
-                   reason="runtime.serialport.open_serial does not catch io.UnsupportedOperation from fileno()")
 def test_open_modem_pyserial_url():
     loop = RealLoop()
     u = open_modem(loop, "loop://")
