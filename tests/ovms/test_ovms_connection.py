@@ -197,3 +197,18 @@ def test_never_crashes_on_arbitrary_bytes(data: bytes, after_login: bool) -> Non
         conn.receive_data(b"\n")
         for ev in drain(conn):
             assert isinstance(ev, Welcomed | Message | Malformed | AuthFailed | ProtocolError | ConnectionClosed)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=60),
+                min_size=1, max_size=8), st.integers(1, 50))
+def test_any_payloads_survive_the_encrypted_wire(payloads: list[str], chunk: int) -> None:
+    c, s, evs = pair()
+    c.receive_data(evs[0].reply)
+    drain(c)
+    wire = b"".join(c.send(p) for p in payloads)
+    got = []
+    for i in range(0, len(wire), chunk):
+        s.receive_data(wire[i:i + chunk])
+        got += drain(s)
+    assert [e.payload for e in got] == payloads
