@@ -76,7 +76,7 @@ class Rig:
     def __init__(self, tmp_path: Path | None, **config: object) -> None:
         cfg = {"owner": OWNER, "module_password": MODPW, "server": "srv.example:6867",
                "server_password": NETPW, "vehicle_id": "DEMO1", "tz_offset": 60, **config}
-        db = open_db(tmp_path / "p.sqlite" if tmp_path else ":memory:")
+        db = open_db(":memory:")  # persistence is tested with params and the outbox; keep these fast
         self.params = Params(cfg, db)
         self.unit = FakeUnit(self.params)
         self.log = SmsLog(db)
