@@ -104,6 +104,17 @@ class _Cmd:
     takes_args: bool = False  # otherwise extra words are ignored (and masked in the SMS log)
 
 
+def link_status_text(online: bool, since_wall: float | None, queued: int, tz_offset_min: int) -> str:
+    """The link line of STAT/DIAG: `Server: online` or `Server: offline since 14:02, 3 queued`."""
+    if online:
+        return "Server: online"
+    since = ""
+    if since_wall is not None:
+        t = _time.gmtime(since_wall + tz_offset_min * 60)
+        since = f" since {t.tm_hour:02d}:{t.tm_min:02d}"
+    return f"Server: offline{since}, {queued} queued"
+
+
 def fit_sms(text: str, max_parts: int = MAX_PARTS) -> str:
     """Trim `text` so it fits `max_parts` SMS parts (GSM-7 or UCS-2), ending with `...` if cut (GSM-7, unlike an ellipsis)."""
     try:

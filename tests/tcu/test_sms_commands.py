@@ -14,7 +14,14 @@ from hypothesis import strategies as st
 from tcu.auth import Guard, number_matches, password_matches
 from tcu.metrics import Metrics
 from tcu.params import Params
-from tcu.sms_commands import UNKNOWN, CommandInterpreter, ModemStatus, fit_sms, redact_command
+from tcu.sms_commands import (
+    UNKNOWN,
+    CommandInterpreter,
+    ModemStatus,
+    fit_sms,
+    link_status_text,
+    redact_command,
+)
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db
 
@@ -404,3 +411,9 @@ def test_never_raises_on_arbitrary_text(text: str, sender: str) -> None:
 
 
 RIG_CACHE: dict[str, Rig] = {}
+
+
+def test_link_status_text() -> None:
+    assert link_status_text(True, None, 0, 0) == "Server: online"
+    assert link_status_text(False, T0, 3, 60) == "Server: offline since 23:13, 3 queued"
+    assert link_status_text(False, None, 0, 0) == "Server: offline, 0 queued"
