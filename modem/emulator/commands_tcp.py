@@ -151,6 +151,8 @@ def cipstart(m: Interpreter, c: Command) -> Reply:
     conn = m.conn_id
     if m.faults.on("tcp-refused", m.now):
         m.later(m.delay("cipstart"), on_connected, m, conn, False, "refused by fault")
+    elif m.faults.on("tcp-unreachable", m.now):
+        m.later(m.timing.cipstart_timeout, _connect_result, m, conn, False, "unreachable by fault")
     else:
         m.action(TcpConnect(conn, host, port))
     return Reply()

@@ -18,6 +18,7 @@ FAULT_KINDS: dict[str, str] = {
     "weak-signal": "CSQ between 2 and 7",
     "gprs-down": "GPRS attach fails (CGATT/CIICR ERROR); an active context gets +PDP: DEACT",
     "tcp-refused": "AT+CIPSTART answers CONNECT FAIL",
+    "tcp-unreachable": "AT+CIPSTART answers CONNECT FAIL only after the SIM800's 75 s timeout",
     "remote-close": "the server closes the connection (CLOSED); new connections close at once",
     "stall": "the connection stays up but no data flows either way",
     "send-fail": "AT+CIPSEND answers SEND FAIL",

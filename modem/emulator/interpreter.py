@@ -504,7 +504,7 @@ class Interpreter:
             self.urc("+CPIN: READY")
 
     def _boot_ready(self) -> None:
-        if self.sim_usable():
+        if self.sim_usable() and not self.sms_ready:
             self.urc("Call Ready")
             self.urc("SMS Ready")
             self.sms_ready = True
@@ -658,11 +658,18 @@ class Interpreter:
     def _fault_changed(self, kind: str, on: bool) -> None:
         if not self.powered:
             return
+        if kind == "no-sim" and on and self.sim_ready:
+            # The SIM left its holder: SIM800 reports it and loses SMS and registration.
+            self.urc("+CPIN: NOT INSERTED")
+            self.sms_ready = False
+        if kind == "no-sim" and not on and self.mode != "booting":
+            # SIM back: the modem reads it as at boot (PIN, Call Ready, SMS Ready), then registers.
+            self.sim_ready = True
+            self.urc("+CPIN: SIM PIN" if self.faults.on("sim-pin", self.now) else "+CPIN: READY")
+            self.later(self.timing.draw("boot_ready", self.rng) * 0.3, self._boot_ready)
         if kind in ("no-coverage", "registration-denied", "no-sim") and not on:
             # Coming back takes a network search, as after boot.
             self.net_ready = False
-            if kind == "no-sim":
-                self.sim_ready = True
             self.later(self.timing.draw("register", self.rng), self._network_found)
         if kind == "remote-close" and on and self.tcp_state == st.CONNECT_OK:
             commands_tcp.remote_close(self)

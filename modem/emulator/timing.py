@@ -18,6 +18,7 @@ class Timing:
     command: float = 0.0  # an ordinary command
     ciicr: float = 0.0  # bring up the PDP context
     cipstart: float = 0.0  # TCP handshake through the network
+    cipstart_timeout: float = 75.0  # sim800-at.md §1: CONNECT FAIL after up to 75 s
     cipsend: float = 0.0  # SEND OK after Ctrl-Z
     cmgs: float = 0.0  # +CMGS after Ctrl-Z
     cmgs_fail: float = 0.0  # +CMS ERROR 332 after a network timeout
@@ -42,6 +43,7 @@ REALISTIC = Timing(
     command=0.03,
     ciicr=1.5,
     cipstart=0.8,
+    cipstart_timeout=75.0,
     cipsend=0.3,
     cmgs=3.0,
     cmgs_fail=20.0,
@@ -56,7 +58,7 @@ REALISTIC = Timing(
     jitter=0.3,
 )
 
-INSTANT = Timing(sms_delay=60.0, slow=3.0)
+INSTANT = Timing(sms_delay=60.0, slow=3.0, cipstart_timeout=75.0)
 
 TIMINGS = {"realistic": REALISTIC, "instant": INSTANT}
 

@@ -29,6 +29,7 @@ def test_sim_states(r: Rig) -> None:
     assert r.at("AT+CPIN?") == "\r\n+CPIN: READY\r\n\r\nOK\r\n"
     assert r.at("AT+CSMINS?") == "\r\n+CSMINS: 0,1\r\n\r\nOK\r\n"
     r.modem.fault("no-sim")
+    r.run(0.01)  # +CPIN: NOT INSERTED
     assert r.at("AT+CSMINS?") == "\r\n+CSMINS: 0,0\r\n\r\nOK\r\n"
     assert r.at("AT+CREG?") == "\r\n+CREG: 0,0\r\n\r\nOK\r\n"
     r.at("AT+CMEE=1")

@@ -172,3 +172,24 @@ def test_same_seed_same_bytes() -> None:
     a = _scripted_day(11)
     assert a == _scripted_day(11)
     assert a != _scripted_day(12)
+
+
+def test_sim_removed_and_reinserted(r: Rig) -> None:
+    r.at("AT+CMEE=1")
+    r.modem.fault("no-sim", 10)
+    assert r.run(0.01) == "\r\n+CPIN: NOT INSERTED\r\n"
+    assert r.at('AT+CMGF=1;+CMGS="+447700900123"') == "\r\n+CMS ERROR: 310\r\n"
+    out = r.run(11)
+    assert out.startswith("\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n")
+    assert r.at("AT+CREG?") == "\r\n+CREG: 0,1\r\n\r\nOK\r\n"
+    assert r.at('AT+CMGS="+447700900123"') == "\r\n> "
+
+
+def test_tcp_unreachable_fails_after_the_timeout(r: Rig) -> None:
+    r.loop.listen_tcp("127.0.0.1", 6867, lambda s: None)
+    r.at('AT+CSTT="apn";+CIICR')
+    r.at("AT+CIFSR")
+    r.modem.fault("tcp-unreachable")
+    assert r.at('AT+CIPSTART="TCP","127.0.0.1",6867') == "\r\nOK\r\n"
+    assert r.run(60) == ""
+    assert r.run(20) == "\r\nCONNECT FAIL\r\n"

@@ -69,6 +69,7 @@ def test_cmee_selects_error_format() -> None:
     r = Rig()
     r.at("ATE0")
     r.modem.fault("no-sim")
+    r.run(0.01)  # +CPIN: NOT INSERTED
     assert r.at("AT+CPIN?") == "\r\nERROR\r\n"
     r.at("AT+CMEE=1")
     assert r.at("AT+CPIN?") == "\r\n+CME ERROR: 10\r\n"

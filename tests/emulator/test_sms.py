@@ -179,6 +179,7 @@ def test_sms_delay(r: Rig) -> None:
 
 def test_cmgs_prompt_with_no_sim(r: Rig) -> None:
     r.modem.fault("no-sim")
+    r.run(0.01)  # +CPIN: NOT INSERTED
     assert r.at(f'AT+CMGS="{PHONE}"') == "\r\n+CMS ERROR: 310\r\n"
 
 
