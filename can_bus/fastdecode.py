@@ -72,6 +72,7 @@ class Decoder:
         self.stats = DecoderStats()
         self._bad_per_id: dict[int, int] = {}
         self._fns: dict[int, FrameFn] = {}
+        self._forget: list[Callable[[], None]] = []
         by_message: dict[str, list[MetricSpec]] = {}
         for spec in profile.metrics:
             by_message.setdefault(spec.message, []).append(spec)
@@ -95,7 +96,8 @@ class Decoder:
 
     def reset(self) -> None:
         """Forget last values (e.g. after a bus outage) so the next frames report everything."""
-        self.__init__(self.profile)  # type: ignore[misc]
+        for forget in self._forget:
+            forget()
 
     # -- malformed input --------------------------------------------------------------------------
     def _bad(self, arbitration_id: int, data: bytes, why: str) -> list[Update]:
@@ -119,7 +121,16 @@ class Decoder:
         }
         last: list[Any] = [_Unset() for _ in specs]
         env["L"] = last
-        env["LD"] = [None]
+        env["LD"] = last_data = [None]
+
+        def forget() -> None:
+            last[:] = [_Unset() for _ in specs]
+            last_data[0] = None
+            for key, value in env.items():
+                if key.startswith("A") and isinstance(value, _AsciiParts):
+                    value.chunks = [None] * value.parts
+
+        self._forget.append(forget)
         fid = message.frame_id
         lines = [
             "def frame(data):",
@@ -169,6 +180,7 @@ class Decoder:
     def _slow_fn(self, message: Message, specs: list[MetricSpec]) -> FrameFn:
         last: dict[str, Any] = {}
         signals = {s.name: s for s in message.signals}
+        self._forget.append(last.clear)
 
         def frame(data: bytes) -> list[Update]:
             try:
