@@ -114,66 +114,72 @@ class Decoder:
 
     # -- compilation ------------------------------------------------------------------------------
     def _compile(self, message: Message, specs: list[MetricSpec]) -> FrameFn:
+        """Generate `make()`, which returns a fresh frame function; last values live in its cells."""
         length = message.length
         env: dict[str, Any] = {
             "_fb": int.from_bytes, "_bad": self._bad, "_unmapped": self._unmapped,
             "_MISS": MISSING, "_round": round, "_int": int, "_len": len, "_bytes": bytes,
+            "_UNSET": _Unset(), "_AP": _AsciiParts,
         }
-        last: list[Any] = [_Unset() for _ in specs]
-        env["L"] = last
-        env["LD"] = last_data = [None]
-
-        def forget() -> None:
-            last[:] = [_Unset() for _ in specs]
-            last_data[0] = None
-            for key, value in env.items():
-                if key.startswith("A") and isinstance(value, _AsciiParts):
-                    value.chunks = [None] * value.parts
-
-        self._forget.append(forget)
         fid = message.frame_id
-        lines = [
-            "def frame(data):",
-            "    if data == LD[0]:",
-            "        return []",
-            f"    if _len(data) != {length}:",
-            f"        if _len(data) < {length}:",
-            f"            return _bad({fid}, data, 'DLC ' + str(_len(data)) + ' < {length}')",
-            f"        data = data[:{length}]",
-            "    LD[0] = _bytes(data)",
+        n = len(specs)
+        cells = ", ".join(["ld"] + [f"l{i}" for i in range(n)])
+        lines = ["def make():", "    ld = None"]
+        lines += [f"    l{i} = _UNSET" for i in range(n)]
+        for i, spec in enumerate(specs):
+            if spec.type == "ascii":
+                sig = message.get_signal_by_name(spec.signal)
+                lines.append(f"    A{i} = _AP({spec.parts}, {sig.length // 8}, {sig.byte_order!r})")
+        lines += [
+            "    def frame(data, _fb=_fb, _len=_len, _bytes=_bytes):",
+            f"        nonlocal {cells}",
+            "        if data == ld:",
+            "            return []",
+            f"        if _len(data) != {length}:",
+            f"            if _len(data) < {length}:",
+            f"                return _bad({fid}, data, 'DLC ' + str(_len(data)) + ' < {length}')",
+            f"            data = data[:{length}]",
+            "        ld = _bytes(data)",
         ]
         if any(s.byte_order == "little_endian" for s in message.signals):
-            lines.append("    vl = _fb(data, 'little')")
+            lines.append("        vl = _fb(data, 'little')")
         if any(s.byte_order == "big_endian" for s in message.signals):
-            lines.append("    vb = _fb(data, 'big')")
-        lines.append("    out = []")
+            lines.append("        vb = _fb(data, 'big')")
+        lines.append("        out = []")
         for i, spec in enumerate(specs):
             sig = message.get_signal_by_name(spec.signal)
             raw = _raw_expr(sig, length)
             if spec.type == "ascii":
                 mux = message.get_signal_by_name(spec.mux)  # type: ignore[arg-type]
-                env[f"A{i}"] = _AsciiParts(spec.parts, sig.length // 8, sig.byte_order)
-                lines.append(f"    x = A{i}.put({_raw_expr(mux, length)}, {raw})")
-                lines.append(f"    if x is not None and x != L[{i}]:")
+                lines.append(f"        x = A{i}.put({_raw_expr(mux, length)}, {raw})")
+                lines.append(f"        if x is not None and x != l{i}:")
             else:
                 table = spec.map if spec.map is not None else (
                     _choice_table(sig) if spec.type == "choice" else None)
                 if table is not None:
                     env[f"M{i}"] = table
-                    lines.append(f"    x = M{i}.get({raw}, _MISS)")
-                    lines.append("    if x is _MISS:")
-                    lines.append("        _unmapped()")
-                    lines.append(f"    elif x != L[{i}]:")
+                    lines.append(f"        x = M{i}.get({raw}, _MISS)")
+                    lines.append("        if x is _MISS:")
+                    lines.append("            _unmapped()")
+                    lines.append(f"        elif x != l{i}:")
                 else:
-                    lines.append(f"    x = {_value_expr(spec, sig, raw, env, i)}")
-                    lines.append(f"    if x != L[{i}]:")
-            lines.append(f"        L[{i}] = x")
-            lines.append(f"        out.append(({spec.metric!r}, x))")
-        lines.append("    return out")
+                    lines.append(f"        x = {_value_expr(spec, sig, raw, env, i)}")
+                    lines.append(f"        if x != l{i}:")
+            lines.append(f"            l{i} = x")
+            lines.append(f"            out.append(({spec.metric!r}, x))")
+        lines.append("        return out")
+        lines.append("    return frame")
         source = "\n".join(lines)
         code = compile(source, f"<profile {self.profile.name} {message.name}>", "exec")
         exec(code, env)  # noqa: S102 - source built above from numbers and names we validated
-        fn = env["frame"]
+        make = env["make"]
+        fns = self._fns
+
+        def forget() -> None:
+            fns[fid] = make()
+
+        self._forget.append(forget)
+        fn = make()
         fn.source = source  # for people debugging a profile
         return fn
 
@@ -220,21 +226,54 @@ def _raw_expr(sig: Signal, length: int) -> str:
 
 
 def _value_expr(spec: MetricSpec, sig: Signal, raw: str, env: dict[str, Any], i: int) -> str:
-    """Same arithmetic, same order as `profile.convert` after cantools scaling (bit-equal floats)."""
+    """Same result as `profile.convert` after cantools scaling (bit-equal floats, checked by tests).
+
+    Two shortcuts where the result is provably identical: integer scale and offset stay integers
+    (no round), and a scale of 1/N whose quotients have no more decimals than the profile rounds to
+    becomes an exact division (`(raw + offset*N) / N` is the correctly rounded decimal, which is
+    what round() would return), saving round()'s decimal conversion on the hot path.
+    """
     if spec.type == "bool":
         return f"{raw} != 0" if sig.offset == 0 else f"({raw} * {sig.scale!r} + {sig.offset!r}) != 0"
+    plain = spec.scale == 1 and spec.offset == 0
+    ints = all(type(v) is int for v in (sig.scale, sig.offset, spec.scale, spec.offset))
+    if ints:
+        expr = raw if (sig.scale == 1 and sig.offset == 0) else f"({raw} * {sig.scale} + {sig.offset})"
+        if not plain:
+            expr = f"({expr} * {spec.scale} + {spec.offset})"
+        return expr
+    divisor = _exact_divisor(sig.scale, sig.offset, spec.round) if plain and spec.type == "float" else None
+    if divisor is not None:
+        shift = int(sig.offset) * divisor
+        return f"(({raw} + {shift}) / {divisor})" if shift else f"({raw} / {divisor})"
     expr = raw
     if not (sig.scale == 1 and sig.offset == 0):
-        env[f"S{i}"], env[f"O{i}"] = sig.scale, sig.offset
-        expr = f"({expr} * S{i} + O{i})"
-    if spec.scale != 1 or spec.offset != 0:
-        env[f"PS{i}"], env[f"PO{i}"] = spec.scale, spec.offset
-        expr = f"({expr} * PS{i} + PO{i})"
+        expr = f"({expr} * {_const(sig.scale, f'S{i}', env)} + {_const(sig.offset, f'O{i}', env)})"
+    if not plain:
+        expr = f"({expr} * {_const(spec.scale, f'PS{i}', env)} + {_const(spec.offset, f'PO{i}', env)})"
     if spec.type == "int":
         return f"_int(_round({expr}))"
     if spec.round is not None:
         return f"_round({expr}, {int(spec.round)})"
     return expr
+
+
+def _exact_divisor(scale: Any, offset: Any, ndigits: int | None) -> int | None:
+    """N if scale == 1/N exactly enough and N divides 10**ndigits (so raw/N needs no rounding)."""
+    if ndigits is None or ndigits < 0 or not scale or float(offset) != int(offset):
+        return None
+    n = round(1 / scale)
+    if n < 2 or n * scale != 1.0 or (10 ** ndigits) % n:
+        return None
+    return n
+
+
+def _const(value: Any, name: str, env: dict[str, Any]) -> str:
+    """A number as a literal in the source (exact: repr of int/float round-trips), else a global."""
+    if type(value) in (int, float) and value == value and abs(value) != float("inf"):
+        return f"({value!r})"
+    env[name] = value
+    return name
 
 
 class _AsciiParts:
