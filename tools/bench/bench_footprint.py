@@ -7,6 +7,8 @@
   driving; see `memory_after_driving` for what runs there and why.
 - Imports: each top-level package with every one of its modules, in a fresh interpreter, timed inside
   it (so the interpreter's own start-up is reported once, separately).
+Children run with a bytecode cache (see `child_env`), as an installed unit does; the cold figures
+(every module compiled from source) are printed beside them.
 """
 
 from __future__ import annotations
@@ -37,12 +39,35 @@ print(time.perf_counter() - t)
 """
 
 
-def import_seconds(package: str, repeats: int = 3) -> float:
+PYCACHE = os.path.join(tempfile.gettempdir(), "tcu-bench-pycache")
+
+
+def child_env(bytecode: bool = True) -> dict[str, str]:
+    """The environment of a measured child process.
+
+    bytecode=True: compiled modules cached (outside the source tree, in PYCACHE), as on an installed
+    unit, where pip has compiled everything; this machine's shell sets PYTHONDONTWRITEBYTECODE, which
+    would otherwise make every start-up compile every module from source. bytecode=False: no cache.
+    """
+    env = dict(os.environ)
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = PYCACHE
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+        env.pop("PYTHONPYCACHEPREFIX", None)
+    return env
+
+
+def import_seconds(package: str, repeats: int = 3, bytecode: bool = True) -> float:
     """Median seconds to import `package` and all its modules in a fresh interpreter."""
     samples = []
-    for _ in range(repeats):
+    env = child_env(bytecode)
+    for k in range(repeats + (1 if bytecode else 0)):
         out = subprocess.run([sys.executable, "-c", _IMPORT_ALL, package], capture_output=True, text=True,
-                             check=True, timeout=60)
+                             check=True, timeout=60, env=env)
+        if bytecode and k == 0:
+            continue  # the first run fills the bytecode cache
         samples.append(float(out.stdout.strip().splitlines()[-1]))
     return statistics.median(samples)
 
@@ -51,7 +76,7 @@ def interpreter_seconds(repeats: int = 3) -> float:
     samples = []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=30)
+        subprocess.run([sys.executable, "-c", "pass"], check=True, timeout=30, env=child_env())
         samples.append(time.perf_counter() - t0)
     return statistics.median(samples)
 
@@ -70,7 +95,8 @@ def rss_kb(pid: int | str = "self") -> dict[str, int]:
 TCU_RUN = (sys.executable, "-m", "tcu.cli", "run", "--config")
 
 
-def first_at(timeout: float = 15.0, command: tuple[str, ...] = TCU_RUN) -> tuple[float, dict[str, int]]:
+def first_at(timeout: float = 15.0, command: tuple[str, ...] = TCU_RUN,
+             bytecode: bool = True) -> tuple[float, dict[str, int]]:
     """Seconds from spawning `command CONFIG` (`tcu run`) to its first `AT` on a pty we hold; its RSS then."""
     from runtime.pty import open_raw_pty
 
@@ -83,8 +109,8 @@ def first_at(timeout: float = 15.0, command: tuple[str, ...] = TCU_RUN) -> tuple
             f'modem = "{path}"\nstate_dir = "{tmp.name}/state"\napn = "internet"\n'
             f'[server]\nhost = "127.0.0.1:6867"\npassword = "bench-secret"\n')
     t0 = time.perf_counter()
-    proc = subprocess.Popen([*command, config],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([*command, config], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=child_env(bytecode))
     seen = b""
     elapsed = None
     rss: dict[str, int] = {}
@@ -130,7 +156,7 @@ print(json.dumps({**rss_kb(), **info}))
 def memory_after_driving(sim_seconds: float = 3600.0) -> dict:
     """RSS of a fresh process after `sim_seconds` of simulated driving (see bench_sim.drive_one_unit)."""
     out = subprocess.run([sys.executable, "-c", _DRIVE_HOUR, str(sim_seconds)], capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, env=child_env())
     if out.returncode != 0:
         tail = out.stderr.strip().splitlines()[-1:] or ["no output"]
         raise RuntimeError(tail[0])
@@ -141,9 +167,12 @@ def run(packages: tuple[str, ...] = PACKAGES, repeats: int = 3, drive_seconds: f
         run_command: tuple[str, ...] = TCU_RUN) -> list[Figure]:
     figures: list[Figure] = []
     try:
+        first_at(command=run_command)  # fills the bytecode cache
         seconds, rss = first_at(command=run_command)
         figures.append(at_most("footprint tcu run start to first AT", seconds, "s", GOAL_FIRST_AT_S))
         figures.append(info("footprint tcu run RSS at first AT", rss.get("VmRSS", 0) / 1024, "MB"))
+        cold, _ = first_at(command=run_command, bytecode=False)
+        figures.append(info("footprint same, no bytecode cache", cold, "s"))
     except Exception as exc:
         print(f"footprint: tcu run start-up not measured: {exc}", flush=True)
     try:
@@ -156,4 +185,7 @@ def run(packages: tuple[str, ...] = PACKAGES, repeats: int = 3, drive_seconds: f
     figures.append(info("footprint python -c pass", interpreter_seconds(repeats) * 1e3, "ms"))
     for package in packages:
         figures.append(info(f"footprint import {package}", import_seconds(package, repeats) * 1e3, "ms"))
+    for package in packages:
+        figures.append(info(f"footprint import {package}, no bytecode cache",
+                            import_seconds(package, 1, bytecode=False) * 1e3, "ms"))
     return figures
