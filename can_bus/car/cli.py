@@ -146,8 +146,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     port = open_bus(args.bus, loop)
 
     def on_frame(arbitration_id: int, data: bytes, timestamp: float) -> None:
-        for metric, value in decoder.feed(arbitration_id, data):
-            print(f"{timestamp:10.3f} {metric} = {value!r}")
+        try:
+            for metric, value in decoder.feed(arbitration_id, data):
+                print(f"{timestamp:10.3f} {metric} = {value!r}")
+        except BrokenPipeError:  # `vcar replay ... | head`: the reader has seen enough
+            port.close()
+            loop.stop()
 
     port.set_handler(on_frame, lambda text: print(f"bus error: {text}", file=sys.stderr))
     if hasattr(port, "on_end"):

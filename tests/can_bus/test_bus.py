@@ -165,3 +165,37 @@ def test_vanished_adapter_is_reported_not_raised() -> None:
     os.close(r)
     os.close(w)
     loop.close()
+
+
+def test_error_frames_and_bus_off_are_counted_and_reported() -> None:
+    """A backend without an fd (polled) that yields error frames, a remote frame and data."""
+    from can_bus.bus import CAN_ERR_BUSOFF, PythonCanPort
+
+    queue = [
+        can.Message(arbitration_id=0x102, data=b"\x01" * 8),
+        can.Message(arbitration_id=0x004, is_error_frame=True, data=bytes(8)),  # controller problems
+        can.Message(arbitration_id=CAN_ERR_BUSOFF, is_error_frame=True, data=bytes(8)),
+        can.Message(arbitration_id=0x123, is_remote_frame=True, dlc=2),
+        can.Message(arbitration_id=0x3B0, data=b"\x80\x00\x00\x00"),
+    ]
+
+    class Scripted(can.BusABC):
+        def __init__(self) -> None:
+            super().__init__(channel="scripted")
+
+        def _recv_internal(self, timeout):
+            return (queue.pop(0) if queue else None), False
+
+        def send(self, msg, timeout=None):
+            pass
+
+    loop = VirtualLoop()
+    port = PythonCanPort(loop, Scripted(), name="scripted")
+    got: list = []
+    errors: list = []
+    port.set_handler(lambda i, d, t: got.append(i), errors.append)
+    loop.run(until=0.01)
+    assert got == [0x102, 0x3B0]
+    assert port.stats.error_frames == 2 and port.stats.remote_frames == 1
+    assert any("bus-off" in e for e in errors)
+    port.close()
