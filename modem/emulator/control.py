@@ -10,26 +10,17 @@ Answer   {"ok": true, ...} or {"ok": false, "error": "..."}; one line per reques
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import socket
 from typing import TYPE_CHECKING, Any
 
 from modem.emulator.faults import FAULT_KINDS, UnknownFault
+from runtime.control import ControlError, JsonLineServer, call
 
 if TYPE_CHECKING:
     from modem.emulator.modem import VirtualModem
     from runtime import Loop
 
 log = logging.getLogger(__name__)
-
-MAX_REQUEST = 65536
-
-
-class ControlError(RuntimeError):
-    """The modem refused a control request (bad fault name, ...)."""
 
 
 def handle_request(modem: VirtualModem, req: dict[str, Any]) -> dict[str, Any]:
@@ -64,61 +55,12 @@ def handle_request(modem: VirtualModem, req: dict[str, Any]) -> dict[str, Any]:
     return {"ok": False, "error": f"unknown cmd {cmd!r}"}
 
 
-class ControlServer:
-    """Listens on a UNIX socket on the real loop; each line in is one request."""
+class ControlServer(JsonLineServer):
+    """`vmodem serve`'s control socket on the real loop; each line in is one request."""
 
     def __init__(self, loop: Loop, modem: VirtualModem, path: str) -> None:
-        from runtime.fdstream import FdStream
-
-        self._FdStream = FdStream
-        self.loop = loop
         self.modem = modem
-        self.path = path
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(16)
-        self.sock.setblocking(False)
-        loop.add_reader(self.sock, self._accept)
-
-    def _accept(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        stream = self._FdStream(self.loop, conn)
-        buf = bytearray()
-
-        def on_data(data: bytes) -> None:
-            buf.extend(data)
-            while b"\n" in buf:
-                line, _, rest = bytes(buf).partition(b"\n")
-                buf[:] = rest
-                stream.write(self._answer(line))
-            if len(buf) > MAX_REQUEST:
-                stream.write(json.dumps({"ok": False, "error": "request too long"}).encode() + b"\n")
-                stream.close()
-
-        stream.set_handlers(on_data)
-
-    def _answer(self, line: bytes) -> bytes:
-        try:
-            req = json.loads(line)
-            if not isinstance(req, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:
-            answer: dict[str, Any] = {"ok": False, "error": f"bad JSON: {exc}"}
-        else:
-            log.info("control: %s", req.get("cmd"))
-            answer = handle_request(self.modem, req)
-        return json.dumps(answer).encode() + b"\n"
-
-    def close(self) -> None:
-        self.loop.remove_reader(self.sock)
-        self.sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        super().__init__(loop, path, lambda req: handle_request(modem, req), name="vmodem control")
 
 
 class ControlClient:
@@ -129,18 +71,7 @@ class ControlClient:
         self.timeout = timeout
 
     def call(self, cmd: str, **args: Any) -> dict[str, Any]:
-        req = {"cmd": cmd, **args}
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-            sock.settimeout(self.timeout)
-            sock.connect(self.path)
-            sock.sendall(json.dumps(req).encode() + b"\n")
-            buf = b""
-            while not buf.endswith(b"\n"):
-                chunk = sock.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-        answer = json.loads(buf)
+        answer = call(self.path, {"cmd": cmd, **args}, self.timeout)
         if not answer.get("ok"):
             raise ControlError(answer.get("error", "refused"))
         return answer
