@@ -41,7 +41,7 @@ def state_from_metrics(metrics: Mapping[str, Any]) -> str:
 
 def request_payload(spec: PollSpec) -> bytes:
     """What the tester sends: UDS ReadDataByIdentifier (udsoncan builds it) or an OBD-II mode 01 PID."""
-    if spec.service == ReadDataByIdentifier._sid:
+    if spec.service == ReadDataByIdentifier.request_id():
         req = udsoncan.Request(service=ReadDataByIdentifier, data=spec.did.to_bytes(2, "big"))
         return req.get_payload()
     if spec.service == OBD_SHOW_CURRENT_DATA:
@@ -51,7 +51,7 @@ def request_payload(spec: PollSpec) -> bytes:
 
 def response_data(spec: PollSpec, payload: bytes) -> bytes | str:
     """The data bytes of a positive answer to `spec`, or the reason it is not one (text)."""
-    if spec.service == ReadDataByIdentifier._sid:
+    if spec.service == ReadDataByIdentifier.request_id():
         try:
             response = udsoncan.Response.from_payload(payload)
         except Exception as exc:

@@ -276,6 +276,10 @@ class VirtualCar:
         s.awake = False
         self._metrics = None
         self._note("went to sleep")
+        # One last round of frames saying so (v.e.awake false), then silence.
+        for message, _every, _phase in self._schedule:
+            for arbitration_id, data in self._frames(message):
+                self.port.send(arbitration_id, data)
         if self._emit_timer is not None:
             self._emit_timer.cancel()
             self._emit_timer = None

@@ -139,6 +139,7 @@ def test_sleeps_when_idle_is_silent_and_wakes_on_a_frame() -> None:
     loop, car, unit = world(sleep_after=60)
     loop.run(until=90.0)
     assert car.s.awake is False
+    assert unit.metrics["v.e.awake"] is False  # its last words before the silence
     frames = unit.frames
     loop.run(until=3600.0)
     assert unit.frames == frames  # asleep: silence
