@@ -160,3 +160,13 @@ def test_profile_by_path_and_errors(tmp_path) -> None:
     (bad / "profile.toml").write_text('dbc = "x.dbc"\n[metrics]\n"v.b.soc" = { signal = "BMS_Pack.Nope" }\n')
     with pytest.raises(ProfileError):
         load_profile(bad)
+
+
+def test_bench_ingest_reports_both_rates() -> None:
+    from can_bus.bench import bench_ingest, frame_mix
+
+    result = bench_ingest("demo-ev", 2000)
+    assert result["profile"] == "demo-ev" and result["frames"] == 2000
+    assert result["decoder_fps"] > 0 and result["cantools_fps"] > 0 and result["ratio"] > 0
+    assert result["decoder_stats"]["malformed"] == 0
+    assert frame_mix(DEMO, 500, seed=4) == frame_mix(DEMO, 500, seed=4)  # same frames every run
