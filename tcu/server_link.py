@@ -150,8 +150,11 @@ class LinkDriver:
             return
         if self._session_timer is not None:
             self._session_timer.cancel()
+        # +1 ms: CarSession compares `now - last >= interval` but reports `last + interval`; in floating
+        # point the first can be false at the second, and a timer exactly at the deadline would spin.
+        when = max(when, self.loop.time()) + 1e-3
         self._session_timer_at = when
-        self._session_timer = self.loop.call_at(max(when, self.loop.time()), self._session_tick)
+        self._session_timer = self.loop.call_at(when, self._session_tick)
 
     # -- actions ----------------------------------------------------------------------------------------
     def _run(self, actions: list[L.Action]) -> None:

@@ -26,10 +26,10 @@ class Smsc:
     loop: Loop
     inboxes: dict[str, list[tuple[float, str, str]]] = field(default_factory=dict)  # number → (t, from, text)
     devices: dict[str, Callable[[str, str], None]] = field(default_factory=dict)
-    accepted: int = 0
+    sent_by: dict[str, int] = field(default_factory=dict)
 
     def submit(self, sender: str, to: str, text: str, delay: float = 2.0) -> None:
-        self.accepted += 1
+        self.sent_by[sender] = self.sent_by.get(sender, 0) + 1
         self.loop.call_later(delay, self._deliver, sender, to, text)
 
     def _deliver(self, sender: str, to: str, text: str) -> None:
@@ -225,20 +225,20 @@ def weather_schedule(profile: str, hours: float, rng) -> list[OutageWindow]:  # 
 class OwnerPhone:
     """The owner's phone: sends scripted SMS to the car, keeps everything it receives."""
 
-    def __init__(self, loop: Loop, smsc: Smsc, number: str = OWNER, journal: Path | None = None) -> None:
+    def __init__(self, loop: Loop, send: Callable[[str, str], None], number: str = OWNER,
+                 journal: Path | None = None) -> None:
         self.loop = loop
-        self.smsc = smsc
+        self._send = send
         self.number = number
         self.received: list[tuple[float, str, str]] = []
         self.sent = 0
         self.journal = journal
-        smsc.devices[number] = self._receive
 
     def send(self, to: str, text: str) -> None:
         self.sent += 1
-        self.smsc.submit(self.number, to, text)
+        self._send(to, text)
 
-    def _receive(self, sender: str, text: str) -> None:
+    def receive(self, sender: str, text: str) -> None:
         self.received.append((self.loop.time(), sender, text))
         if self.journal is not None:
             _append(self.journal, {"t": self.loop.time(), "from": sender, "text": text})
@@ -295,6 +295,8 @@ class WorldConfig:
     incidents: bool = True           # alarm / tow / valet-trunk events every few hours (more alerts)
     state_dir: str | None = None     # persist the world here (kill/restart tests); else a temp dir
     outages: list[OutageWindow] | None = None   # explicit schedule (overrides the weather)
+    modem: str = "emulated"          # emulated: driver + virtual modem over a pipe; direct: DirectModem
+    timing: str = "realistic"        # the virtual modem's response times (realistic | instant)
     can_rate: float = 0.1            # fraction of the DBC frame rates the car sends (1.0 = real 50 Hz drive data)
 
 
@@ -323,19 +325,47 @@ class World:
         loop_ = self.loop
         self.server = OvmsServer(loop_, self.dir / "server.db", "127.0.0.1", SERVER_PORT)
         self.server.add_vehicle(VEHICLE_ID, CAR_PASSWORD)
-        self.smsc = Smsc(loop_)
-        self.phone = OwnerPhone(loop_, self.smsc, journal=self.dir / "phone.jsonl")
         car_port, unit_port = frame_link(loop_, name="car-can")
         self.car_port = car_port
         self.car = VirtualCar(loop_, car_port, "demo-ev", name="car", rate=cfg.can_rate)
-        self.modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER)
-        self.modem.position = self.car.position
+        journal = self.dir / "phone.jsonl"
+        self.vmodem: Any = None
+        modem_ops: Any
+        if cfg.modem == "direct":
+            self.smsc = Smsc(loop_)
+            self.modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER)
+            self.modem.position = self.car.position
+            self.phone = OwnerPhone(loop_, lambda to, text: self.smsc.submit(OWNER, to, text), journal=journal)
+            self.smsc.devices[OWNER] = self.phone.receive
+            modem_ops = self.modem
+        elif cfg.modem == "emulated":
+            from modem.driver.power import VirtualPowerKey
+            from modem.driver.sim800 import Modem
+            from modem.emulator.gnss import CallablePosition
+            from modem.emulator.modem import VirtualModem
+            from modem.emulator.network import VirtualNetwork
+            from runtime import pipe_pair
+            from tcu.server_link import DriverModemOps
+
+            self.network = VirtualNetwork(loop_)
+            unit_end, modem_end = pipe_pair(loop_, name="serial")
+            car = self.car
+            self.vmodem = VirtualModem(loop_, modem_end, self.network, number=UNIT_NUMBER, profile=cfg.timing,
+                                       gnss=CallablePosition(lambda now: car.position()[:2]), name="unit-modem")
+            self.driver = Modem(loop_, unit_end, power_key=VirtualPowerKey(loop_, self.vmodem))
+            modem_ops = DriverModemOps(self.driver)
+            self.modem = None
+            smsc = self.network.smsc
+            self.phone = OwnerPhone(loop_, lambda to, text: smsc.deliver(OWNER, to, text), journal=journal)
+            smsc.listeners.append(lambda sms: self.phone.receive(sms.sender, sms.text) if sms.to == OWNER else None)
+        else:
+            raise ValueError(f"unknown modem {cfg.modem!r} (emulated, direct)")
         params = Params({"owner": OWNER, "server": f"127.0.0.1:{SERVER_PORT}", "server_password": CAR_PASSWORD,
                          "vehicle_id": VEHICLE_ID, "module_password": MODULE_PASSWORD, "profile": "demo-ev",
                          "apn": "internet"}, self.dir / "unit" / "params.db")
         self.raised_journal = self.dir / "raised.jsonl"
         self.hooks = UnitHooks(alert_raised=self._alert_raised)
-        self.unit = Unit(loop_, params, self.modem, unit_port, self.dir / "unit", profile=self.car.profile,
+        self.unit = Unit(loop_, params, modem_ops, unit_port, self.dir / "unit", profile=self.car.profile,
                          hooks=self.hooks)
         self.unit.link.sup.on_transition = self._transition
         rng = loop_.random("weather")
@@ -403,16 +433,20 @@ class World:
     def _outage_start(self, i: int) -> None:
         w = self.outages[i]
         self.events.append((self.loop.time(), f"network: {w.kind}"))
+        if self.vmodem is not None:
+            self.vmodem.fault(w.kind, max(1.0, w.end - w.start))
+            return
+        m = self.modem
         if w.kind == "gprs-down":
-            self.modem.set_gprs(False)
+            m.set_gprs(False)
         elif w.kind == "no-coverage":
-            self.modem.set_coverage(False)
+            m.set_coverage(False)
         elif w.kind == "stall":
-            self.modem.stall = True
+            m.stall = True
         elif w.kind == "remote-close":
-            self.modem._drop_tcp()
-            if self.modem.listener is not None:
-                self.modem.listener.tcp_closed("CLOSED")
+            m._drop_tcp()
+            if m.listener is not None:
+                m.listener.tcp_closed("CLOSED")
 
     def _outage_end(self, i: int) -> None:
         w = self.outages[i]
@@ -420,6 +454,9 @@ class World:
         self.restore_network()
 
     def restore_network(self) -> None:
+        if self.vmodem is not None:
+            self.vmodem.clear_faults()
+            return
         m = self.modem
         m.stall = False
         if not m.coverage:
@@ -470,7 +507,7 @@ class World:
             server_alert_texts=[a.text for a in self.server.alerts(VEHICLE_ID)],
             phone_sms_texts=phone,
             phone_sms_sent=self.phone.sent,
-            unit_sms_sent=self.unit.sms_sent,
+            unit_sms_sent=self.sms_from_unit(),
             still_queued_ids=pending_alerts,
             outages=outages,
             commands_executed=self.unit.remote.executed,
@@ -484,6 +521,12 @@ class World:
             },
         )
         return obs
+
+    def sms_from_unit(self) -> int:
+        """SMS the SMS centre accepted from the unit (counted by the network, not by the unit)."""
+        if self.vmodem is not None:
+            return len(self.vmodem.outbox)
+        return self.smsc.sent_by.get(UNIT_NUMBER, 0)
 
     def close(self) -> None:
         self.unit.stop()
