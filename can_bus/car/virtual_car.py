@@ -66,10 +66,8 @@ class VirtualCar:
         self._encode_cache: dict[str, tuple[dict, tuple, list[tuple[int, bytes]]]] = {}
         self._specs = {m.name: [s.metric for s in self.profile.metrics if s.message == m.name]
                        for m in self.profile.metric_messages}
-        self._emit_timer: Any = None
+        self._emit_timers: list[Any] = []
         self._schedule: list[tuple[Any, int, int]] = []
-        self._beat = 0
-        self._beat_period = 1.0
         self._drive_until: tuple[str, float] | None = None
         self._parking = False
         self._tow_until = 0.0
@@ -280,42 +278,35 @@ class VirtualCar:
         for message, _every, _phase in self._schedule:
             for arbitration_id, data in self._frames(message):
                 self.port.send(arbitration_id, data)
-        if self._emit_timer is not None:
-            self._emit_timer.cancel()
-            self._emit_timer = None
+        for timer in self._emit_timers:
+            timer.cancel()
 
     # -- frames to the bus ----------------------------------------------------------------------------
     def _start_emitting(self) -> None:
-        """One timer at the fastest message period; each message goes every n-th beat.
+        """One timer chain per distinct period: messages due together go out as one burst.
 
-        A timer per message would cost a heap operation per frame; the beat batches all frames
-        due at one instant (and the link delivers them as one burst).
+        A timer per message would cost a heap operation per frame; a common beat would distort
+        rates that are not multiples of it.
         """
-        if self._emit_timer is not None:
-            self._emit_timer.cancel()
-        messages = self.profile.metric_messages
-        if not messages:
-            return
-        periods = [self.profile.period(m) / self.rate for m in messages]
-        base = min(periods)
-        self._beat_period = base
-        # (message, every n beats, phase): phases spread slow messages over the beats.
-        self._schedule = [(m, max(1, round(p / base)), i) for i, (m, p) in enumerate(zip(messages, periods, strict=True))]
-        self._beat = 0
-        self._emit_timer = self.loop.call_later(0.001, self._emit_beat)
+        for timer in self._emit_timers:
+            timer.cancel()
+        self._emit_timers = []
+        groups: dict[float, list[Any]] = {}
+        for message in self.profile.metric_messages:
+            groups.setdefault(self.profile.period(message) / self.rate, []).append(message)
+        self._schedule = [(m, 0, 0) for m in self.profile.metric_messages]
+        for i, (period, messages) in enumerate(sorted(groups.items())):
+            # Stagger the groups by a millisecond, like independent ECUs.
+            self._emit_timers.append(self.loop.call_later(0.001 * (i + 1), self._emit_group, i, period, messages))
 
-    def _emit_beat(self) -> None:
+    def _emit_group(self, index: int, period: float, messages: list[Any]) -> None:
         if not self.s.awake:
-            self._emit_timer = None
             return
-        beat = self._beat
-        self._beat = beat + 1
         send = self.port.send
-        for message, every, phase in self._schedule:
-            if (beat + phase) % every == 0:
-                for arbitration_id, data in self._frames(message):
-                    send(arbitration_id, data)
-        self._emit_timer = self.loop.call_later(self._beat_period, self._emit_beat)
+        for message in messages:
+            for arbitration_id, data in self._frames(message):
+                send(arbitration_id, data)
+        self._emit_timers[index] = self.loop.call_later(period, self._emit_group, index, period, messages)
 
     def _frames(self, message: Any) -> list[tuple[int, bytes]]:
         metrics = self.metrics()
@@ -336,7 +327,6 @@ class VirtualCar:
 
     def close(self) -> None:
         self._tick_timer.cancel()
-        if self._emit_timer is not None:
-            self._emit_timer.cancel()
-            self._emit_timer = None
+        for timer in self._emit_timers:
+            timer.cancel()
 

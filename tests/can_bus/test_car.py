@@ -20,10 +20,12 @@ class Unit:
         self.decoder = DEMO.decoder()
         self.metrics: dict = {}
         self.frames = 0
+        self.per_id: dict[int, int] = {}
         port.set_handler(self._frame)
 
     def _frame(self, arbitration_id: int, data: bytes, ts: float) -> None:
         self.frames += 1
+        self.per_id[arbitration_id] = self.per_id.get(arbitration_id, 0) + 1
         self.metrics.update(self.decoder.feed(arbitration_id, data))
 
     def command(self, name: str, **args) -> None:
@@ -41,9 +43,11 @@ def world(seed: int = 7, **kw):
 def test_car_emits_profile_frames_at_their_rates() -> None:
     loop, car, unit = world()
     loop.run(until=10.0)
-    counts = car.port.stats.tx
-    # 50 Hz + 2 x 20 Hz + 5 Hz + 2 Hz + 5 x 1 Hz (VIN sends 3 frames) ≈ 104 frames/s
-    assert 950 < counts < 1150
+    # DBC GenMsgCycleTime: 50 Hz + 2 x 20 Hz + 5 Hz + 2 Hz + 5 x 1 Hz (VIN in 3 frames) = 104 frames/s
+    assert 1030 <= car.port.stats.tx <= 1045
+    for message in DEMO.metric_messages:
+        expected = 10.0 / DEMO.period(message) * (3 if message.name == "VIN" else 1)
+        assert abs(unit.per_id[message.frame_id] - expected) <= 3, message.name
     assert unit.metrics["v.vin"] == "TCUSIM0DEMO000001"
     assert unit.metrics["v.e.locked"] is True
     assert 0 < unit.metrics["v.b.soc"] <= 100
