@@ -127,3 +127,19 @@ def test_ingest_with_the_virtual_car_polls_only_while_awake() -> None:
     car.do("plug", kind="ac")
     loop.run(until=4100.0)
     assert metrics["v.b.soh"] == 96.5 and metrics["v.b.cac"] > 100  # charging: battery health polled
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames=st.lists(st.tuples(st.sampled_from([0x7E4, 0x7EC]), st.binary(max_size=8)), max_size=12))
+def test_garbage_iso_tp_frames_never_raise(frames) -> None:
+    """Random frames on the diagnostic ids reach both ISO-TP ends; nothing escapes into the loop."""
+    loop, poller, ecu, got, _ = ecu_world({"v.b.soh": 90, "v.b.cac": 170, "v.vin": "X"})
+    poller.set_state("charging")
+    for fid, data in frames:
+        if fid == 0x7EC:
+            poller.feed(fid, data)
+        else:
+            ecu.feed(fid, data)
+        loop.run(until=loop.time() + 0.01)
+    loop.run(until=loop.time() + 40.0)
+    assert poller.stats.requests >= 1  # and the schedule is still running

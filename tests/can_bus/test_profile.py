@@ -170,3 +170,13 @@ def test_bench_ingest_reports_both_rates() -> None:
     assert result["decoder_fps"] > 0 and result["cantools_fps"] > 0 and result["ratio"] > 0
     assert result["decoder_stats"]["malformed"] == 0
     assert frame_mix(DEMO, 500, seed=4) == frame_mix(DEMO, 500, seed=4)  # same frames every run
+
+
+@settings(max_examples=60, deadline=None)
+@given(amps=st.integers(0, 127), mode=st.sampled_from(["standard", "storage", "range", "performance"]),
+       button=st.integers(0, 3))
+def test_command_round_trips(amps: int, mode: str, button: int) -> None:
+    for name, args in (("charge_limit", {"amps": amps}), ("charge_mode", {"mode": mode}),
+                       ("homelink", {"button": button})):
+        [(fid, data)] = DEMO.encode_command(name, **args)
+        assert DEMO.match_command(fid, data) == (name, args)
