@@ -26,7 +26,10 @@ class GnssPoller:
     """Ask `source` for a fix every period; write valid fixes to the metrics, clear the lock otherwise."""
 
     def __init__(self, loop: Loop, source: FixSource, metrics: Metrics,
-                 moving_period: float = MOVING_PERIOD, parked_period: float = PARKED_PERIOD) -> None:
+                 moving_period: float = MOVING_PERIOD, parked_period: float = PARKED_PERIOD,
+                 power_on: Callable[[], None] | None = None) -> None:
+        """`power_on()` (AT+CGNSPWR=1) is repeated after misses: a modem reboot switches GNSS off."""
+        self.power_on = power_on
         self.loop = loop
         self.source = source
         self.metrics = metrics
@@ -63,6 +66,8 @@ class GnssPoller:
         if fix is None or not getattr(fix, "valid", False) or fix.latitude is None or fix.longitude is None:
             self.misses += 1
             self.metrics.set("v.p.gpslock", False, now)
+            if self.power_on is not None and self.misses % 3 == 1:
+                self.power_on()
             return
         self.fixes += 1
         updates: list[tuple[str, Any]] = [

@@ -63,7 +63,11 @@ class RemoteCommands:
     """Run vehicle commands with confirmation. `encode(name, **args)` is the profile's encoder."""
 
     def __init__(self, loop: Loop, metrics: Metrics, encode: Encoder, send: Callable[[int, bytes], None],
-                 deadline: float = CONFIRM_DEADLINE) -> None:
+                 deadline: float = CONFIRM_DEADLINE, last_frame_at: Callable[[], float] | None = None) -> None:
+        """`last_frame_at()`: when the car last sent any frame. Decoders report changes only, so a
+        command whose target is already the state (LOCK on a locked car) is confirmed by the car
+        talking after the command with the metric at the target value."""
+        self.last_frame_at = last_frame_at
         self.loop = loop
         self.metrics = metrics
         self.encode = encode
@@ -117,7 +121,10 @@ class RemoteCommands:
         now = self.loop.time()
         updated = self.metrics.updated_at(metric)
         value = self.metrics.get(metric)
-        if updated is not None and updated > sent_at and _same(value, target):
+        fresh = updated is not None and updated > sent_at
+        if not fresh and self.last_frame_at is not None and updated is not None:
+            fresh = self.last_frame_at() > sent_at + CHECK_EVERY   # the car has spoken since
+        if fresh and _same(value, target):
             self._finish(name, done, CommandResult(True, text))
             return
         if now - sent_at >= self.deadline:

@@ -82,7 +82,7 @@ class Unit:
 
     def __init__(self, loop: Loop, params: Params, modem: ModemOps, can_port: Any, state_dir: str | Path,
                  *, profile: Any = None, hooks: UnitHooks | None = None,
-                 link_config: LinkConfig | None = None) -> None:
+                 link_config: LinkConfig | None = None, gnss: bool = True) -> None:
         self.loop = loop
         self.params = params
         self.state_dir = Path(state_dir)
@@ -114,10 +114,13 @@ class Unit:
         self.link.on_sms = self._on_sms
         self.link.on_registration = self._on_registration
         self.modem = modem
-        self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send)
+        self._last_frame_at = -1e18
+        self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send,
+                                     last_frame_at=lambda: self._last_frame_at)
         self.gnss: GnssPoller | None = None
-        if hasattr(modem, "gnss_fix"):
-            self.gnss = GnssPoller(loop, modem.gnss_fix, self.metrics)
+        if gnss and hasattr(modem, "gnss_fix"):
+            power_on = (lambda: modem.gnss_power(True)) if hasattr(modem, "gnss_power") else None
+            self.gnss = GnssPoller(loop, modem.gnss_fix, self.metrics, power_on=power_on)
         self.interpreter = CommandInterpreter(_Context(self), SmsLog(self.state_dir / "sms_log.db"))
         self.params.subscribe(self._on_param)
         # SMS fallback: the router decides, the outbox remembers
@@ -184,6 +187,7 @@ class Unit:
     # -- CAN -------------------------------------------------------------------------------------------------
     def _on_frame(self, can_id: int, data: bytes, ts: float | None = None) -> None:
         self.can_frames += 1
+        self._last_frame_at = self.loop.time()
         updates = self.decoder.feed(can_id, data)
         if updates:
             self.metrics.apply(updates, self.loop.time())

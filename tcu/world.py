@@ -297,6 +297,8 @@ class WorldConfig:
     outages: list[OutageWindow] | None = None   # explicit schedule (overrides the weather)
     modem: str = "emulated"          # emulated: driver + virtual modem over a pipe; direct: DirectModem
     timing: str = "realistic"        # the virtual modem's response times (realistic | instant)
+    owner_script: tuple[tuple[float, str], ...] | None = None    # default OWNER_SCRIPT
+    incident_times: tuple[tuple[float, str], ...] | None = None  # explicit incidents (else random)
     can_rate: float = 0.1            # fraction of the DBC frame rates the car sends (1.0 = real 50 Hz drive data)
 
 
@@ -379,10 +381,13 @@ class World:
             loop_.call_at(w.start, self._outage_start, i)
             if w.end > w.start:
                 loop_.call_at(w.end, self._outage_end, i)
-        for at, text in OWNER_SCRIPT:
+        for at, text in (cfg.owner_script if cfg.owner_script is not None else OWNER_SCRIPT):
             if at < cfg.hours * 3600:
                 loop_.call_at(at, self._owner_sms, text)
-        if cfg.incidents:
+        if cfg.incident_times is not None:
+            for at, kind in cfg.incident_times:
+                loop_.call_at(at, self._incident, kind)
+        elif cfg.incidents:
             irng = loop_.random("incidents")
             t = irng.uniform(3000, 6000)
             n = 0
@@ -531,3 +536,15 @@ class World:
     def close(self) -> None:
         self.unit.stop()
         self.server.close()
+
+
+def demo_config(seed: int = 1) -> WorldConfig:
+    """The `make demo` preset: 95 simulated minutes. The car drives to work (until ~37 min) and parks;
+    a data outage from 40 to 60 min, in which the alarm goes off (critical: SMS at once) and the owner
+    asks STAT (the reply still comes by SMS); the catch-up after it; then valet-trunk, LOCK, GPS, a tow."""
+    return WorldConfig(
+        seed=seed, hours=95 / 60, scenario="day", weather="calm", drain_s=300.0,
+        outages=[OutageWindow(40 * 60.0, 60 * 60.0, "gprs-down")],
+        owner_script=((10 * 60.0, "STAT"), (48 * 60.0, "STAT"), (70 * 60.0, "LOCK"), (75 * 60.0, "GPS")),
+        incident_times=((44 * 60.0, "alarm"), (64 * 60.0, "valet-trunk"), (80 * 60.0, "tow")),
+    )

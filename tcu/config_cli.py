@@ -1,0 +1,189 @@
+"""`tcu run`: the unit on the real clock against real devices, configured by a TOML file and flags.
+
+Every setting of the file can also be given as a flag (a flag wins over the file; a value changed at
+run time by SMS or server command wins over both, see `tcu.params`). A missing or invalid setting
+stops the unit at start with a message that names the setting, e.g.
+
+    tcu run: server: required but not set (OVMS v2 server HOST[:PORT])
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from runtime import logsetup
+
+log = logging.getLogger(__name__)
+
+EXAMPLE_CONFIG = """\
+# tcu.toml — the unit's configuration (tcu run --config tcu.toml)
+modem = "/dev/serial0"            # SIMCom modem: serial port, pyserial URL or a vmodem pty
+can = "socketcan:can0"            # CAN bus: socketcan:can0, slcan:/dev/pts/3, replay:file.log, ...
+profile = "demo-ev"               # vehicle profile
+state_dir = "/var/lib/tcu"        # SQLite: outbox, parameters, SMS log
+power_key = "none"                # none | gpio:<pin> | virtual:<vmodem control socket>
+owner = "+447700900123"           # owner's phone (E.164)
+module_password = "change-me"     # for SMS commands from other numbers
+vehicle_id = "MYCAR"
+apn = "internet"
+
+[server]
+host = "127.0.0.1:6867"           # OVMS v2 server HOST[:PORT]
+password = "server-password"
+
+[alert]
+soc_low = 10
+sms_per_day = 20
+"""
+
+# Flag → parameter name (tcu.params names); power_key is the CLI's own.
+FLAGS = {
+    "modem": "modem", "can": "can", "profile": "profile", "server": "server", "vehicle_id": "vehicle_id",
+    "server_password": "server_password", "owner": "owner", "module_password": "module_password",
+    "state_dir": "state_dir", "apn": "apn", "apn_user": "apn_user", "apn_password": "apn_password",
+    "tz_offset": "tz_offset", "country_code": "country_code",
+}
+REQUIRED = ("modem", "can", "server", "vehicle_id", "server_password", "owner")
+
+
+class StartError(Exception):
+    """A setting is missing or wrong: the message names it."""
+
+
+def add_run_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="TOML configuration file")
+    p.add_argument("--print-example-config", action="store_true", help="print an example tcu.toml and exit")
+    for flag in FLAGS:
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None)
+    p.add_argument("--power-key", dest="power_key", default=None,
+                   help="none | gpio:<pin> | virtual:<vmodem control socket path>")
+    p.add_argument("--no-gnss", action="store_true", help="do not poll the modem's GNSS")
+    logsetup.add_args(p)
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def load_settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
+    """Config file + flags → (parameter values, power key spec). Raises StartError."""
+    raw: dict[str, Any] = {}
+    if args.config:
+        try:
+            with open(args.config, "rb") as f:
+                raw = tomllib.load(f)
+        except FileNotFoundError:
+            raise StartError(f"config: file not found: {args.config}") from None
+        except tomllib.TOMLDecodeError as e:
+            raise StartError(f"config: {args.config}: {e}") from None
+    if isinstance(raw.get("server"), dict):
+        srv = raw.pop("server")
+        for k, v in srv.items():
+            raw[{"host": "server", "password": "server_password"}.get(k, f"server.{k}")] = v
+    power_key = str(raw.pop("power_key", "none"))
+    values = _flatten(raw)
+    for flag, name in FLAGS.items():
+        v = getattr(args, flag, None)
+        if v is not None:
+            values[name] = v
+    if args.power_key is not None:
+        power_key = args.power_key
+    return values, power_key
+
+
+def make_power_key(loop: Any, spec: str) -> Any:
+    kind, _, target = spec.partition(":")
+    if kind == "none" and not target:
+        return None
+    if kind == "virtual" and target:
+        from modem.driver.power import VirtualPowerKey
+        from modem.emulator.control import ControlClient
+        return VirtualPowerKey(loop, ControlClient(target))
+    if kind == "gpio" and target:
+        from modem.driver.power import GpioPowerKey
+        try:
+            return GpioPowerKey(loop, int(target) if target.isdigit() else target)
+        except Exception as e:  # gpiozero missing or no GPIO on this machine
+            raise StartError(f"power_key: cannot use {spec!r}: {e}") from None
+    raise StartError(f"power_key: expected none, gpio:<pin> or virtual:<socket path>, got {spec!r}")
+
+
+def build(args: argparse.Namespace, loop: Any) -> Any:
+    """Validate everything and open the devices; returns the started-to-be Unit. Raises StartError."""
+    from tcu.params import ConfigError, Params
+
+    values, pk_spec = load_settings(args)
+    try:
+        state_dir = Path(str(values.get("state_dir") or "state"))
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StartError(f"state_dir: cannot create {state_dir}: {e}") from None
+        params = Params(values, state_dir / "params.db")
+        params.require(REQUIRED)
+    except ConfigError as e:
+        raise StartError(str(e)) from None
+    for secret in params.secrets():
+        logsetup.register_secret(secret)
+    try:
+        from can_bus.profile import load_profile
+        profile = load_profile(str(params["profile"]))
+    except Exception as e:
+        raise StartError(f"profile: {e}") from None
+    power_key = make_power_key(loop, pk_spec)
+    from modem.driver.open import open_modem
+    try:
+        stream = open_modem(loop, str(params["modem"]))
+    except Exception as e:
+        raise StartError(f"modem: cannot open {params['modem']}: {e}") from None
+    from can_bus.bus import open_bus
+    try:
+        can_port = open_bus(str(params["can"]), loop)
+    except Exception as e:
+        raise StartError(f"can: cannot open {params['can']}: {e}") from None
+    from modem.driver.sim800 import Modem
+    from tcu.server_link import DriverModemOps
+    from tcu.unit import Unit
+
+    driver = Modem(loop, stream, power_key=power_key)
+    ops = DriverModemOps(driver)
+    return Unit(loop, params, ops, can_port, state_dir, profile=profile, gnss=not args.no_gnss)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    if args.print_example_config:
+        print(EXAMPLE_CONFIG, end="")
+        return 0
+    logsetup.setup_logging(args.log_level, args.log_file)
+    from runtime import RealLoop
+
+    loop = RealLoop()
+    try:
+        unit = build(args, loop)
+    except StartError as e:
+        print(f"tcu run: {e}", file=sys.stderr)
+        return 2
+
+    def stop(signum: int, frame: object) -> None:
+        log.info("signal %d: stopping", signum)
+        loop.call_soon_threadsafe(loop.stop)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    unit.start()
+    log.info("unit started (vehicle %s, profile %s)", unit.params["vehicle_id"], unit.profile.name)
+    loop.run()
+    unit.stop()
+    return 0
