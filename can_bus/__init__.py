@@ -4,12 +4,12 @@
     load_profile("demo-ev").decoder().feed(id, data)     -> [(metric, value), ...] (changes only)
 """
 
-from can_bus.bus import BusSpecError, open_bus
+from can_bus.bus import BusOpenError, BusSpecError, open_bus
 from can_bus.memory import frame_link
 from can_bus.port import CanPort, PortStats
 from can_bus.profile import Profile, ProfileError, UnsupportedCommand, available_profiles, load_profile
 
 __all__ = [
-    "BusSpecError", "CanPort", "PortStats", "Profile", "ProfileError", "UnsupportedCommand",
+    "BusOpenError", "BusSpecError", "CanPort", "PortStats", "Profile", "ProfileError", "UnsupportedCommand",
     "available_profiles", "frame_link", "load_profile", "open_bus",
 ]

@@ -37,6 +37,10 @@ class BusSpecError(ValueError):
     """The spec string names no bus we know how to open."""
 
 
+class BusOpenError(Exception):
+    """The bus exists in the spec but could not be opened (no interface, no device, no permission)."""
+
+
 def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     """`kind:target?k=v&k=v` → (kind, target, options)."""
     kind, sep, rest = spec.partition(":")
@@ -47,8 +51,17 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
 
 
 def open_bus(spec: str, loop: Loop, **options: Any) -> CanPort:
-    """Open the bus `spec` on `loop`. Raises BusSpecError / can.CanError if it cannot be opened."""
+    """Open the bus `spec` on `loop`. Raises BusSpecError (bad spec) or BusOpenError (no such bus)."""
     kind, target, opts = parse_spec(spec)
+    try:
+        return _open(kind, target, opts, spec, loop, options)
+    except (BusSpecError, ValueError):
+        raise
+    except (can.CanError, OSError) as exc:
+        raise BusOpenError(f"cannot open {spec}: {exc}") from exc
+
+
+def _open(kind: str, target: str, opts: dict[str, str], spec: str, loop: Loop, options: dict[str, Any]) -> CanPort:
     opts.update({k: str(v) for k, v in options.items()})
     if kind == "replay":
         from can_bus.replay import ReplayPort

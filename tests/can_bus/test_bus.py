@@ -7,7 +7,7 @@ import os
 import can
 import pytest
 
-from can_bus import BusSpecError, frame_link, load_profile, open_bus
+from can_bus import BusOpenError, BusSpecError, frame_link, load_profile, open_bus
 from can_bus.bus import parse_spec
 from can_bus.car import VirtualCar
 from can_bus.record import Recorder
@@ -41,6 +41,8 @@ def test_spec_parsing() -> None:
     for bad in ("can0", "warp:x", "slcan:"):
         with pytest.raises(BusSpecError):
             open_bus(bad, VirtualLoop())
+    with pytest.raises(BusOpenError):
+        open_bus("slcan:/nonexistent/tty", VirtualLoop())
 
 
 def test_python_can_virtual_bus_on_the_virtual_loop() -> None:
@@ -94,7 +96,7 @@ def test_record_then_replay_reproduces_the_metric_sequence(tmp_path, ext: str) -
 
 
 def test_replay_missing_or_garbage_file(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(BusOpenError):
         open_bus(f"replay:{tmp_path}/nope.log", VirtualLoop())
     bad = tmp_path / "bad.log"
     bad.write_text("(1.0) can0 123#0102\nthis is not candump\n(1.5) can0 102#00\n")
