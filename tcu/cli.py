@@ -48,6 +48,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--can-rate", type=float, default=0.1,
                    help="fraction of the DBC frame rates the virtual car sends (1.0 = 50 Hz drive data)")
     p.add_argument("--no-incidents", action="store_true", help="no alarm/tow/valet incidents")
+    p.add_argument("--incidents-per-hour", type=float, default=1 / 3,
+                   help="how often an alarm/tow/valet-trunk incident happens (default one per 3 h)")
     p.add_argument("--state-dir", default=None, help="keep the world's databases here (restartable)")
     p.add_argument("--quiet", action="store_true", help="no live view / progress lines")
     logsetup.add_args(p)
@@ -64,7 +66,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         speed = args.speed or 60.0
     else:
         cfg = WorldConfig(seed=args.seed, hours=args.hours, scenario=args.scenario, weather=args.weather,
-                          drain_s=args.drain, incidents=not args.no_incidents, state_dir=args.state_dir,
+                          drain_s=args.drain, incidents=not args.no_incidents,
+                          incidents_per_hour=args.incidents_per_hour, state_dir=args.state_dir,
                           modem=args.modem, timing=args.timing, can_rate=args.can_rate)
         speed = args.speed
     try:

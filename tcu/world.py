@@ -293,6 +293,7 @@ class WorldConfig:
     weather: str = "calm"
     drain_s: float = 1800.0
     incidents: bool = True           # alarm / tow / valet-trunk events every few hours (more alerts)
+    incidents_per_hour: float = 1 / 3
     state_dir: str | None = None     # persist the world here (kill/restart tests); else a temp dir
     outages: list[OutageWindow] | None = None   # explicit schedule (overrides the weather)
     modem: str = "emulated"          # emulated: driver + virtual modem over a pipe; direct: DirectModem
@@ -389,12 +390,13 @@ class World:
                 loop_.call_at(at, self._incident, kind)
         elif cfg.incidents:
             irng = loop_.random("incidents")
-            t = irng.uniform(3000, 6000)
+            gap = 3600.0 / max(cfg.incidents_per_hour, 1e-6)
+            t = irng.uniform(0.3, 0.6) * gap
             n = 0
-            while t < cfg.hours * 3600 - 900:
+            while t < cfg.hours * 3600 - 300:
                 loop_.call_at(t, self._incident, INCIDENTS[n % len(INCIDENTS)])
                 n += 1
-                t += irng.uniform(2 * 3600, 4 * 3600)
+                t += irng.uniform(0.6, 1.4) * gap
         self.unit.start()
 
     # -- observation ------------------------------------------------------------------------------------
@@ -414,8 +416,8 @@ class World:
 
     def _incident(self, kind: str) -> None:
         car, loop = self.car, self.loop
-        if car.s.speed_kmh > 1 or car.s.charging:
-            loop.call_later(1800, self._incident, kind)   # not while driving or charging: later
+        if car.s.speed_kmh > 1 or car.s.charging or car.s.towing:
+            loop.call_later(600, self._incident, kind)   # not while driving, charging or towed: later
             return
         self.events.append((loop.time(), f"incident: {kind}"))
         if kind == "alarm":
