@@ -1,9 +1,9 @@
 """ISO-TP (ISO 15765-2) over a `CanPort`, driven by our loop instead of a thread.
 
 can-isotp's `TransportLayerLogic` does the segmentation and flow control; we hand it frames as they
-arrive and call `process()` from loop callbacks, so it runs the same on the real and virtual clock.
-(Its internal flow-control timers read the monotonic clock; with STmin 0 and a peer on the same
-loop they never decide anything in a virtual run.)
+arrive and call `process()` from loop callbacks. Its timers (flow-control and consecutive-frame
+timeouts, STmin) are swapped for ones that read the loop's clock, so a lost frame times out after
+one second of *loop* time: on the virtual clock that is deterministic and costs no wall time.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import isotp
+from isotp.tools import Timer as _IsoTpTimer
 
 if TYPE_CHECKING:
     from runtime import Loop
@@ -36,6 +37,48 @@ PARAMS = {
 PROCESS_INTERVAL = 0.001
 
 
+class _LoopTimer(_IsoTpTimer):
+    """can-isotp's Timer on the loop's clock instead of time.perf_counter_ns()."""
+
+    def __init__(self, loop: Loop, timeout: float) -> None:
+        self._loop = loop
+        super().__init__(timeout)
+
+    def _now_ns(self) -> int:
+        return int(self._loop.time() * 1e9)
+
+    def start(self, timeout: float | None = None) -> None:
+        if timeout is not None:
+            self.set_timeout(timeout)
+        self.start_time = self._now_ns()
+
+    def elapsed_ns(self) -> int:
+        return self._now_ns() - self.start_time if self.start_time is not None else 0
+
+    def elapsed(self) -> float:
+        return self.elapsed_ns() / 1e9
+
+
+class _LoopTransport(isotp.TransportLayerLogic):
+    def __init__(self, loop: Loop, **kwargs: object) -> None:
+        self._clock = loop  # before super().__init__, which loads the timers
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.timer_tx_stmin = _LoopTimer(loop, 0)
+
+    def load_params(self) -> None:
+        super().load_params()
+        self.timer_rx_fc = _LoopTimer(self._clock, self.params.rx_flowcontrol_timeout / 1000)
+        self.timer_rx_cf = _LoopTimer(self._clock, self.params.rx_consecutive_frame_timeout / 1000)
+
+    def _start_rx_fc_timer(self) -> None:
+        self.timer_rx_fc = _LoopTimer(self._clock, self.params.rx_flowcontrol_timeout / 1000)
+        self.timer_rx_fc.start()
+
+    def _start_rx_cf_timer(self) -> None:
+        self.timer_rx_cf = _LoopTimer(self._clock, self.params.rx_consecutive_frame_timeout / 1000)
+        self.timer_rx_cf.start()
+
+
 class IsoTpChannel:
     """One ISO-TP conversation partner: `send(payload)`, complete payloads go to `on_payload`."""
 
@@ -48,8 +91,8 @@ class IsoTpChannel:
         self._rx: deque[isotp.CanMessage] = deque()
         mode = isotp.AddressingMode.Normal_29bits if extended else isotp.AddressingMode.Normal_11bits
         self._extended = extended
-        self._tl = isotp.TransportLayerLogic(
-            rxfn=self._rxfn, txfn=self._txfn,
+        self._tl = _LoopTransport(
+            loop, rxfn=self._rxfn, txfn=self._txfn,
             address=isotp.Address(mode, txid=txid, rxid=rxid),
             error_handler=self._on_isotp_error, params=dict(PARAMS))
         self._timer = None
@@ -90,5 +133,15 @@ class IsoTpChannel:
             payload = self._tl.recv()
             if payload is not None:
                 self._on_payload(bytes(payload))
-        if (self._tl.transmitting() or self._tl.is_rx_active()) and self._timer is None:
-            self._timer = self._loop.call_later(PROCESS_INTERVAL, self._process)
+        if self._timer is not None:
+            return
+        tl = self._tl
+        if tl.transmitting():
+            # Waiting for the peer's flow control: its arrival runs us; else wake at the timeout.
+            waiting = tl.tx_state == isotp.TransportLayerLogic.TxState.WAIT_FC
+            delay = tl.timer_rx_fc.remaining() if waiting else PROCESS_INTERVAL
+        elif tl.is_rx_active():
+            delay = tl.timer_rx_cf.remaining()  # the next consecutive frame runs us, else time out
+        else:
+            return
+        self._timer = self._loop.call_later(max(PROCESS_INTERVAL, delay), self._process)
