@@ -24,7 +24,9 @@ def run_world(cfg: WorldConfig) -> dict:
 
 
 def test_demo_world_outage_sms_fallback_and_catch_up() -> None:
-    r = run_world(demo_config(seed=1))
+    cfg = demo_config(seed=1)
+    cfg.can_rate = 0.05
+    r = run_world(cfg)
     a = r["alerts"]
     assert a["raised"] >= 3 and a["raised_during_outage"] >= 1
     assert a["during_outage_delivered"] == a["raised_during_outage"]
@@ -38,7 +40,7 @@ def test_demo_world_outage_sms_fallback_and_catch_up() -> None:
 
 def test_harsh_weather_same_seed_same_report_nothing_lost() -> None:
     # 3 h instead of 24 h to keep the test directory fast; `tcu sim --hours 24 --weather harsh` runs ~20 s.
-    cfg = dict(seed=5, hours=2.0, weather="harsh", drain_s=900.0, incidents_per_hour=2.0)
+    cfg = dict(seed=5, hours=1.5, weather="harsh", drain_s=600.0, incidents_per_hour=2.0, can_rate=0.05)
     r1 = run_world(WorldConfig(**cfg))
     r2 = run_world(WorldConfig(**cfg))
     assert r1 == r2
@@ -46,14 +48,14 @@ def test_harsh_weather_same_seed_same_report_nothing_lost() -> None:
     assert r1["alerts"]["lost"] == 0 and r1["alerts"]["queued"] == 0
     assert r1["duplicates"] == 0
     assert r1["can_frames"] > 1000 and r1["server_messages"] > 10
-    r3 = run_world(WorldConfig(**{**cfg, "seed": 6}))
+    r3 = run_world(WorldConfig(**{**cfg, "seed": 6, "hours": 0.5}))
     assert r3 != r1
 
 
 def _sim(state: Path, hours: float, report: Path | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "tcu.cli", "sim", "--state-dir", str(state), "--hours", str(hours),
            "--seed", "7", "--weather", "harsh", "--drain", "900", "--log-level", "ERROR", "--quiet",
-           "--incidents-per-hour", "4", "--scenario", "theft"]
+           "--incidents-per-hour", "4", "--scenario", "theft", "--can-rate", "0.05"]
     if report is not None:
         cmd += ["--report", str(report)]
     return cmd
