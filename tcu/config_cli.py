@@ -49,6 +49,7 @@ FLAGS = {
     "state_dir": "state_dir", "apn": "apn", "apn_user": "apn_user", "apn_password": "apn_password",
     "tz_offset": "tz_offset", "country_code": "country_code",
 }
+DEFAULT_PROFILE = "demo-ev"
 REQUIRED = ("modem", "can", "server", "vehicle_id", "server_password", "owner")
 
 
@@ -100,6 +101,8 @@ def load_settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
             values[name] = v
     if args.power_key is not None:
         power_key = args.power_key
+    # tcu.params defaults `profile` to "demo", which can_bus does not ship; the shipped one is demo-ev.
+    values.setdefault("profile", DEFAULT_PROFILE)
     return values, power_key
 
 

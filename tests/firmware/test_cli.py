@@ -1,0 +1,77 @@
+"""Front ends: `tcu run` refuses a bad configuration naming the setting; `tcu sim` writes its report;
+the live view renders on a terminal and as plain lines."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tcu.cli import main
+from tcu.live_view import LiveView
+from tcu.world import World, demo_config
+
+
+@pytest.mark.parametrize(("argv", "setting"), [
+    ([], "modem"),
+    (["--modem", "/dev/null", "--can", "replay:x.log"], "server"),
+    (["--modem", "/dev/null", "--can", "replay:x.log", "--server", "a:b:c"], "server"),
+    (["--modem", "/dev/null", "--can", "replay:x.log", "--server", "127.0.0.1", "--vehicle-id", "CAR",
+      "--server-password", "pw123", "--owner", "not-a-number"], "owner"),
+    (["--modem", "/dev/null", "--can", "replay:x.log", "--server", "127.0.0.1", "--vehicle-id", "CAR",
+      "--server-password", "pw123", "--owner", "+447700900123", "--power-key", "bogus"], "power_key"),
+    (["--modem", "/nonexistent/tty", "--can", "replay:x.log", "--server", "127.0.0.1", "--vehicle-id", "CAR",
+      "--server-password", "pw123", "--owner", "+447700900123", "--profile", "demo-ev"], "modem"),
+])
+def test_tcu_run_names_the_bad_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       argv: list[str], setting: str) -> None:
+    rc = main(["run", "--state-dir", str(tmp_path / "s"), *argv])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith(f"tcu run: {setting}:"), err
+    assert "pw123" not in err
+
+
+def test_tcu_run_config_file_and_example(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--print-example-config"]) == 0
+    example = capsys.readouterr().out
+    cfg = tmp_path / "tcu.toml"
+    cfg.write_text(example.replace('"/var/lib/tcu"', json.dumps(str(tmp_path / "state")))
+                   .replace('"/dev/serial0"', '"/nonexistent/serial0"'))
+    assert main(["run", "--config", str(cfg)]) == 2
+    assert capsys.readouterr().err.startswith("tcu run: modem: cannot open /nonexistent/serial0")
+    assert main(["run", "--config", str(tmp_path / "missing.toml")]) == 2
+    assert "config: file not found" in capsys.readouterr().err
+
+
+def test_tcu_sim_writes_the_report(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    assert main(["sim", "--hours", "0.25", "--seed", "2", "--drain", "120", "--modem", "direct",
+                 "--report", str(out), "--log-level", "ERROR"]) == 0
+    r = json.loads(out.read_text())
+    for key in ("seed", "sim_seconds", "wall_seconds", "can_frames", "server_messages", "alerts", "duplicates",
+                "outages", "sms", "commands"):
+        assert key in r
+    assert set(r["alerts"]) >= {"raised", "via_server", "via_sms", "queued", "lost"}
+    assert r["seed"] == 2 and r["sim_seconds"] == 0.25 * 3600 + 120
+
+
+def test_live_view_renders_on_a_terminal_and_as_plain_lines() -> None:
+    cfg = demo_config(seed=1)
+    cfg.modem = "direct"
+    world = World(cfg)
+    tty, plain = io.StringIO(), io.StringIO()
+    v1, v2 = LiveView(world, tty, tty=True), LiveView(world, plain, tty=False)
+    for _ in range(6):
+        world.loop.run(until=world.loop.time() + 900)
+        v1.update()
+        v2.update()
+    v1.close()
+    v2.close()
+    assert "link" in tty.getvalue() and "SOC" in tty.getvalue()
+    lines = plain.getvalue().splitlines()
+    assert any("network: gprs-down" in ln for ln in lines)
+    assert any("link" in ln and "online" in ln for ln in lines)
+    world.close()
