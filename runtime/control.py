@@ -91,7 +91,7 @@ class JsonLineServer:
 
 
 def _dump(answer: dict[str, Any]) -> bytes:
-    return json.dumps(answer).encode() + b"\n"
+    return json.dumps(answer, default=str).encode() + b"\n"
 
 
 def call(path: str, request: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:

@@ -108,11 +108,12 @@ def _mirror_recorder(loop: Any, bridge: Any, path: str) -> Any:
 
 def cmd_control(args: argparse.Namespace, message: dict[str, Any]) -> int:
     from can_bus.car.control import request
+    from runtime.control import ControlError
 
     try:
         reply = request(args.control, message)
-    except OSError as exc:
-        print(f"vcar: cannot reach {args.control}: {exc}", file=sys.stderr)
+    except ControlError as exc:
+        print(f"vcar: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(reply, indent=2 if args.pretty else None, default=str))
     return 0 if reply.get("ok") else 1

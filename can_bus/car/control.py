@@ -10,22 +10,17 @@ Errors come back as {"ok": false, "error": "..."}; a bad line never stops the ca
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runtime.fdstream import FdStream
+from runtime.control import JsonLineServer, call
 
 if TYPE_CHECKING:
     from can_bus.car.virtual_car import VirtualCar
     from runtime import Loop
 
 log = logging.getLogger(__name__)
-MAX_LINE = 65536
 
 
 def handle_request(car: VirtualCar, loop: Loop, request: dict[str, Any],
@@ -56,69 +51,18 @@ def handle_request(car: VirtualCar, loop: Loop, request: dict[str, Any],
     return {"ok": False, "error": f"unknown cmd {cmd!r} (do, command, status, metrics, scenario)"}
 
 
-class ControlServer:
-    """Listens on a UNIX socket on the real loop."""
+class ControlServer(JsonLineServer):
+    """`vcar serve`'s control socket on the real loop."""
 
     def __init__(self, loop: Loop, car: VirtualCar, path: str,
                  extra: Callable[[], dict[str, Any]] | None = None) -> None:
-        self.loop = loop
         self.car = car
         self.extra = extra
-        self.path = path
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._sock.bind(path)
-        self._sock.listen(16)
-        self._sock.setblocking(False)
-        loop.add_reader(self._sock, self._accept)
-
-    def _accept(self) -> None:
-        try:
-            conn, _ = self._sock.accept()
-        except (BlockingIOError, InterruptedError):
-            return
-        stream = FdStream(self.loop, conn)
-        buf = bytearray()
-
-        def on_data(data: bytes) -> None:
-            buf.extend(data)
-            while b"\n" in buf:
-                line, _, rest = bytes(buf).partition(b"\n")
-                buf[:] = rest
-                stream.write(self._answer(line) + b"\n")
-            if len(buf) > MAX_LINE:
-                buf.clear()
-                stream.write(json.dumps({"ok": False, "error": "line too long"}).encode() + b"\n")
-
-        stream.set_handlers(on_data)
-
-    def _answer(self, line: bytes) -> bytes:
-        try:
-            request = json.loads(line)
-            if not isinstance(request, dict):
-                raise ValueError("expected a JSON object")
-        except ValueError as exc:
-            return json.dumps({"ok": False, "error": f"bad JSON: {exc}"}).encode()
-        return json.dumps(handle_request(self.car, self.loop, request, self.extra), default=str).encode()
-
-    def close(self) -> None:
-        self.loop.remove_reader(self._sock)
-        self._sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        super().__init__(loop, path, lambda req: handle_request(car, loop, req, extra), name="vcar control")
 
 
 def request(path: str, message: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-    """Client side (blocking; for the CLI and tests): send one request, read one reply."""
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
-        sock.connect(path)
-        sock.sendall(json.dumps(message).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+    """Client side (blocking; for the CLI and tests): send one request, read one reply.
+
+    Raises `ControlError` (an OSError-free error) when the car cannot be reached."""
+    return call(path, message, timeout)
