@@ -94,3 +94,28 @@ def test_sim_world_runs_and_reports_rates(tmp_path) -> None:
 def test_drive_one_unit_reads_can_frames() -> None:
     out = bench_sim.drive_one_unit(30.0)
     assert out["can_frames"] > 100
+
+
+def test_sim_speed_figures() -> None:
+    figures = bench_sim.run(day=20.0, fleets=((2, 5.0), (3, 5.0)), with_tcu_sim=False)
+    assert _names(figures) == ["sim-speed 1 unit, 24 h harsh", "sim-speed 1 unit, wall time for that day",
+                               "sim-speed 2 units sharing a server", "sim-speed 2 units online at end",
+                               "sim-speed 3 units sharing a server", "sim-speed 3 units online at end"]
+    assert figures[0].goal == ">= 5,000"
+
+
+def test_fleet_days_are_phase_shifted() -> None:
+    from runtime import VirtualLoop
+
+    loop = VirtualLoop()
+    seen: list[tuple[float, str]] = []
+
+    class Car:
+        def do(self, event: str, **kw: object) -> None:
+            seen.append((loop.time(), event))
+
+    bench_sim.schedule_day(loop, Car(), "day", phase=9.5 * 3600)
+    loop.run()
+    assert seen[0] == (0.0, "unlock")          # 09:30 of the car's day is the window's start
+    assert all(0 <= t < bench_sim.DAY for t, _ in seen)
+    assert len(seen) == 9
