@@ -166,6 +166,8 @@ class LinkConfig:
     tcp_attempts: int = 3              # TCP failures before a GPRS re-attach
     gprs_attempts: int = 3             # GPRS failures before a soft reset
     soft_resets: int = 2               # soft resets without getting online before a power cycle
+    reset_cooldown: float = 1800.0     # no further reset/power cycle within this after a power cycle:
+                                       # in a long outage a reset cannot help; keep retrying GPRS
 
 
 @dataclass
@@ -206,6 +208,7 @@ class LinkSupervisor:
                                          "login": 0, "stall": 0}
         self.history: list[Transition] = []
         self.last_reason = ""
+        self.last_reset_at: float | None = None
 
     # -- queries ----------------------------------------------------------------------------------
     @property
@@ -327,6 +330,11 @@ class LinkSupervisor:
         return self._enter(sdef.on_timeout, now, reason)
 
     def _soft_reset(self, now: float, reason: str) -> list[Action]:
+        if self.last_reset_at is not None and now - self.last_reset_at < self.config.reset_cooldown:
+            # Reset recently and still no luck: the network is the problem, not the modem.
+            if self.registered:
+                return [Action("shut_gprs", reason)] + self._wait("gprs_wait", now, reason + "; reset cooling down")
+            return self._enter("register", now, reason + "; reset cooling down")
         self.soft_resets += 1
         if self.soft_resets > self.config.soft_resets:
             self.soft_resets = 0
@@ -412,6 +420,8 @@ class LinkSupervisor:
         sdef = STATES[state]
         self._retries_left = sdef.retries
         if state == "power_cycle":
+            self.last_reset_at = now   # the top of the ladder: the cool-down starts here
+        if state == "power_cycle":
             self.counters["power_cycle"] += 1
             self.registered = False
             self.last_modem_activity = now
@@ -437,6 +447,7 @@ class LinkSupervisor:
             self.last_poll = now
             self.ping_sent_at = None
             self.tcp_failures = self.gprs_failures = self.soft_resets = 0
+            self.last_reset_at = None
             self.backoff_step = 0
             self.counters["login"] += 1
             return acts + [Action("online")]

@@ -85,6 +85,7 @@ class LinkDriver:
         self.on_session_event: Callable[[CarEvent], None] = lambda ev: None
         self.on_sms: Callable[[str, str, float | None], None] = lambda s, t, w: None
         self.on_registration: Callable[[bool], None] = lambda r: None
+        self.on_signal: Callable[[float | None], None] = lambda dbm: None
         self._tick_timer: Timer | None = None
         self._session_timer: Timer | None = None
         self._session_timer_at: float | None = None
@@ -195,6 +196,8 @@ class LinkDriver:
                     step(registered is not None, reason)
 
             self.ops.query_registration(reg_done)
+            if k == "poll" and hasattr(self.ops, "signal"):
+                self.ops.signal(self.on_signal)
         elif k == "gprs":
             self.ops.attach_gprs(str(s.get("apn", "")), str(s.get("apn_user", "")),
                                  str(s.get("apn_password", "")), self._step("gprs"))

@@ -113,6 +113,8 @@ class Unit:
         self.link.on_session_event = self._on_session_event
         self.link.on_sms = self._on_sms
         self.link.on_registration = self._on_registration
+        self.link.on_signal = self._on_signal
+        self.link.sup.on_transition = lambda tr: self.metrics.set("m.net.state", tr.dst, tr.at)
         self.modem = modem
         self._last_frame_at = -1e18
         self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send,
@@ -326,6 +328,10 @@ class Unit:
     def _on_offline(self, reason: str) -> None:
         log.info("server offline (%s); alerts fall back to SMS", reason)
         self._router_actions(self.router.link_changed(False, self.loop.time()))
+
+    def _on_signal(self, dbm: float | None) -> None:
+        if dbm is not None:
+            self.metrics.set("m.net.sq", float(dbm), self.loop.time())
 
     def _on_registration(self, registered: bool) -> None:
         if registered != self.router.gsm_registered:

@@ -370,7 +370,14 @@ class World:
         self.hooks = UnitHooks(alert_raised=self._alert_raised)
         self.unit = Unit(loop_, params, modem_ops, unit_port, self.dir / "unit", profile=self.car.profile,
                          hooks=self.hooks)
-        self.unit.link.sup.on_transition = self._transition
+        unit_hook = self.unit.link.sup.on_transition
+
+        def on_transition(tr: Any) -> None:
+            if unit_hook is not None:
+                unit_hook(tr)
+            self._transition(tr)
+
+        self.unit.link.sup.on_transition = on_transition
         rng = loop_.random("weather")
         self.outages = cfg.outages if cfg.outages is not None else weather_schedule(cfg.weather, cfg.hours, rng)
         self.recovered: dict[int, float] = {}

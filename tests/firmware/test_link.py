@@ -177,3 +177,20 @@ def test_backoff_is_capped_exponential_with_deterministic_jitter() -> None:
     assert 2.5 <= delays[0] <= 5
     assert all(30 <= d <= 60 for d in delays[4:])
     assert delays[3] > delays[0]
+
+
+def test_after_a_power_cycle_a_long_outage_does_not_keep_resetting_the_modem() -> None:
+    loop, sup, modem = make(reset_cooldown=1800)
+    loop.run_for(30)
+    modem.gprs_ok = False
+    modem.feed(GprsLost())
+    loop.run_for(4 * 3600)
+    cycles = [t.at for t in sup.all if t.dst == "power_cycle"]  # type: ignore[attr-defined]
+    resets = [t.at for t in sup.all if t.dst in ("power_cycle", "soft_reset")]  # type: ignore[attr-defined]
+    assert 2 <= len(cycles) <= 4 * 3600 / 1800 + 1
+    assert all(b - a >= 1800 for a, b in zip(cycles, cycles[1:], strict=False))
+    # between the cool-down's start and end nothing resets the modem: GPRS retries only
+    assert not [t for t in resets if cycles[0] < t < cycles[0] + 1800]
+    modem.gprs_ok = True
+    loop.run_for(600)
+    assert sup.online
