@@ -119,3 +119,21 @@ def test_fleet_days_are_phase_shifted() -> None:
     assert seen[0] == (0.0, "unlock")          # 09:30 of the car's day is the window's start
     assert all(0 <= t < bench_sim.DAY for t, _ in seen)
     assert len(seen) == 9
+
+
+def test_record_drive_writes_a_candump_log_python_can_reads(tmp_path) -> None:
+    import can
+
+    path = str(tmp_path / "drive.log")
+    frames = bench_footprint.record_drive(path, seconds=2.0)
+    assert frames > 50
+    read = list(can.LogReader(path))
+    assert len(read) == frames
+    assert read[0].timestamp > 1.7e9  # calendar time, as a recorder writes it
+
+
+def test_end_of_trace_count_is_read_from_the_unit_log(tmp_path) -> None:
+    log = tmp_path / "tcu.log"
+    log.write_text("x INFO can_bus.replay: replay:drive.log: end of trace after 374400 frames\n")
+    assert bench_footprint._end_of_trace(str(log)) == 374400
+    assert bench_footprint._end_of_trace(str(tmp_path / "missing.log")) is None
