@@ -59,7 +59,9 @@ def cmd_sim(args: argparse.Namespace) -> int:
     from tcu.report import build_report, summary_lines
     from tcu.world import World, WorldConfig, demo_config
 
-    logsetup.setup_logging("WARNING" if args.log_level == "INFO" else args.log_level, args.log_file)
+    # The world's own components log at INFO/WARNING all the time (modem reboots are the weather);
+    # unless asked, only errors reach the terminal so the live view stays readable.
+    logsetup.setup_logging("ERROR" if args.log_level == "INFO" else args.log_level, args.log_file)
     if args.demo:
         cfg = demo_config(args.seed)
         cfg.modem = args.modem

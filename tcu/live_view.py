@@ -31,6 +31,7 @@ class LiveView:
         self._seen_events = 0
         self._last_state = ""
         self._last_sms: Any = None
+        self._server_alerts = 0
         self._live: Live | None = None
         if self.tty:
             self._live = Live(self._render(), console=Console(file=self.out), refresh_per_second=8,
@@ -64,6 +65,11 @@ class LiveView:
             lines.append(f"{_clock(w, w.loop.time())} link   {self._last_state or 'start'} -> {state}"
                          f" (queue {w.unit.outbox.queued_count()})")
             self._last_state = state
+        stored = w.server.alerts("SIMCAR")
+        for a in stored[self._server_alerts:]:
+            at = a.time - (w.loop.wall() - w.loop.time())   # the server's own timestamp
+            lines.append(f"{_clock(w, at)} server stored alert: {a.text}")
+        self._server_alerts = len(stored)
         sms = w.unit.last_sms
         if sms is not None and sms is not self._last_sms:
             self._last_sms = sms
