@@ -269,7 +269,7 @@ def _drive(loop: RealLoop, rng, server: ServerProcess, n_cars: int, n_apps: int,
     }
 
 
-def run(n_cars: int = 1000, n_apps: int = 100, seconds: float = 40.0, burst_seconds: float = 10.0) -> list[Figure]:
+def run(n_cars: int = 1000, n_apps: int = 100, seconds: float = 30.0, burst_seconds: float = 10.0) -> list[Figure]:
     r = bench_server(n_cars, n_apps, seconds=seconds, burst_seconds=burst_seconds)
     steady, burst = r["steady_latencies"], r["burst_latencies"]
     figures = [
