@@ -122,7 +122,7 @@ class LiveView:
         msgs = Table.grid(padding=(0, 2))
         msgs.add_column(style="bold yellow")
         msgs.add_column()
-        msgs.add_row("last SMS", f"{sms[1]}: {sms[2][:70]!r}" if sms else "-")
+        msgs.add_row("last SMS", f"{sms[1]}: {sms[2][:70]!r}".replace("\\n", " | ") if sms else "-")
         msgs.add_row("owner got", f"{phone[2][:70]!r}" if phone else "-")
         la = u.last_alert
         msgs.add_row("last alert", la[1][:70] if la else "-")

@@ -439,6 +439,9 @@ class Unit:
         if name is None or n >= 24:
             self._reply(4, 1, "Parameter out of range")
             return
+        if n in (0, 1) and not value.strip():   # spec §4: owner and module password may not be emptied
+            self._reply(4, 1, "Invalid syntax")
+            return
         try:
             self.params.set(name, value, source="server command 4")
         except ConfigError as e:
