@@ -98,7 +98,7 @@ def test_drive_one_unit_reads_can_frames() -> None:
 
 def test_sim_speed_figures() -> None:
     figures = bench_sim.run(day=20.0, fleets=((2, 5.0, 1.0), (3, 5.0, 0.1)), with_tcu_sim=False)
-    assert _names(figures) == ["sim-speed 1 unit, 24 h harsh", "sim-speed 1 unit, wall time for that day",
+    assert _names(figures) == ["sim-speed 1 unit, 24 h harsh, DBC rates", "sim-speed 1 unit, wall time for that day",
                                "sim-speed 2 units", "sim-speed 2 units: online at end",
                                "sim-speed 3 units, CAN x0.1", "sim-speed 3 units, CAN x0.1: online at end"]
     assert figures[0].goal == ">= 5,000"

@@ -181,7 +181,7 @@ def run(day: float = DAY, fleets: tuple[tuple[int, float, float], ...] = FLEETS,
     """One unit for a whole day from power-on; then each (units, simulated seconds, CAN rate) fleet."""
     figures: list[Figure] = []
     one = sim_rate(1, day, warmup=0.0)
-    figures.append(at_least("sim-speed 1 unit, 24 h harsh", one["rate"], "x real", GOAL_ONE))
+    figures.append(at_least("sim-speed 1 unit, 24 h harsh, DBC rates", one["rate"], "x real", GOAL_ONE))
     figures.append(info("sim-speed 1 unit, wall time for that day", one["wall_seconds"], "s"))
     if with_tcu_sim:
         report = tcu_sim_report()
