@@ -384,6 +384,14 @@ class World:
         self.online_times: list[float] = []
         self.events: list[tuple[float, str]] = []     # for the live view: what the world did
         self._active: OutageWindow | None = None
+        self.noise: list[tuple[float, str, float]] = []
+        if cfg.weather == "harsh" and self.vmodem is not None and cfg.outages is None:
+            # Line noise and weak signal from the emulator's own harsh fronts (its outages are ours,
+            # scheduled above, so the report knows each window exactly).
+            from modem.emulator.weather import WEATHER_PROFILES, Weather
+            noise = {k: v for k, v in WEATHER_PROFILES["harsh"].items()
+                     if v.get("kind") in ("garbage", "weak-signal")}
+            Weather(noise).start(loop_, loop_.random("weather-noise"), self._noise)
         run_scenario(self.car, cfg.scenario, loop_)
         for i, w in enumerate(self.outages):
             loop_.call_at(w.start, self._outage_start, i)
@@ -443,6 +451,11 @@ class World:
             loop.call_later(30, car.do, "open-trunk")
             loop.call_later(300, car.do, "close-trunk")
             loop.call_later(330, car.command, "valet_off")
+
+    def _noise(self, kind: str, duration: float) -> None:
+        if self.loop.time() < self.end_time and self.vmodem is not None:
+            self.noise.append((self.loop.time(), kind, duration))
+            self.vmodem.fault(kind, duration)
 
     def _outage_start(self, i: int) -> None:
         w = self.outages[i]
@@ -530,6 +543,7 @@ class World:
                 "scenario": self.cfg.scenario,
                 "weather": self.cfg.weather,
                 "history_records": len(self.server.records(VEHICLE_ID)),
+                "line_noise_faults": len(self.noise),
                 "link": dict(self.unit.link.sup.counters),
                 "timers_run": getattr(self.loop, "timers_run", None),
             },
