@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 FIRMWARE_VERSION = "0.1.0"
 BREADCRUMB_S = 60.0          # GPS breadcrumb period while driving
 PUMP_BATCH = 8               # outbox items written per pump (the rest follow as they are confirmed)
-SMS_RETRY_S = 30.0
+PURGE_AFTER_S = 7 * 86400.0
 
 # OVMS v2 parameter numbers (server commands 3/4, ovms-v2-server.md §4) → our parameter names.
 OVMS_PARAMS = {0: "owner", 1: "module_password", 4: "server", 5: "apn", 6: "apn_user", 7: "apn_password",
@@ -137,6 +137,7 @@ class Unit:
         self._trip: dict[str, float] | None = None
         self._charge: dict[str, float] | None = None
         self._last_breadcrumb = -1e18
+        self._last_purge = loop.time()
         # observation
         self.last_sms: tuple[float, str, str] | None = None     # (time, direction+number, text)
         self.last_alert: tuple[float, str] | None = None
@@ -239,6 +240,11 @@ class Unit:
     # -- alerts ----------------------------------------------------------------------------------------------
     def _logic_tick(self) -> None:
         self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
+        now = self.loop.time()
+        if now - self._last_purge >= 3600.0:
+            self._last_purge = now
+            # Delivered items are kept a week (DIAG, support), then dropped; ids are never reused.
+            self.outbox.purge(self.loop.wall() - PURGE_AFTER_S)
         alerts = self.logic.tick(self.loop.time())
         for alert in alerts:
             self.raise_alert(alert)
