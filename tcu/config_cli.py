@@ -65,6 +65,8 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--power-key", dest="power_key", default=None,
                    help="none | gpio:<pin> | virtual:<vmodem control socket path>")
     p.add_argument("--no-gnss", action="store_true", help="do not poll the modem's GNSS")
+    p.add_argument("--console", action="store_true",
+                   help="read SMS-style commands (STAT, LOCK, ...) from stdin, answers on stdout")
     logsetup.add_args(p)
 
 
@@ -165,6 +167,30 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     return Unit(loop, params, ops, can_port, state_dir, profile=profile, gnss=not args.no_gnss)
 
 
+def attach_console(loop: Any, unit: Any, inp: Any, out: Any) -> None:
+    """The local console: the SMS command set on stdin (trusted, like the server's command 7)."""
+    import os
+
+    fd = inp.fileno()
+    buf = bytearray()
+
+    def readable() -> None:
+        data = os.read(fd, 4096)
+        if not data:
+            loop.remove_reader(fd)
+            return
+        buf.extend(data)
+        while b"\n" in buf:
+            line, _, rest = bytes(buf).partition(b"\n")
+            buf[:] = rest
+            text = line.decode(errors="replace").strip()
+            if text:
+                unit.interpreter.handle(text, None, "console", loop.time(),
+                                        lambda reply: print(reply, file=out, flush=True))
+
+    loop.add_reader(fd, readable)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     if args.print_example_config:
         print(EXAMPLE_CONFIG, end="")
@@ -186,6 +212,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     unit.start()
+    if args.console:
+        attach_console(loop, unit, sys.stdin, sys.stdout)
     log.info("unit started (vehicle %s, profile %s)", unit.params["vehicle_id"], unit.profile.name)
     loop.run()
     unit.stop()

@@ -54,10 +54,14 @@ def test_tcu_run_across_processes(tmp_path: Path) -> None:
     procs: list[subprocess.Popen[bytes]] = []
     logs = {}
 
-    def start(name: str, *args: str) -> None:
+    def start(name: str, *args: str, console: bool = False) -> subprocess.Popen[bytes]:
         log = open(tmp_path / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process
         logs[name] = tmp_path / f"{name}.log"
-        procs.append(subprocess.Popen([str(BIN / name), *args], stdout=log, stderr=subprocess.STDOUT))
+        out = open(tmp_path / f"{name}.out", "wb") if console else log  # noqa: SIM115
+        p = subprocess.Popen([str(BIN / name), *args], stdout=out, stderr=log,
+                             stdin=subprocess.PIPE if console else subprocess.DEVNULL)
+        procs.append(p)
+        return p
 
     try:
         start("tcu-server", "serve", "--db", str(db), "--port", str(port))
@@ -66,10 +70,10 @@ def test_tcu_run_across_processes(tmp_path: Path) -> None:
         start("vcar", "serve", "--link", str(car), "--control", str(cctl), "--rate", "0.2")
         _wait("the ptys and control sockets", lambda: modem.exists() and car.exists() and mctl.exists()
               and cctl.exists())
-        start("tcu", "run", "--modem", str(modem), "--can", f"slcan:{car}", "--profile", "demo-ev",
+        tcu = start("tcu", "run", "--console", "--modem", str(modem), "--can", f"slcan:{car}", "--profile", "demo-ev",
               "--server", f"127.0.0.1:{port}", "--vehicle-id", "E2ECAR", "--server-password", "carpass123",
               "--owner", OWNER, "--module-password", "modpass1", "--state-dir", str(tmp_path / "state"),
-              "--power-key", f"virtual:{mctl}")
+              "--power-key", f"virtual:{mctl}", console=True)
         _wait("the unit online", lambda: b"link: login" in (tmp_path / "tcu.log").read_bytes()
               and b"online (login ok)" in (tmp_path / "tcu.log").read_bytes(), 30)
 
@@ -85,6 +89,12 @@ def test_tcu_run_across_processes(tmp_path: Path) -> None:
         def outbox() -> list[dict]:
             r = _tool("vmodem", "outbox", "--control", str(mctl), "--json")
             return json.loads(r.stdout or "[]")
+
+        # the local console speaks the same command set
+        assert tcu.stdin is not None
+        tcu.stdin.write(b"STAT\n")
+        tcu.stdin.flush()
+        _wait("the console reply", lambda: b"SOC" in (tmp_path / "tcu.out").read_bytes())
 
         # 2. SMS STAT from the owner gets a correct reply
         assert _tool("vmodem", "sms", "--control", str(mctl), "--from", OWNER, "STAT").returncode == 0
