@@ -75,3 +75,14 @@ def test_live_view_renders_on_a_terminal_and_as_plain_lines() -> None:
     assert any("network: gprs-down" in ln for ln in lines)
     assert any("link" in ln and "online" in ln for ln in lines)
     world.close()
+
+
+def test_tcu_sim_paced_by_the_real_clock(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    t0 = __import__("time").monotonic()
+    assert main(["sim", "--hours", "0.05", "--drain", "60", "--speed", "800", "--quiet", "--modem", "direct",
+                 "--report", str(out), "--log-level", "ERROR"]) == 0
+    wall = __import__("time").monotonic() - t0
+    r = json.loads(out.read_text())
+    assert r["sim_seconds"] == 240.0
+    assert 0.25 <= wall < 5.0        # 240 s at 800x is 0.3 s: paced, not run flat out
