@@ -34,11 +34,12 @@ def test_every_benchmark_is_registered() -> None:
 
 
 def test_can_ingest_figures() -> None:
-    names = _names(bench_can.measure("demo-ev", n_frames=2000, repeats=1))
-    assert names == ["can-ingest demo-ev", "can-ingest demo-ev decoder only", "can-ingest demo-ev cantools",
+    names = _names(bench_can.measure("demo-ev", n_frames=2000, repeats=1, drive_seconds=5.0))
+    assert names == ["can-ingest demo-ev", "can-ingest demo-ev decoder only", "can-ingest demo-ev car's drive via tcu.unit.Unit",
+                     "can-ingest demo-ev cantools",
                      "can-ingest demo-ev ratio to cantools", "can-ingest demo-ev x a full 1M bus",
                      "can-ingest demo-ev frames mapped"]
-    goals = {f.name: f.goal for f in bench_can.measure("demo-ev", n_frames=500, repeats=1)}
+    goals = {f.name: f.goal for f in bench_can.measure("demo-ev", n_frames=500, repeats=1, drive_seconds=2.0)}
     assert goals["can-ingest demo-ev"] == ">= 300,000"
     assert goals["can-ingest demo-ev ratio to cantools"] == ">= 2"
 
