@@ -39,13 +39,17 @@ class Outage:
     start: float
     end: float | None
     recovered_at: float | None = None   # when the unit was online again (server session up)
+    kind: str = ""
 
     def as_json(self) -> dict:
         recovered = None
         if self.end is not None and self.recovered_at is not None:
             recovered = round(max(0.0, self.recovered_at - self.end), 3)
-        return {"start": round(self.start, 3), "end": None if self.end is None else round(self.end, 3),
-                "recovered_after_s": recovered}
+        out = {"start": round(self.start, 3), "end": None if self.end is None else round(self.end, 3),
+               "recovered_after_s": recovered}
+        if self.kind:
+            out["kind"] = self.kind
+        return out
 
 
 @dataclass

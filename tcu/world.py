@@ -522,7 +522,7 @@ class World:
             else:
                 end = w.end
             back = next((t for t in self.online_times if t >= end), None)
-            outages.append(Outage(w.start, end, back))
+            outages.append(Outage(w.start, end, back, w.kind))
         pending_alerts = {i.id for i in self.unit.outbox.pending() if i.kind == "alert"}
         obs = Observations(
             seed=self.cfg.seed,
