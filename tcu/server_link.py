@@ -2,8 +2,8 @@
 
 Three pieces meet here, none of which knows the others:
 - `tcu.link.LinkSupervisor` (sans-IO: events in, actions out),
-- a `ModemOps` (the modem operations the supervisor needs, callback style; `tcu.modem_ops` adapts
-  the modem driver to it),
+- a `ModemOps` (the modem operations the supervisor needs, callback style; `DriverModemOps` below
+  adapts the SIMCom driver `modem.driver.sim800.Modem` to it, `tcu.world.DirectModem` fakes it),
 - `tcu.ovms.car_client.CarSession` (sans-IO OVMS v2 session: bytes in, bytes and events out).
 
 `LinkDriver` owns the per-second tick, the session's own deadline timer, and turns session events

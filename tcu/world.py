@@ -1,8 +1,17 @@
 """The simulated world of `tcu sim`: car, unit, modem, network, server and the owner's phone on one loop.
 
+    VirtualCar ──frame_link──▶ Unit ──pipe (AT)──▶ VirtualModem ──VirtualNetwork──▶ OvmsServer (virtual TCP)
+                                                          └── SMSC ◀──▶ OwnerPhone (scripted SMS)
+
+Everything runs on one `VirtualLoop` seeded from `--seed`, so the same seed gives the same report.
+The weather is a schedule of outage windows drawn from the seed (`weather_schedule`), applied as
+virtual-modem faults, plus the emulator's line-noise fronts on `harsh`; the world knows each window
+exactly, which the report needs. Delivery is observed at the receiving end only: the server's
+stored alerts and the phone's inbox, both journalled so a killed and restarted world still knows.
+
 This module also holds `DirectModem`, a modem stand-in without AT commands (`ModemOps` straight onto
-the runtime's TCP and a tiny SMSC): the unit's delivery logic (outbox, fallback, catch-up,
-exactly-once) is testable in milliseconds with it, independently of the modem emulator.
+the runtime's TCP and a tiny SMSC): the unit's delivery logic is testable in milliseconds with it,
+independently of the modem emulator (`tcu sim --modem direct`).
 """
 
 from __future__ import annotations
