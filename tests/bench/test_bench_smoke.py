@@ -35,7 +35,7 @@ def test_every_benchmark_is_registered() -> None:
 
 def test_can_ingest_figures() -> None:
     names = _names(bench_can.measure("demo-ev", n_frames=2000, repeats=1, drive_seconds=5.0))
-    assert names == ["can-ingest demo-ev", "can-ingest demo-ev decoder only", "can-ingest demo-ev car's drive via tcu.unit.Unit",
+    assert names == ["can-ingest demo-ev", "can-ingest demo-ev decoder only", "can-ingest demo-ev via Unit (car's frames)",
                      "can-ingest demo-ev cantools",
                      "can-ingest demo-ev ratio to cantools", "can-ingest demo-ev x a full 1M bus",
                      "can-ingest demo-ev frames mapped"]

@@ -160,7 +160,7 @@ def measure(profile_name: str, n_frames: int = 200_000, repeats: int = 3,
         at_least(f"can-ingest {p}", ours, "frames/s", GOAL_FPS) if p == "demo-ev"
         else info(f"can-ingest {p}", ours, "frames/s"),
         info(f"can-ingest {p} decoder only", decoder, "frames/s"),
-        *([info(f"can-ingest {p} car's drive via tcu.unit.Unit", unit, "frames/s")] if unit == unit else []),
+        *([info(f"can-ingest {p} via Unit (car's frames)", unit, "frames/s")] if unit == unit else []),
         info(f"can-ingest {p} cantools", theirs, "frames/s"),
         at_least(f"can-ingest {p} ratio to cantools", ours / theirs, "x", GOAL_RATIO),
         info(f"can-ingest {p} x a full 1M bus", ours / BUS_MAX_FPS, "x"),
