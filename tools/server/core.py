@@ -4,13 +4,31 @@ Behaviour follows the spec (§3, §5, §6): per-vehicle authentication, last mes
 and replayed to apps with `T`, `T0` after relayed car data, `Z` to both sides on login and change,
 command routing with a per-car FIFO of requesting apps, `h<ack>` for acknowledged records, idle-car
 pings and silent-car drops. A peer's mistake ends that peer's connection only.
+
+Exactly once as far as this server can tell (DESIGN §3). A car delivers its store-and-forward items
+at least once: killed between our commit and its own record of the acknowledgement, it sends them
+again on the next connection. This server drops such retransmissions but still answers them:
+
+- `h`/`H` records: a record whose (vehicle, type, recno, data) is already stored is not stored again
+  (UNIQUE index, INSERT OR IGNORE); an `h` is still acknowledged with `h<ack>` so the car stops
+  resending. The data is part of the key because real v3 firmware reuses recno for trip/grid logs.
+- `P` alerts that carry our unit's unique tag `#a<id>`: one whose exact kind and text was stored for
+  the vehicle within the last 24 h is neither stored nor relayed to apps again (logged at debug).
+  Untagged alerts (real cars, our unit's info pushes) are always stored: two identical "Charging
+  stopped" in a day are two events. The check is a per-vehicle dict of text → time, pruned by age and
+  capped, loaded lazily from the alerts table, with a database look-up once the cap was hit.
+
+`stats["duplicates_dropped"]` counts both. The real Open-Vehicle-Server does not do this (it inserts
+every `P` and keys records on their timestamp, which a retransmission changes), so against a real
+server delivery is at-least-once across a crash of the unit.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
-from collections import deque
+from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Final
 
@@ -43,6 +61,9 @@ TIMEOUT_APP: Final = 1200.0
 TIMEOUT_BATCH: Final = 120.0
 SWEEP_INTERVAL: Final = 10.0
 FLUSH_INTERVAL: Final = 1.0                   # telemetry rows reach SQLite within a second
+ALERT_DEDUP_WINDOW: Final = 86400.0           # a tagged alert seen again within 24 h is a retransmission
+ALERT_DEDUP_MEMORY: Final = 256               # per vehicle; beyond that the database is asked
+_ALERT_TAG: Final = re.compile(r"#a\d+\b")    # the unit's unique alert id (tcu.report.alert_tag)
 
 
 class _Peer:
@@ -84,7 +105,10 @@ class OvmsServer:
         self._peers: set[_Peer] = set()
         self._flush_timer: Timer | None = None
         self._seq = 0
-        self.stats = {"accepted": 0, "rejected": 0, "messages_in": 0, "messages_out": 0}
+        self._recent_alerts: dict[str, OrderedDict[tuple[str, str], float]] = {}
+        self._recent_truncated: set[str] = set()
+        self.stats = {"accepted": 0, "rejected": 0, "messages_in": 0, "messages_out": 0,
+                      "duplicates_dropped": 0}
         self.listener: Listener = loop.listen_tcp(host, port, self._on_accept)
         self.port = self.listener.port
         self._sweep_timer: Timer | None = loop.call_later(SWEEP_INTERVAL, self._sweep)
@@ -290,13 +314,19 @@ class OvmsServer:
             self._route_reply(vid, msg, payload)
         elif isinstance(msg, m.AckedHistory):
             now = self.loop.wall()
-            store.save_record(self.db, vid, msg.rtype, msg.recno, msg.lifetime, msg.data, now + msg.timediff, now)
-            self._send(car, m.HistoryAck(msg.ack))
+            self._save_record(vid, msg.rtype, msg.recno, msg.lifetime, msg.data, now + msg.timediff, now)
+            self._send(car, m.HistoryAck(msg.ack))     # a retransmission too: the car must stop resending
         elif isinstance(msg, m.History):
             now = self.loop.wall()
-            store.save_record(self.db, vid, msg.rtype, msg.recno, msg.lifetime, msg.data, now, now)
+            self._save_record(vid, msg.rtype, msg.recno, msg.lifetime, msg.data, now, now)
         elif isinstance(msg, m.PushAlert):
-            store.save_alert(self.db, vid, msg.kind, msg.text, self.loop.wall())
+            now = self.loop.wall()
+            if self._alert_seen(vid, msg.kind, msg.text, now):
+                self.stats["duplicates_dropped"] += 1
+                log.debug("%s: duplicate alert %s dropped", vid, _ALERT_TAG.findall(msg.text))
+                return
+            store.save_alert(self.db, vid, msg.kind, msg.text, now)
+            self._remember_alert(vid, msg.kind, msg.text, now)
             self._to_apps(vid, payload)
         elif isinstance(msg, m.GroupLocation):
             car.groups.add(msg.group)
@@ -324,6 +354,47 @@ class OvmsServer:
             self._to_apps(vid, m.Time(0))
             if code == "F":
                 self._to_apps(vid, m.ServerVersion(self.version))
+
+    def _save_record(self, vid: str, rtype: str, recno: int, lifetime: int, data: str, time: float,
+                     received: float) -> None:
+        if not store.save_record(self.db, vid, rtype, recno, lifetime, data, time, received):
+            self.stats["duplicates_dropped"] += 1
+            log.debug("%s: duplicate record %s #%d dropped", vid, rtype, recno)
+
+    def _alerts_window(self, vid: str, now: float) -> OrderedDict[tuple[str, str], float]:
+        """The vehicle's tagged alerts of the last 24 h, oldest first (loaded on first use)."""
+        recent = self._recent_alerts.get(vid)
+        if recent is None:
+            rows = store.recent_alerts(self.db, vid, now - ALERT_DEDUP_WINDOW, ALERT_DEDUP_MEMORY)
+            recent = self._recent_alerts[vid] = OrderedDict(
+                ((kind, text), t) for kind, text, t in rows if _ALERT_TAG.search(text))
+            if len(rows) >= ALERT_DEDUP_MEMORY:
+                self._recent_truncated.add(vid)
+        while recent:
+            key, t = next(iter(recent.items()))
+            if now - t < ALERT_DEDUP_WINDOW:
+                break
+            del recent[key]
+        return recent
+
+    def _alert_seen(self, vid: str, kind: str, text: str, now: float) -> bool:
+        if not _ALERT_TAG.search(text):
+            return False
+        t = self._alerts_window(vid, now).get((kind, text))
+        if t is not None:
+            return now - t < ALERT_DEDUP_WINDOW
+        return vid in self._recent_truncated and store.alert_stored_since(
+            self.db, vid, kind, text, now - ALERT_DEDUP_WINDOW)
+
+    def _remember_alert(self, vid: str, kind: str, text: str, now: float) -> None:
+        if not _ALERT_TAG.search(text):
+            return
+        recent = self._alerts_window(vid, now)
+        recent[(kind, text)] = now
+        recent.move_to_end((kind, text))
+        while len(recent) > ALERT_DEDUP_MEMORY:
+            recent.popitem(last=False)
+            self._recent_truncated.add(vid)
 
     def _route_reply(self, vid: str, reply: m.CommandReply, payload: str) -> None:
         fifo = self._fifo.get(vid)

@@ -3,13 +3,21 @@
 WAL with synchronous=NORMAL: a commit is a WAL append, not an fsync, so 1,000 cars do not cause an
 fsync storm. Telemetry (last S/D/L/…) is written in batches by the server; records and alerts are
 committed before they are acknowledged, because the car deletes what we acknowledge.
+
+Records are unique per (vehicle, type, recno, data): a car that resends a record it never saw
+acknowledged (killed between our commit and its bookkeeping) does not create a second row. The data
+is part of the key because real OVMS v3 firmware puts a constant (a format version) in the recno of
+`*-LOG-Trip`/`*-LOG-Grid`; those records differ in their data and must all be kept.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vehicles (
@@ -43,6 +51,8 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_vehicle ON alerts (vehicle_id, time);
 """
+RECORDS_UNIQUE = "records_unique"
+
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,27 @@ def open_db(db: str | Path | sqlite3.Connection) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
+    _ensure_records_unique(conn)
     return conn
+
+
+def _ensure_records_unique(conn: sqlite3.Connection) -> None:
+    """Databases from before the unique index may hold retransmitted rows: keep the first of each."""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = ?",
+                    (RECORDS_UNIQUE,)).fetchone() is not None:
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        gone = conn.execute("DELETE FROM records WHERE id NOT IN (SELECT min(id) FROM records "
+                            "GROUP BY vehicle_id, rtype, recno, data)").rowcount
+        conn.execute(f"CREATE UNIQUE INDEX IF NOT EXISTS {RECORDS_UNIQUE} "
+                     "ON records (vehicle_id, rtype, recno, data)")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    if gone:
+        log.info("removed %d duplicate records while adding the unique index", gone)
 
 
 def add_vehicle(conn: sqlite3.Connection, vehicle_id: str, password: str) -> str:
@@ -123,9 +153,11 @@ def delete_messages(conn: sqlite3.Connection, vehicle_id: str, code_prefix: str)
 
 
 def save_record(conn: sqlite3.Connection, vehicle_id: str, rtype: str, recno: int, lifetime: int,
-                data: str, time: float, received: float) -> None:
-    conn.execute("INSERT INTO records(vehicle_id, rtype, recno, lifetime, data, time, received) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?)", (vehicle_id, rtype, recno, lifetime, data, time, received))
+                data: str, time: float, received: float) -> bool:
+    """Store a record; False when the same (vehicle, type, recno, data) is already stored."""
+    cur = conn.execute("INSERT OR IGNORE INTO records(vehicle_id, rtype, recno, lifetime, data, time, received) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?)", (vehicle_id, rtype, recno, lifetime, data, time, received))
+    return cur.rowcount == 1
 
 
 def load_records(conn: sqlite3.Connection, vehicle_id: str) -> list[Record]:
@@ -137,6 +169,20 @@ def load_records(conn: sqlite3.Connection, vehicle_id: str) -> list[Record]:
 def save_alert(conn: sqlite3.Connection, vehicle_id: str, kind: str, text: str, time: float) -> None:
     conn.execute("INSERT INTO alerts(vehicle_id, kind, text, time) VALUES (?, ?, ?, ?)",
                  (vehicle_id, kind, text, time))
+
+
+def alert_stored_since(conn: sqlite3.Connection, vehicle_id: str, kind: str, text: str, since: float) -> bool:
+    """Whether this exact alert was stored for the vehicle at or after `since` (index on vehicle, time)."""
+    return conn.execute("SELECT 1 FROM alerts WHERE vehicle_id = ? AND time >= ? AND kind = ? AND text = ? "
+                        "LIMIT 1", (vehicle_id, since, kind, text)).fetchone() is not None
+
+
+def recent_alerts(conn: sqlite3.Connection, vehicle_id: str, since: float,
+                  limit: int) -> list[tuple[str, str, float]]:
+    """(kind, text, time) of the newest `limit` alerts stored at or after `since`, oldest first."""
+    rows = conn.execute("SELECT kind, text, time FROM alerts WHERE vehicle_id = ? AND time >= ? "
+                        "ORDER BY time DESC, id DESC LIMIT ?", (vehicle_id, since, limit)).fetchall()
+    return [(str(k), str(t), float(tm)) for k, t, tm in reversed(rows)]
 
 
 def load_alerts(conn: sqlite3.Connection, vehicle_id: str) -> list[Alert]:
