@@ -36,9 +36,6 @@ class Timer:
     def cancel(self) -> None:
         self.cancelled = True
 
-    def __lt__(self, other: Timer) -> bool:
-        return (self.when, self.seq) < (other.when, other.seq)
-
     def __repr__(self) -> str:
         name = getattr(self.callback, "__qualname__", repr(self.callback))
         return f"<Timer {name} at {self.when:.3f}{' cancelled' if self.cancelled else ''}>"
@@ -70,7 +67,8 @@ class Loop:
 
     def __init__(self, seed: int = 0) -> None:
         self.seed = seed
-        self._timers: list[Timer] = []
+        # Heap of (when, seq, timer) tuples: tuple comparison runs in C, a Timer.__lt__ would not.
+        self._timers: list[tuple[float, int, Timer]] = []
         self._seq = 0
         self._stopping = False
         self._rngs: dict[str, random.Random] = {}
@@ -88,7 +86,7 @@ class Loop:
     def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Timer:
         self._seq += 1
         timer = Timer(when, self._seq, callback, args)
-        heapq.heappush(self._timers, timer)
+        heapq.heappush(self._timers, (when, self._seq, timer))
         return timer
 
     def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
@@ -98,9 +96,10 @@ class Loop:
         return self.call_at(self.time(), callback, *args)
 
     def next_timer(self) -> float | None:
-        while self._timers and self._timers[0].cancelled:
-            heapq.heappop(self._timers)
-        return self._timers[0].when if self._timers else None
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        return timers[0][0] if timers else None
 
     def _run_timer(self, timer: Timer) -> None:
         try:

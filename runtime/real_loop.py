@@ -142,8 +142,8 @@ class RealLoop(Loop):
         timers = self._timers
         # Only timers due now; those a callback schedules for "now" run on the next pass, after I/O.
         due = []
-        while timers and timers[0].when <= now:
-            due.append(heapq.heappop(timers))
+        while timers and timers[0][0] <= now:
+            due.append(heapq.heappop(timers)[2])
         for timer in due:
             if not timer.cancelled:
                 self._run_timer(timer)

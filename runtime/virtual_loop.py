@@ -40,20 +40,20 @@ class VirtualLoop(Loop):
         """Run timers in (time, scheduling order) until stop(), `until`, or nothing is left."""
         self._stopping = False
         timers = self._timers
-        while not self._stopping:
-            if not timers:
-                break
-            timer = timers[0]
+        heappop = heapq.heappop
+        run_timer = self._run_timer
+        while not self._stopping and timers:
+            when, _seq, timer = timers[0]
             if timer.cancelled:
-                heapq.heappop(timers)
+                heappop(timers)
                 continue
-            if until is not None and timer.when > until:
+            if until is not None and when > until:
                 break
-            heapq.heappop(timers)
-            if timer.when > self._now:
-                self._now = timer.when
+            heappop(timers)
+            if when > self._now:
+                self._now = when
             self.timers_run += 1
-            self._run_timer(timer)
+            run_timer(timer)
         if until is not None and not self._stopping and self._now < until:
             self._now = until
 

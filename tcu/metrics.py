@@ -173,7 +173,8 @@ class Metrics:
         self._times: dict[str, float] = {}
         self._trackers: dict[str, MetricTracker] = {}
         self._dirty_sets: list[set[str]] = []
-        self._listeners: list[Listener] = []
+        self._listeners: list[tuple[Listener, frozenset[str] | None]] = []
+        self._listeners_for: dict[str, tuple[Listener, ...]] = {}
         for d in defs:
             self.register(d)
         self.view = MetricsView(self)
@@ -210,12 +211,14 @@ class Metrics:
         self._values[name] = value
         for dirty in self._dirty_sets:
             dirty.add(name)
-        if self._listeners:
-            for cb in tuple(self._listeners):
-                try:
-                    cb(name, old, value, now)
-                except Exception:  # a consumer's bug must not stop the CAN path
-                    log.exception("metric listener %r failed on %s; continuing", cb, name)
+        listeners = self._listeners_for.get(name)
+        if listeners is None:
+            listeners = self._resolve_listeners(name)
+        for cb in listeners:
+            try:
+                cb(name, old, value, now)
+            except Exception:  # a consumer's bug must not stop the CAN path
+                log.exception("metric listener %r failed on %s; continuing", cb, name)
         return True
 
     def apply(self, updates: Iterable[tuple[str, MetricValue]], now: float) -> list[str]:
@@ -283,15 +286,28 @@ class Metrics:
             self._dirty_sets.append(t._dirty)
         return t
 
-    def subscribe(self, callback: Listener) -> Callable[[], None]:
-        """Call `callback(name, old, new, now)` on every change; returns an unsubscribe function."""
-        self._listeners.append(callback)
+    def subscribe(self, callback: Listener, names: Iterable[str] | None = None) -> Callable[[], None]:
+        """Call `callback(name, old, new, now)` on every change (of `names` only, if given).
+
+        Returns an unsubscribe function. Filtering here keeps consumers that care about a few
+        metrics off the CAN hot path for all the others.
+        """
+        entry = (callback, None if names is None else frozenset(names))
+        self._listeners.append(entry)
+        self._listeners_for.clear()
 
         def unsubscribe() -> None:
-            if callback in self._listeners:
-                self._listeners.remove(callback)
+            if entry in self._listeners:
+                self._listeners.remove(entry)
+                self._listeners_for.clear()
 
         return unsubscribe
+
+    def _resolve_listeners(self, name: str) -> tuple[Listener, ...]:
+        """The listeners for one name, in subscription order; cached until subscriptions change."""
+        found = tuple(cb for cb, names in self._listeners if names is None or name in names)
+        self._listeners_for[name] = found
+        return found
 
 
 def _kind_of(value: object) -> type:

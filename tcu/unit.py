@@ -38,12 +38,11 @@ from tcu.server_link import LinkDriver, ModemOps
 from tcu.sms_commands import CommandInterpreter, ModemStatus
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, transaction
-from tcu.vehicle_logic import Alert, LogicSettings, VehicleLogic
+from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
 
 log = logging.getLogger(__name__)
 
 FIRMWARE_VERSION = "0.1.0"
-BREADCRUMB_S = 60.0          # GPS breadcrumb period while driving
 PUMP_BATCH = 8               # outbox items written per pump (the rest follow as they are confirmed)
 PURGE_AFTER_S = 7 * 86400.0
 
@@ -101,8 +100,7 @@ class Unit:
         self._state = _State(open_db(self.state_dir / "unit.db"))
         self.boot = self._state.bump("boot")
         self.logic = VehicleLogic(self.metrics, LogicSettings.from_params(params), wall=self._wall_of)
-        self.metrics.subscribe(self.logic.on_metric)
-        self.metrics.subscribe(self._on_metric)
+        self.metrics.subscribe(self.logic.on_metric, names=self.logic.watched_metrics())
         self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
                                   loop.random("ovms-token"), loop.time(),
                                   firmware=f"{FIRMWARE_VERSION}/{profile.name}/V1/tcu-sim")
@@ -133,10 +131,6 @@ class Unit:
         self._router_timer_at: float | None = None
         self._logic_timer: Timer | None = None
         self._pumping = False
-        # history state
-        self._trip: dict[str, float] | None = None
-        self._charge: dict[str, float] | None = None
-        self._last_breadcrumb = -1e18
         self._last_purge = loop.time()
         # observation
         self.last_sms: tuple[float, str, str] | None = None     # (time, direction+number, text)
@@ -204,35 +198,8 @@ class Unit:
         self.can_port.send(can_id, data)
 
     # -- metrics → history -------------------------------------------------------------------------------
-    def _on_metric(self, name: str, old: object, new: object, now: float) -> None:
-        if name == "v.e.on":
-            if new and not old:
-                self._trip = {"t": now, "odo": _f(self.metrics.get("v.p.odometer")),
-                              "soc": _f(self.metrics.get("v.b.soc"))}
-            elif old and not new and self._trip is not None:
-                t = self._trip
-                self._trip = None
-                odo = _f(self.metrics.get("v.p.odometer"))
-                self._history("*-LOG-Trip", f"{now - t['t']:.0f},{odo - t['odo']:.1f},{t['soc']:.1f},"
-                              f"{_f(self.metrics.get('v.b.soc')):.1f},{odo:.1f}")
-        elif name == "v.c.charging":
-            if new and not old:
-                self._charge = {"t": now, "soc": _f(self.metrics.get("v.b.soc"))}
-            elif old and not new and self._charge is not None:
-                c = self._charge
-                self._charge = None
-                self._history("*-LOG-Charge", f"{now - c['t']:.0f},{c['soc']:.1f},"
-                              f"{_f(self.metrics.get('v.b.soc')):.1f},{_f(self.metrics.get('v.c.kwh')):.2f},"
-                              f"{self.metrics.get('v.c.state') or ''}")
-        elif name == "v.p.speed":
-            if isinstance(new, float | int) and new > 1.0 and now - self._last_breadcrumb >= BREADCRUMB_S:
-                self._last_breadcrumb = now
-                lat, lon = self.metrics.get("v.p.latitude"), self.metrics.get("v.p.longitude")
-                if lat is not None and lon is not None:
-                    self._history("*-LOG-Location", f"{lat:.6f},{lon:.6f},{new:.0f},"
-                                  f"{_f(self.metrics.get('v.p.odometer')):.1f}")
-
     def _history(self, rtype: str, data: str) -> None:
+        """Queue an OVMS history record (`h`, acknowledged by the server) in the outbox."""
         payload = json.dumps({"rtype": rtype, "data": data, "wall": self.loop.wall()})
         self.outbox.add("history", payload, self.loop.time())
         self.pump()
@@ -248,6 +215,8 @@ class Unit:
         alerts = self.logic.tick(self.loop.time())
         for alert in alerts:
             self.raise_alert(alert)
+        for record in self.logic.take_records():
+            self._history(*history_line(record))
 
     def raise_alert(self, alert: Alert) -> int:
         """Write the alert to the outbox first, then route it. Returns its outbox id (the alert tag)."""
@@ -544,5 +513,23 @@ class _Context:
         self.u.pump()
 
 
-def _f(v: object) -> float:
-    return float(v) if isinstance(v, int | float) else 0.0
+# OVMS history record types (`<vehtype>-<class>-<prop>`, ovms-v2-server.md §3 `H`) and the fields
+# each carries, in order; a missing value is an empty field.
+HISTORY_FORMATS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "breadcrumb": ("*-LOG-Location", ("lat", "lon", "speed", "soc", "odometer")),
+    "trip": ("*-LOG-Trip", ("duration_s", "distance_km", "soc_start", "soc_end", "lat", "lon")),
+    "charge": ("*-LOG-Charge", ("duration_s", "soc_start", "soc_end", "kwh", "result")),
+}
+
+
+def history_line(record: HistoryRecord) -> tuple[str, str]:
+    """A vehicle-logic history record as an OVMS `H` record type and its comma-separated data."""
+    rtype, fields = HISTORY_FORMATS.get(record.kind, (f"*-LOG-{record.kind.title()}", tuple(record.data)))
+    values = []
+    for name in fields:
+        v = record.data.get(name)
+        if isinstance(v, float):
+            values.append(f"{v:.6f}".rstrip("0").rstrip(".") if name in ("lat", "lon") else f"{v:.1f}")
+        else:
+            values.append("" if v is None else str(v).replace(",", ";"))
+    return rtype, ",".join(values)

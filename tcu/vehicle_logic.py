@@ -138,6 +138,10 @@ class VehicleLogic:
         self._next_crumb: float | None = None
 
     # -- inputs ------------------------------------------------------------------------------------
+    def watched_metrics(self) -> tuple[str, ...]:
+        """The metric names `on_metric` reacts to (subscribe with `names=` to skip the rest)."""
+        return tuple(self._handlers)
+
     def on_metric(self, name: str, old: MetricValue | None, new: MetricValue, now: float) -> None:
         """Listener for `Metrics.subscribe`: react to one change."""
         handler = self._handlers.get(name)

@@ -93,3 +93,15 @@ def test_report_counts_at_the_receiving_end() -> None:
     assert r["outages"] == [{"start": 25.0, "end": 45.0, "recovered_after_s": 5.0}]
     assert r["alerts"]["raised_during_outage"] == 2   # alerts 3 and 4 (t=30, 40)
     assert alert_ids("a #a12 b #a7x #a8") == [12, 8]
+
+
+def test_history_line_formats_each_record_kind() -> None:
+    from tcu.unit import history_line
+    from tcu.vehicle_logic import HistoryRecord
+
+    crumb = HistoryRecord("breadcrumb", 0.0, {"lat": 52.520008, "lon": 13.404954, "speed": 48.0,
+                                              "soc": 80.0, "odometer": None})
+    assert history_line(crumb) == ("*-LOG-Location", "52.520008,13.404954,48.0,80.0,")
+    charge = HistoryRecord("charge", 0.0, {"duration_s": 3600.0, "soc_start": 20.0, "soc_end": 80.0,
+                                           "kwh": 24.5, "result": "done, at limit"})
+    assert history_line(charge) == ("*-LOG-Charge", "3600.0,20.0,80.0,24.5,done; at limit")

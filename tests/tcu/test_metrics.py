@@ -126,3 +126,17 @@ def test_apply_never_raises(updates: list) -> None:
     assert set(changed) <= t.changed()
     for name in m.view:
         assert isinstance(m.view[name], m.definition(name).kind)
+
+
+def test_subscribe_with_names_only_hears_those_names_in_subscription_order() -> None:
+    m = Metrics()
+    heard: list[tuple[str, str]] = []
+    m.subscribe(lambda n, o, v, t: heard.append(("all", n)))
+    unsub = m.subscribe(lambda n, o, v, t: heard.append(("soc", n)), names=["v.b.soc"])
+    m.set("v.b.soc", 50.0, 1.0)
+    m.set("v.p.speed", 10.0, 1.0)
+    assert heard == [("all", "v.b.soc"), ("soc", "v.b.soc"), ("all", "v.p.speed")]
+    unsub()
+    heard.clear()
+    m.set("v.b.soc", 51.0, 2.0)
+    assert heard == [("all", "v.b.soc")]
