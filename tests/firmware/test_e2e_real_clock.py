@@ -1,8 +1,9 @@
 """One real-clock session across separate processes, as in a car on a bench:
 `vcar serve` (SLCAN on a pty) + `vmodem serve` (SIM800 on a pty) + `tcu-server serve` + `tcu run`.
 
-Checks: state reaches `tcu-app status`; an SMS `STAT` injected with `vmodem sms` is answered in
-`vmodem outbox`; after `vmodem fault gprs-down` the next alert (`vcar do alarm`) arrives by SMS.
+Checks: state reaches `tcu-app status`; `tcu-app lock`/`unlock` really lock and unlock the virtual
+car (`vcar status`); an SMS `STAT` injected with `vmodem sms` is answered in `vmodem outbox`; after
+`vmodem fault gprs-down` the next alert (`vcar do alarm`) arrives by SMS.
 The virtual modem runs with `--timing instant` so this takes seconds; every wait is bounded.
 """
 
@@ -86,6 +87,21 @@ def test_tcu_run_across_processes(tmp_path: Path) -> None:
         status = str(_wait("tcu-app status", app_status, 30))
         assert "NOT connected" not in status
 
+        # 2. lock and unlock from the app reach the car's CAN bus and come back confirmed
+        def car_locked() -> bool:
+            r = _tool("vcar", "status", "--control", str(cctl))
+            assert r.returncode == 0, r.stderr
+            return bool(json.loads(r.stdout)["state"]["locked"])
+
+        assert _tool("vcar", "command", "--control", str(cctl), "unlock").returncode == 0
+        assert not car_locked()   # parked cars start locked: unlock first so LOCK has something to do
+        for command, locked in (("lock", True), ("unlock", False)):
+            r = _tool("tcu-app", "--server", f"127.0.0.1:{port}", "--vehicle", "E2ECAR", "--password",
+                      "carpass123", "--timeout", "15", command, "1234", timeout=25)
+            assert r.returncode == 0, (command, r.stdout, r.stderr)
+            assert f"{command}: ok" in r.stdout, r.stdout
+            assert car_locked() is locked
+
         def outbox() -> list[dict]:
             r = _tool("vmodem", "outbox", "--control", str(mctl), "--json")
             return json.loads(r.stdout or "[]")
@@ -96,13 +112,13 @@ def test_tcu_run_across_processes(tmp_path: Path) -> None:
         tcu.stdin.flush()
         _wait("the console reply", lambda: b"SOC" in (tmp_path / "tcu.out").read_bytes())
 
-        # 2. SMS STAT from the owner gets a correct reply
+        # 3. SMS STAT from the owner gets a correct reply
         assert _tool("vmodem", "sms", "--control", str(mctl), "--from", OWNER, "STAT").returncode == 0
         replies = _wait("the STAT reply", lambda: [m for m in outbox() if m["to"] == OWNER and "SOC" in m["text"]])
         text = replies[0]["text"]  # type: ignore[index]
         assert "Server: online" in text and "modpass1" not in text and "carpass123" not in text
 
-        # 3. with GPRS down, the next alert arrives by SMS
+        # 4. with GPRS down, the next alert arrives by SMS
         assert _tool("vmodem", "fault", "--control", str(mctl), "gprs-down").returncode == 0
         _wait("the unit offline", lambda: b"online \xe2\x86\x92" in (tmp_path / "tcu.log").read_bytes())
         assert _tool("vcar", "do", "--control", str(cctl), "alarm").returncode == 0
