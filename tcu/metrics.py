@@ -224,15 +224,40 @@ class Metrics:
     def apply(self, updates: Iterable[tuple[str, MetricValue]], now: float) -> list[str]:
         """Apply a CAN decoder's list of (name, value); returns the names that changed.
 
-        A bad value for one metric is logged and skipped so one broken signal cannot block the rest.
+        This is the CAN hot path, so the common case (a known metric, a value already of its
+        type) is handled inline; anything else goes through `set`. A bad value for one metric is
+        logged and skipped so one broken signal cannot block the rest.
         """
         changed: list[str] = []
+        defs, values, times = self._defs, self._values, self._times
+        dirty_sets, listeners_for = self._dirty_sets, self._listeners_for
         for name, value in updates:
-            try:
-                if self.set(name, value, now):
-                    changed.append(name)
-            except (TypeError, ValueError) as e:
-                log.warning("metric %s: rejected value %r (%s); keeping the old one", name, value, e)
+            d = defs.get(name)
+            if d is not None and d.kind is float and type(value) is int:
+                value = float(value)  # DBC integer signals feeding float metrics: the common coercion
+            if d is None or type(value) is not d.kind or value != value:
+                try:
+                    if self.set(name, value, now):
+                        changed.append(name)
+                except (TypeError, ValueError) as e:
+                    log.warning("metric %s: rejected value %r (%s); keeping the old one", name, value, e)
+                continue
+            times[name] = now
+            old = values.get(name)
+            if old is not None and old == value:
+                continue
+            values[name] = value
+            for dirty in dirty_sets:
+                dirty.add(name)
+            listeners = listeners_for.get(name)
+            if listeners is None:
+                listeners = self._resolve_listeners(name)
+            for cb in listeners:
+                try:
+                    cb(name, old, value, now)
+                except Exception:  # a consumer's bug must not stop the CAN path
+                    log.exception("metric listener %r failed on %s; continuing", cb, name)
+            changed.append(name)
         return changed
 
     def clear(self, name: str) -> None:

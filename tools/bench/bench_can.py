@@ -35,7 +35,7 @@ def _full_path_fps(profile_name: str, frames: list[tuple[int, bytes]], repeats: 
         metrics = Metrics()
         tracker = metrics.tracker("server")
         logic = VehicleLogic(metrics, LogicSettings())
-        metrics.subscribe(logic.on_metric)
+        metrics.subscribe(logic.on_metric, names=logic.watched_metrics())  # as tcu.unit wires it
         feed = decoder.feed
         apply = metrics.apply
         dt = 1.0 / BUS_MAX_FPS
