@@ -42,6 +42,17 @@ def serve(args: argparse.Namespace) -> int:
     except (ValueError, KeyError, OSError) as exc:
         print(f"vmodem: bad --profile: {exc}", file=sys.stderr)
         return 2
+    gnss = None
+    if args.gnss:
+        try:
+            lat, lon = (float(x) for x in args.gnss.split(","))
+            if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+                raise ValueError("out of range")
+        except ValueError:
+            print(f"vmodem: bad --gnss {args.gnss!r}: expected LAT,LON in degrees, e.g. 52.52,13.405",
+                  file=sys.stderr)
+            return 2
+        gnss = (lat, lon)
     setup_logging(args.log_level, args.log_file)
     loop = RealLoop(seed=args.seed)
     endpoint = PtyEndpoint(loop, link=args.link)
@@ -53,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
         number=args.number,
         profile=args.timing,
         weather=weather,
+        gnss=gnss,
     )
     control_path = args.control or default_control_path(args.link)
     control = ControlServer(loop, modem, control_path)
@@ -92,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timing", default="realistic", choices=["realistic", "instant"])
     p.add_argument("--number", default="+447700900999", help="the SIM's phone number")
     p.add_argument("--allow-host", action="append", help="allow TCP to this non-loopback host")
+    p.add_argument("--gnss", metavar="LAT,LON", help="GNSS fix at a fixed point (default: no fix)")
     add_args(p)
 
     def with_control(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:

@@ -34,7 +34,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="car (server) password; or set TCU_APP_PASSWORD")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the server/car")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("status", help="the car's last status, environment and location")
+    st = sub.add_parser("status", help="the car's last status, environment and location")
+    st.add_argument("--fresh", type=float, default=3.0, metavar="S",
+                    help="if the car is online, wait up to S seconds for the fresh report it sends when an "
+                         "app appears (default 3; 0 = show what the server stored)")
     sub.add_parser("lock", help="lock the car").add_argument("pin")
     sub.add_parser("unlock", help="unlock the car").add_argument("pin")
     sub.add_parser("charge", help="start or stop charging").add_argument("action", choices=["start", "stop"])
@@ -118,13 +121,34 @@ def main(argv: list[str] | None = None) -> int:
     run_box.append(run)
 
     if args.command == "status":
+        phase = {"replayed": False, "finishing": False}
+
+        def finish_soon(delay: float) -> None:
+            if not phase["finishing"]:
+                phase["finishing"] = True
+                loop.call_later(delay, lambda: run.finish(EXIT_OK))
+
+        def replay_done() -> None:
+            # What the server stored may predate the car's CAN data; an online car reports afresh
+            # when an app appears (the server relays it followed by T0), so wait a moment for that.
+            if phase["replayed"]:
+                return
+            phase["replayed"] = True
+            if client.car_connected and args.fresh > 0:
+                loop.call_later(args.fresh, lambda: run.finish(EXIT_OK))
+            else:
+                run.finish(EXIT_OK)
+
         def ready() -> None:
             # The server replays stored messages and ends with T; with nothing stored there is no T.
-            loop.call_later(1.0, lambda: run.finish(EXIT_OK))
+            loop.call_later(1.0, replay_done)
 
         def status_msg(msg: m.Message) -> None:
             if isinstance(msg, m.Time):
-                run.finish(EXIT_OK)
+                if not phase["replayed"]:
+                    replay_done()
+                elif msg.seconds == 0:
+                    finish_soon(0.5)  # the rest of the car's burst (D, L) follows within moments
         on_ready, on_msg = ready, status_msg
     elif args.command == "watch":
         seen = [0]
