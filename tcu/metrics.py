@@ -209,6 +209,11 @@ class Metrics:
         if old is not None and old == value:
             return False
         self._values[name] = value
+        self._notify(name, old, value, now)
+        return True
+
+    def _notify(self, name: str, old: MetricValue | None, value: MetricValue, now: float) -> None:
+        """Mark a changed metric dirty for every tracker and tell its listeners."""
         for dirty in self._dirty_sets:
             dirty.add(name)
         listeners = self._listeners_for.get(name)
@@ -219,7 +224,6 @@ class Metrics:
                 cb(name, old, value, now)
             except Exception:  # a consumer's bug must not stop the CAN path
                 log.exception("metric listener %r failed on %s; continuing", cb, name)
-        return True
 
     def apply(self, updates: Iterable[tuple[str, MetricValue]], now: float) -> list[str]:
         """Apply a CAN decoder's list of (name, value); returns the names that changed.
@@ -230,7 +234,7 @@ class Metrics:
         """
         changed: list[str] = []
         defs, values, times = self._defs, self._values, self._times
-        dirty_sets, listeners_for = self._dirty_sets, self._listeners_for
+        notify = self._notify
         for name, value in updates:
             d = defs.get(name)
             if d is not None and d.kind is float and type(value) is int:
@@ -247,16 +251,7 @@ class Metrics:
             if old is not None and old == value:
                 continue
             values[name] = value
-            for dirty in dirty_sets:
-                dirty.add(name)
-            listeners = listeners_for.get(name)
-            if listeners is None:
-                listeners = self._resolve_listeners(name)
-            for cb in listeners:
-                try:
-                    cb(name, old, value, now)
-                except Exception:  # a consumer's bug must not stop the CAN path
-                    log.exception("metric listener %r failed on %s; continuing", cb, name)
+            notify(name, old, value, now)
             changed.append(name)
         return changed
 
