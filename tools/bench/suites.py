@@ -37,3 +37,9 @@ def server() -> list[Figure]:
 def footprint() -> list[Figure]:
     from tools.bench import bench_footprint
     return bench_footprint.run()
+
+
+@bench("vmodem")
+def vmodem() -> list[Figure]:
+    from tools.bench import bench_vmodem
+    return bench_vmodem.run()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from modem.emulator.bench import max_modems, measure_rtt
+from tools.bench.bench_vmodem import max_modems, measure_rtt
 
 
 def test_measure_rtt_small() -> None:

@@ -1,6 +1,5 @@
-"""Figures for the benchmarks engineer: AT round trip over a real pty, and modems per process.
-
-Not a test: call `measure_rtt(200)` / `max_modems()` from a script (tools/bench owns the scripts).
+"""The virtual modem's own figures (issue 3): AT round trip over a real pty, and how many virtual
+modems one process can serve. `python -m tools.bench vmodem`.
 """
 
 from __future__ import annotations
@@ -12,6 +11,8 @@ import time
 import tracemalloc
 from pathlib import Path
 from typing import Any
+
+from tools.bench.registry import Figure, info
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -37,8 +38,12 @@ def measure_rtt(n: int = 200) -> dict[str, Any]:
         try:
             with serial.Serial(endpoint.client_path, 115200, timeout=2) as port:
                 port.write(b"ATE0\r")
-                time.sleep(0.2)
-                port.reset_input_buffer()
+                answer = b""
+                while not answer.endswith(b"OK\r\n"):  # echo off before timing anything
+                    chunk = port.read(port.in_waiting or 1)
+                    if not chunk:
+                        raise TimeoutError(f"no OK to ATE0 from the virtual modem: {answer!r}")
+                    answer += chunk
                 for _ in range(n):
                     t0 = time.perf_counter()
                     port.write(b"AT\r")
@@ -123,6 +128,13 @@ def max_modems(sample: int = 200, duration: float = 2.0, poll_interval: float = 
     }
 
 
-if __name__ == "__main__":
-    print(measure_rtt(200))
-    print(max_modems())
+def run() -> list[Figure]:
+    rtt = measure_rtt(200)
+    fleet = max_modems()
+    return [
+        info("vmodem AT->OK over a pty, median", rtt["median_ms"], "ms"),
+        info("vmodem AT->OK over a pty, p99", rtt["p99_ms"], "ms"),
+        info("vmodem commands/s, one process (pipes)", fleet["commands_per_s"], "cmd/s"),
+        info("vmodem modems served, each polled 1/s", fleet["est_max_modems"], "modems"),
+        info("vmodem memory per modem", fleet["bytes_per_modem"] / 1024, "KiB"),
+    ]
