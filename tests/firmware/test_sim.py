@@ -63,7 +63,7 @@ def _sim(state: Path, hours: float, report: Path | None = None) -> list[str]:
 
 def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
     """Kill the unit (with its world) at random instants, restart on the same state directory; every
-    alert ever raised must reach the server or the owner's phone, none stored twice beyond the kills."""
+    alert ever raised must reach the server or the owner's phone, and none is stored twice."""
     rng = random.Random(20261124)
     state = tmp_path / "world"
     env = {**os.environ, "PYTHONHASHSEED": "0"}
@@ -83,6 +83,7 @@ def test_sigkill_at_random_instants_loses_nothing(tmp_path: Path) -> None:
     assert r["alerts"]["raised"] >= 1
     assert r["alerts"]["lost"] == 0, r["alerts"]
     assert r["alerts"]["queued"] == 0, r["alerts"]
-    # At-least-once: a kill between the server storing an alert and the unit recording its `a`
-    # can make the restarted unit send it again; more than one per kill would be a bug.
-    assert r["duplicates"] <= kills
+    # A kill between the server storing an alert and the unit recording its acknowledgement makes
+    # the restarted unit send it again; the server recognises the retransmission (tools/server/core.py,
+    # tested directly in tests/server/test_server_duplicates.py), so it is stored once.
+    assert r["duplicates"] == 0, r
