@@ -8,6 +8,12 @@ testable with a scripted modem and no bytes at all.
 
 Escalation ladder (each rung is tried a few times before the next one):
     retry the step → TCP reconnect → GPRS re-attach → modem soft reset (AT+CFUN=1,1) → power-key cycle.
+The two reset rungs are for trouble in the modem, not in the network: resetting a modem that answers
+only makes it register again. So they are reached when the modem is silent (watchdog, `ModemSilent`),
+powered down, fails init/SIM or keeps failing the registration query itself — and, as OVMS v2 did,
+once after the GPRS back-off ladder (5, 10 … 45 s) while the modem says it is registered with usable
+signal, at most once per `reinit_interval`. A modem that answers "not registered" is waited for:
+`AT+CREG?` with capped back-off, operator reselection (`AT+COPS=0`) after `reselect_after` seconds.
 A silence watchdog power-cycles a modem that has said nothing for `silence_timeout` seconds, and the
 session liveness check (ping `A`, answer `a` within a deadline) turns a silent stall into a reconnect.
 """
@@ -55,6 +61,20 @@ class ModemPoweredDown:
 
 
 @dataclass(frozen=True)
+class ModemSilent:
+    """Several AT commands in a row got no answer at all: the modem is hung (power-key cycle)."""
+
+    reason: str = "AT commands time out"
+
+
+@dataclass(frozen=True)
+class SignalQuality:
+    """`+CSQ` in dBm (None = not known): decides whether a GPRS failure can be the modem's fault."""
+
+    dbm: float | None
+
+
+@dataclass(frozen=True)
 class TcpClosed:
     """URC `CLOSED` or `SEND FAIL`: the server socket is gone; GPRS may still be up."""
 
@@ -85,8 +105,8 @@ class Restart:
     reason: str = "restart requested"
 
 
-LinkEvent = (StepDone | ModemActivity | Registration | ModemRebooted | ModemPoweredDown | TcpClosed
-             | GprsLost | ServerAlive | SessionStalled | Restart)
+LinkEvent = (StepDone | ModemActivity | Registration | ModemRebooted | ModemPoweredDown | ModemSilent
+             | SignalQuality | TcpClosed | GprsLost | ServerAlive | SessionStalled | Restart)
 
 
 # -- actions out -------------------------------------------------------------------------------------
@@ -108,7 +128,8 @@ ACTION_KINDS = (
     "tcp",          # CIPSTART to the server (StepDone("tcp"))
     "login",        # MP-C welcome; StepDone("login") when MP-S checks out
     "ping",         # send `A` on the session (answer comes back as ServerAlive)
-    "poll",         # periodic AT+CREG?;+CSQ while online (keeps the watchdog fed, finds lost coverage)
+    "poll",         # AT+CREG?;+CSQ (Registration, SignalQuality): online every minute, and on GPRS failures
+    "reselect",     # AT+COPS=0: automatic operator reselection while not registered (no result needed)
     "close_tcp",    # CIPCLOSE (no result needed)
     "shut_gprs",    # CIPSHUT (no result needed)
     "soft_reset",   # AT+CFUN=1,1 (the reboot URCs follow; StepDone("soft_reset") when the modem is back)
@@ -139,7 +160,9 @@ STATES: dict[str, StateDef] = {s.name: s for s in (
     StateDef("soft_reset", "soft_reset", 30.0, "power_cycle", "probe"),
     StateDef("init", "init", 30.0, "soft_reset", "sim", retries=3),
     StateDef("sim", "sim", 60.0, "soft_reset", "register", retries=10, retry_delay=5.0),
-    StateDef("register", "register", 180.0, "soft_reset", "gprs", retries=1000, retry_delay=5.0,
+    # No timeout: a modem that answers "not registered" is waited for, never reset (the network is
+    # absent). `retries` counts failed queries in a row (errors/timeouts): that is the modem's trouble.
+    StateDef("register", "register", None, "soft_reset", "gprs", retries=5, retry_delay=5.0,
              on_fail="soft_reset"),
     StateDef("gprs", "gprs", 120.0, "gprs_wait", "tcp", on_fail="gprs_wait"),
     StateDef("gprs_wait", None, None, "gprs", "gprs"),
@@ -161,13 +184,21 @@ class LinkConfig:
     poll_interval: float = 60.0        # AT+CREG?;+CSQ while online (OVMS: 60 s)
     ping_interval: float = 300.0       # no server traffic for this long → send `A` (server: 900 s)
     ping_timeout: float = 45.0         # no answer in time → silent stall → TCP reconnect
-    backoff_base: float = 5.0          # capped exponential back-off (OVMS: 5, 10 … 45 s)
+    backoff_base: float = 5.0          # TCP reconnects: capped exponential back-off with jitter
     backoff_cap: float = 120.0
     tcp_attempts: int = 3              # TCP failures before a GPRS re-attach
-    gprs_attempts: int = 3             # GPRS failures before a soft reset
+    gprs_backoff_step: float = 5.0     # GPRS re-attach back-off: 5, 10 … 45 s (OVMS v2)
+    gprs_backoff_cap: float = 45.0
+    gprs_attempts: int = 9             # back-off waits (the whole ladder) before one modem re-init
+    reinit_interval: float = 1800.0    # at most one GPRS-triggered re-init (soft reset) per this
+    min_signal_dbm: float = -105.0     # weaker than this: GPRS failing is the radio's fault, not the modem's
     soft_resets: int = 2               # soft resets without getting online before a power cycle
-    reset_cooldown: float = 1800.0     # no further reset/power cycle within this after a power cycle:
-                                       # in a long outage a reset cannot help; keep retrying GPRS
+    reset_cooldown: float = 1800.0     # no further reset/power cycle within this after a power cycle
+    register_poll: float = 5.0         # AT+CREG? while not registered: 5, 10, 20, 30 … s
+    register_poll_cap: float = 30.0    # (the +CREG URC usually reports registration sooner)
+    reselect_after: float = 120.0      # not registered this long → AT+COPS=0 (OVMS v2: 120 s)
+    reselect_interval: float = 600.0   # and again at most this often
+    query_timeout: float = 60.0        # a registration query with no result at all counts as failed
 
 
 @dataclass
@@ -209,6 +240,11 @@ class LinkSupervisor:
         self.history: list[Transition] = []
         self.last_reason = ""
         self.last_reset_at: float | None = None
+        self.last_reinit_at: float | None = None
+        self.last_reselect_at: float | None = None
+        self.signal_dbm: float | None = None
+        self._pending_since = 0.0
+        self._register_polls = 0
 
     # -- queries ----------------------------------------------------------------------------------
     @property
@@ -245,6 +281,14 @@ class LinkSupervisor:
         if isinstance(event, ModemPoweredDown):
             self.registered = False
             return self._enter("power_cycle", now, "modem powered down")
+        if isinstance(event, ModemSilent):
+            if self.state in ("power_cycle", "soft_reset", "off"):
+                return []  # a reset in progress: silence is expected (its own timeout covers it)
+            self.registered = False
+            return self._enter("power_cycle", now, f"modem silent ({event.reason})")
+        if isinstance(event, SignalQuality):
+            self.signal_dbm = event.dbm
+            return []
         if isinstance(event, TcpClosed):
             if self.state in ("login", "online", "tcp"):
                 self.tcp_failures += 1
@@ -289,6 +333,8 @@ class LinkSupervisor:
             return self._run_entry(sdef, now)
         if sdef.timeout is not None and now - self.entered_at >= sdef.timeout:
             return self._timeout(sdef, now)
+        if st == "register" and self._pending and now - self._pending_since >= self.config.query_timeout:
+            return self._step_done(StepDone("register", False, "no result"), now)
         if st == "online":
             return self._online_tick(now)
         return []
@@ -350,11 +396,36 @@ class LinkSupervisor:
         return self._wait("tcp_wait", now, reason)
 
     def _escalate_gprs(self, now: float, reason: str) -> list[Action]:
-        """Rung 3: re-attach GPRS after back-off; after `gprs_attempts`, rung 4: soft reset."""
-        if self.gprs_failures >= self.config.gprs_attempts:
+        """Rung 3: re-attach GPRS after 5, 10 … 45 s; after the ladder, one re-init if the modem is to blame.
+
+        GPRS failing while the modem is registered with usable signal may be a wedged PDP stack that
+        a re-init (AT+CFUN=1,1) fixes; OVMS v2 did that. It is done at most once per
+        `reinit_interval` and once per outage, and never escalates to the power key: the modem
+        answers, so keep trying.
+        Not registered → wait for registration instead.
+        """
+        cfg = self.config
+        acts = [Action("shut_gprs", reason), Action("poll", "gprs failed")]
+        if not self.registered:
+            return acts[:1] + self._enter("register", now, reason + "; not registered")
+        n = self.gprs_failures
+        if n > cfg.gprs_attempts and self._reinit_allowed(now):
             self.gprs_failures = 0
-            return self._soft_reset(now, reason + "; gprs attempts exhausted")
-        return [Action("shut_gprs", reason)] + self._wait("gprs_wait", now, reason)
+            self.last_reinit_at = now
+            return self._enter("soft_reset", now, reason + "; gprs attempts exhausted, modem re-init")
+        delay = min(cfg.gprs_backoff_cap, cfg.gprs_backoff_step * max(1, n))
+        return acts + self._wait("gprs_wait", now, reason, delay)
+
+    def _reinit_allowed(self, now: float) -> bool:
+        cfg = self.config
+        if self.last_reinit_at is not None:
+            if now - self.last_reinit_at < cfg.reinit_interval:
+                return False
+            if self.offline_since is not None and self.last_reinit_at >= self.offline_since:
+                return False   # one re-init per outage: a second one will not bring the network back
+        if self.last_reset_at is not None and now - self.last_reset_at < cfg.reset_cooldown:
+            return False
+        return self.signal_dbm is None or self.signal_dbm >= cfg.min_signal_dbm
 
     def backoff(self) -> float:
         """Capped exponential back-off with equal jitter (half fixed, half random)."""
@@ -363,9 +434,9 @@ class LinkSupervisor:
         self.backoff_step += 1
         return raw / 2 + self.rng.random() * raw / 2
 
-    def _wait(self, state: str, now: float, reason: str) -> list[Action]:
+    def _wait(self, state: str, now: float, reason: str, delay: float | None = None) -> list[Action]:
         acts = self._enter(state, now, reason)
-        self._wait_until = now + self.backoff()
+        self._wait_until = now + (self.backoff() if delay is None else delay)
         return acts
 
     def _registration(self, registered: bool, now: float) -> list[Action]:
@@ -386,9 +457,10 @@ class LinkSupervisor:
         sdef = STATES[self.state]
         if ev.ok:
             if self.state == "register":
-                # Registration itself comes as a Registration event; still searching → ask again.
-                self._retry_at = now + sdef.retry_delay
-                return []
+                # Registration itself comes as a Registration event; still searching → ask again,
+                # less often the longer it takes, and reselect the operator now and then (OVMS v2).
+                self._retries_left = sdef.retries   # the modem answered: its query failures start over
+                return self._still_searching(now)
             if self.state == "tcp":
                 self.counters["tcp"] += 1
             if self.state == "gprs":
@@ -401,10 +473,24 @@ class LinkSupervisor:
             return []
         return self._fail(sdef, now, f"{ev.step} failed: {ev.reason}" if ev.reason else f"{ev.step} failed")
 
+    def _still_searching(self, now: float) -> list[Action]:
+        cfg = self.config
+        delay = min(cfg.register_poll_cap, cfg.register_poll * 2 ** min(self._register_polls, 8))
+        self._register_polls += 1
+        self._retry_at = now + delay
+        searching_for = now - self.entered_at
+        if searching_for >= cfg.reselect_after and (
+                self.last_reselect_at is None or now - self.last_reselect_at >= cfg.reselect_interval):
+            self.last_reselect_at = now
+            log.info("link: not registered for %.0fs: operator reselection", searching_for)
+            return [Action("reselect", f"not registered for {searching_for:.0f}s")]
+        return []
+
     def _run_entry(self, sdef: StateDef, now: float) -> list[Action]:
         if sdef.entry is None:
             return []
         self._pending = True
+        self._pending_since = now
         return [Action(sdef.entry)]
 
     def _enter(self, state: str, now: float, reason: str) -> list[Action]:
@@ -419,6 +505,7 @@ class LinkSupervisor:
         self.last_reason = reason
         sdef = STATES[state]
         self._retries_left = sdef.retries
+        self._register_polls = 0
         if state == "power_cycle":
             self.last_reset_at = now   # the top of the ladder: the cool-down starts here
         if state == "power_cycle":

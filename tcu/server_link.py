@@ -56,6 +56,7 @@ class ModemListener(Protocol):
     def modem_activity(self) -> None: ...
     def modem_rebooted(self) -> None: ...
     def modem_powered_down(self) -> None: ...
+    def modem_silent(self, reason: str) -> None: ...
     def tcp_closed(self, reason: str) -> None: ...
     def gprs_lost(self) -> None: ...
     def registration(self, registered: bool) -> None: ...
@@ -197,7 +198,13 @@ class LinkDriver:
 
             self.ops.query_registration(reg_done)
             if k == "poll" and hasattr(self.ops, "signal"):
-                self.ops.signal(self.on_signal)
+                self.ops.signal(self._signal)
+        elif k == "reselect":
+            # Optional in ModemOps (fakes without operators skip it); the result changes nothing here:
+            # registration, if it comes, arrives as +CREG.
+            if hasattr(self.ops, "select_operator"):
+                self.ops.select_operator(lambda ok, reason="": log.info("operator reselection: %s %s",
+                                                                        "ok" if ok else "failed", reason))
         elif k == "gprs":
             self.ops.attach_gprs(str(s.get("apn", "")), str(s.get("apn_user", "")),
                                  str(s.get("apn_password", "")), self._step("gprs"))
@@ -234,6 +241,10 @@ class LinkDriver:
         else:  # our bug
             raise ValueError(f"unknown link action {k!r}")
 
+    def _signal(self, dbm: float | None) -> None:
+        self.sup.handle(L.SignalQuality(dbm), self.loop.time())
+        self.on_signal(dbm)
+
     # -- session events ---------------------------------------------------------------------------------
     def _drain_session(self) -> None:
         for ev in self.session.events():
@@ -257,6 +268,10 @@ class LinkDriver:
     def modem_powered_down(self) -> None:
         self.session.disconnected("modem powered down")
         self.feed(L.ModemPoweredDown())
+
+    def modem_silent(self, reason: str) -> None:
+        self.session.disconnected("modem silent")
+        self.feed(L.ModemSilent(reason))
 
     def tcp_closed(self, reason: str) -> None:
         self.session.disconnected(reason)
@@ -406,6 +421,10 @@ class DriverModemOps:
             done(getattr(result.value, "dbm", None) if isinstance(result, self.D.Ok) else None)
         self.modem.signal(cb)
 
+    def select_operator(self, done: Done) -> None:
+        """`AT+COPS=0` (automatic operator selection), the supervisor's reselection step."""
+        self.modem.select_operator_auto(self._cb(done))
+
     def _on_event(self, ev: Any) -> None:
         lst = self.listener
         if lst is None:
@@ -417,6 +436,8 @@ class DriverModemOps:
             lst.modem_rebooted()
         elif isinstance(ev, D.ModemPoweredDown):
             lst.modem_powered_down()
+        elif isinstance(ev, D.ModemSilent):
+            lst.modem_silent(f"{ev.count} AT commands unanswered")
         elif isinstance(ev, D.TcpClosed):
             self._tcp_queue.clear()
             lst.tcp_closed(ev.reason)

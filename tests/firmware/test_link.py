@@ -12,9 +12,12 @@ from tcu.link import (
     LinkConfig,
     LinkSupervisor,
     ModemActivity,
+    ModemPoweredDown,
     ModemRebooted,
+    ModemSilent,
     Registration,
     ServerAlive,
+    SignalQuality,
     StepDone,
     TcpClosed,
 )
@@ -31,6 +34,8 @@ class ScriptedModem:
         self.gprs_ok = True
         self.tcp_ok = True
         self.answers_ping = True
+        self.creg_errors = False      # AT+CREG? answers ERROR (modem-side trouble)
+        self.dbm: float | None = -70.0
         self.actions: list[str] = []
         self._tick()
 
@@ -52,10 +57,14 @@ class ScriptedModem:
         self.feed(ModemActivity())
         if kind in ("probe", "init", "sim", "soft_reset"):
             self.feed(StepDone(kind, True))
+        elif kind == "register" and self.creg_errors:
+            self.feed(StepDone(kind, False, "AT+CREG?: ERROR"))
         elif kind in ("register", "poll"):
             self.feed(Registration(self.registered))
             if kind == "register":
                 self.feed(StepDone(kind, True))
+            else:
+                self.feed(SignalQuality(self.dbm))
         elif kind == "gprs":
             self.feed(StepDone(kind, self.gprs_ok, "" if self.gprs_ok else "CIICR ERROR"))
         elif kind == "tcp":
@@ -97,18 +106,25 @@ def test_every_table_target_is_a_state() -> None:
             assert target in STATES, (sdef.name, target)
 
 
-def test_unregistered_modem_keeps_searching_then_soft_resets() -> None:
+def resets(sup: LinkSupervisor) -> list[str]:
+    return [d for d in path(sup) if d in ("soft_reset", "power_cycle")]
+
+
+def test_unregistered_but_answering_modem_is_waited_for_and_reselects_the_operator() -> None:
     loop, sup, modem = make()
     modem.registered = False
-    loop.run_for(200)
-    assert not sup.online and not sup.gsm_registered
-    assert "soft_reset" in path(sup)
+    loop.run_for(400)
+    assert not sup.online and not sup.gsm_registered and sup.state == "register"
+    assert resets(sup) == []
+    assert modem.actions.count("reselect") == 1        # after ~120 s, not again within 600 s
+    # polls slow down to the cap: far fewer than one every 5 s
+    assert 10 <= modem.actions.count("register") <= 25
     modem.registered = True
-    loop.run_for(60)
+    loop.run_for(40)
     assert sup.online
 
 
-def test_escalation_ladder_tcp_then_gprs_then_soft_reset_then_power_cycle() -> None:
+def test_escalation_ladder_tcp_then_gprs_then_one_reinit_never_the_power_key() -> None:
     loop, sup, modem = make()
     loop.run_for(30)
     assert sup.online
@@ -117,13 +133,112 @@ def test_escalation_ladder_tcp_then_gprs_then_soft_reset_then_power_cycle() -> N
     modem.feed(TcpClosed("remote close"))
     loop.run_for(3600)
     p = path(sup)
-    first = {name: p.index(name) for name in ("tcp_wait", "gprs_wait", "soft_reset", "power_cycle")}
-    assert first["tcp_wait"] < first["gprs_wait"] < first["soft_reset"] < first["power_cycle"]
-    assert not sup.online
-    assert sup.gsm_registered or sup.state in ("probe", "init", "sim", "register", "soft_reset", "power_cycle")
+    first = {name: p.index(name) for name in ("tcp_wait", "gprs_wait", "soft_reset")}
+    assert first["tcp_wait"] < first["gprs_wait"] < first["soft_reset"]
+    assert resets(sup) == ["soft_reset"]               # one re-init per outage, no power cycle
+    assert not sup.online and sup.gsm_registered
     modem.tcp_ok = modem.gprs_ok = True
-    loop.run_for(600)
+    loop.run_for(120)
     assert sup.online
+
+
+def test_gprs_back_off_is_5_10_up_to_45_seconds() -> None:
+    loop, sup, modem = make()
+    loop.run_for(30)
+    modem.gprs_ok = False
+    modem.feed(GprsLost())
+    loop.run_for(600)
+    trs = sup.all  # type: ignore[attr-defined]
+    waits = [b.at - a.at for a, b in zip(trs, trs[1:], strict=False) if a.dst == "gprs_wait" and b.dst == "gprs"]
+    # the back-off ends on the next one-second tick
+    expected = [5, 10, 15, 20, 25, 30, 35, 40, 45]
+    assert all(e <= w < e + 1.01 for e, w in zip(expected, waits[:9], strict=True)), waits
+    assert path(sup).count("soft_reset") == 1          # the re-init after the ladder
+    assert path(sup).index("soft_reset") > [i for i, d in enumerate(path(sup)) if d == "gprs_wait"][8]
+
+
+def test_long_gprs_outage_reinits_once_and_never_power_cycles() -> None:
+    loop, sup, modem = make(reinit_interval=1800)
+    loop.run_for(30)
+    modem.gprs_ok = False
+    modem.feed(GprsLost())
+    loop.run_for(4 * 3600)
+    assert resets(sup) == ["soft_reset"]
+    assert sup.gsm_registered                          # SMS fallback stays available throughout
+    modem.gprs_ok = True
+    loop.run_for(60)
+    assert sup.online
+
+
+def test_reinit_at_most_once_per_interval_across_outages() -> None:
+    loop, sup, modem = make(reinit_interval=1800)
+    loop.run_for(30)
+    for _ in range(2):
+        modem.gprs_ok = False
+        modem.feed(GprsLost())
+        loop.run_for(600)
+        modem.gprs_ok = True
+        loop.run_for(60)
+        assert sup.online
+    assert resets(sup) == ["soft_reset"]
+    loop.run_for(1800)
+    modem.gprs_ok = False
+    modem.feed(GprsLost())
+    loop.run_for(600)
+    assert resets(sup) == ["soft_reset", "soft_reset"]
+
+
+def test_gprs_failing_with_weak_signal_is_not_the_modems_fault() -> None:
+    loop, sup, modem = make()
+    loop.run_for(30)
+    modem.dbm = -111
+    modem.gprs_ok = False
+    modem.feed(GprsLost())
+    loop.run_for(3600)
+    assert resets(sup) == [] and sup.gsm_registered
+    modem.gprs_ok = True
+    loop.run_for(60)
+    assert sup.online
+
+
+def test_no_coverage_for_30_minutes_with_answering_modem_needs_no_reset() -> None:
+    loop, sup, modem = make()
+    loop.run_for(30)
+    assert sup.online
+    modem.registered = False
+    modem.gprs_ok = False
+    modem.tcp_ok = False
+    modem.feed(GprsLost())
+    loop.run_for(1800)
+    assert not sup.online and not sup.gsm_registered
+    assert sup.counters["soft_reset"] == 0 and sup.counters["power_cycle"] == 0
+    assert 2 <= modem.actions.count("reselect") <= 4
+    modem.registered = modem.gprs_ok = modem.tcp_ok = True
+    back = loop.time()
+    while not sup.online and loop.time() - back < 120:
+        loop.run_for(1)
+    assert sup.online and loop.time() - back <= 45
+
+
+def test_registration_query_errors_are_modem_trouble_and_reset_it() -> None:
+    loop, sup, modem = make()
+    modem.creg_errors = True
+    loop.run_for(60)
+    assert resets(sup)[:1] == ["soft_reset"]
+    modem.creg_errors = False
+    loop.run_for(60)
+    assert sup.online
+
+
+def test_modem_silent_and_powered_down_still_power_cycle() -> None:
+    for event in (ModemSilent("3 AT commands unanswered"), ModemPoweredDown()):
+        loop, sup, modem = make()
+        loop.run_for(30)
+        modem.feed(event)
+        assert sup.state == "power_cycle" and sup.counters["power_cycle"] == 1
+        assert not sup.online and not sup.gsm_registered
+        loop.run_for(60)
+        assert sup.online
 
 
 def test_gprs_lost_reattaches_and_recovers() -> None:
@@ -177,20 +292,3 @@ def test_backoff_is_capped_exponential_with_deterministic_jitter() -> None:
     assert 2.5 <= delays[0] <= 5
     assert all(30 <= d <= 60 for d in delays[4:])
     assert delays[3] > delays[0]
-
-
-def test_after_a_power_cycle_a_long_outage_does_not_keep_resetting_the_modem() -> None:
-    loop, sup, modem = make(reset_cooldown=1800)
-    loop.run_for(30)
-    modem.gprs_ok = False
-    modem.feed(GprsLost())
-    loop.run_for(4 * 3600)
-    cycles = [t.at for t in sup.all if t.dst == "power_cycle"]  # type: ignore[attr-defined]
-    resets = [t.at for t in sup.all if t.dst in ("power_cycle", "soft_reset")]  # type: ignore[attr-defined]
-    assert 2 <= len(cycles) <= 4 * 3600 / 1800 + 1
-    assert all(b - a >= 1800 for a, b in zip(cycles, cycles[1:], strict=False))
-    # between the cool-down's start and end nothing resets the modem: GPRS retries only
-    assert not [t for t in resets if cycles[0] < t < cycles[0] + 1800]
-    modem.gprs_ok = True
-    loop.run_for(600)
-    assert sup.online
