@@ -38,7 +38,13 @@ REPORT_INTERVAL_APPS: Final = 10.0
 REPORT_INTERVAL_IDLE: Final = 600.0
 # Spec §6: the server drops a car silent for 960 s; "a TCU should send something at least every ~10 min".
 PING_INTERVAL: Final = 540.0
-PING_TIMEOUT: Final = 120.0       # an unanswered ping means the TCP path is dead
+# Liveness (DESIGN.md §3): only bytes *from* the server prove the path works. A modem can keep TCP "up"
+# while nothing flows (a stall); what we send then vanishes without an error. So after LIVENESS_IDLE s
+# without a byte from the server we ping, and when PING_TIMEOUT s pass after a ping without any byte from
+# the server the session is dead. Our own sends never postpone either clock. Worst-case detection of a
+# stall is LIVENESS_IDLE + PING_TIMEOUT (4 min) for one ~50-byte exchange per 3 quiet minutes.
+LIVENESS_IDLE: Final = 180.0
+PING_TIMEOUT: Final = 60.0        # a ping unanswered this long (no byte at all from the server): dead
 LOGIN_TIMEOUT: Final = 30.0       # the real server waits 30 s for the welcome; so do we for its answer
 
 PSI_PER_KPA: Final = 1 / 6.894757
@@ -286,6 +292,7 @@ class CarSession:
         self._last_sent: dict[str, str] = {}
         self._next_report = now
         self._last_tx = now
+        self._last_rx = now               # last byte from the server (liveness; never our own sends)
         self._pings: deque[tuple[float, tuple[Hashable, ...]]] = deque()   # our unanswered A's
         self._unproven: list[Hashable] = []      # ids of lines sent since our last A
         self._ack_ids: dict[int, Hashable] = {}  # h<ack> number -> record id
@@ -297,6 +304,7 @@ class CarSession:
         self._conn = ClientConnection("C", self.vehicle_id, self._password, self._rng)
         self._paranoid = None
         self._connected_at = now
+        self._last_rx = now
         self.logged_in = False
         self.apps = 0
         self._last_sent.clear()
@@ -327,6 +335,7 @@ class CarSession:
         conn = self._conn
         if conn is None or not data:
             return b""   # end of stream is reported with disconnected(), not b""
+        self._last_rx = now
         conn.receive_data(data)
         out = bytearray()
         while self._conn is conn:
@@ -336,6 +345,7 @@ class CarSession:
             if isinstance(ev, Welcomed):
                 self.logged_in = True
                 self._last_tx = now
+                self._last_rx = now
                 self._next_report = now
                 self._events.append(LoggedIn())
                 log.info("OVMS server accepted %s", self.vehicle_id)
@@ -432,7 +442,8 @@ class CarSession:
             if now - self._connected_at >= LOGIN_TIMEOUT:
                 self._lost(LoginFailed("no welcome from the server"))
             return b""
-        if self._pings and now - self._pings[0][0] >= PING_TIMEOUT:
+        dead_at = self._dead_at()
+        if dead_at is not None and now >= dead_at:
             self._lost(LinkLost("ping not answered"))
             return b""
         out = bytearray()
@@ -445,9 +456,18 @@ class CarSession:
             self._next_report = now + (REPORT_INTERVAL_APPS if self.apps > 0 else REPORT_INTERVAL_IDLE)
         if self._unproven and not self._pings:
             out += self._ping(now)
+        elif not self._pings and now - self._last_rx >= LIVENESS_IDLE:
+            out += self._ping(now)     # the server has been quiet: is the path still there?
         elif now - self._last_tx >= PING_INTERVAL:
             out += self._ping(now)
         return bytes(out)
+
+    def _dead_at(self) -> float | None:
+        """When the session counts as dead: PING_TIMEOUT after the oldest unanswered ping, unless a
+        byte from the server came later (then PING_TIMEOUT after that byte). Sending never moves it."""
+        if not self._pings:
+            return None
+        return max(self._pings[0][0], self._last_rx) + PING_TIMEOUT
 
     def next_deadline(self) -> float | None:
         """When `tick` must run next (None when there is no connection)."""
@@ -456,8 +476,11 @@ class CarSession:
         if not self.logged_in:
             return self._connected_at + LOGIN_TIMEOUT
         deadlines = [self._next_report, self._last_tx + PING_INTERVAL]
-        if self._pings:
-            deadlines.append(self._pings[0][0] + PING_TIMEOUT)
+        dead_at = self._dead_at()
+        if dead_at is not None:
+            deadlines.append(dead_at)
+        else:
+            deadlines.append(self._last_rx + LIVENESS_IDLE)
         return min(deadlines)
 
     def send_alert(self, alert_id: Hashable, text: str, now: float, kind: str = "A") -> bytes:

@@ -6,6 +6,7 @@ import random
 
 from tcu.ovms import messages as m
 from tcu.ovms.car_client import (
+    LIVENESS_IDLE,
     PING_INTERVAL,
     PING_TIMEOUT,
     REPORT_INTERVAL_APPS,
@@ -112,11 +113,15 @@ def test_change_only_reporting_on_the_cadence() -> None:
     metrics = {"v.b.soc": 80}
     first = p.tick(metrics)
     assert [x[0] for x in first] == ["S", "D", "L", "F", "V"]
-    assert p.car.next_deadline() == min(REPORT_INTERVAL_IDLE, PING_INTERVAL)
+    assert p.car.next_deadline() == min(REPORT_INTERVAL_IDLE, PING_INTERVAL, LIVENESS_IDLE)
     metrics["v.b.soc"] = 79
     assert p.tick(metrics, 10) == []              # not due yet: 10 min cadence without apps
-    assert [x[0] for x in p.tick(metrics, REPORT_INTERVAL_IDLE)] == ["S"]   # only what changed
-    assert p.tick(metrics, REPORT_INTERVAL_IDLE) == ["A"]   # nothing changed; a ping keeps the link
+    p.t = REPORT_INTERVAL_IDLE - 1
+    p.from_server(m.Peers(0))                     # the server keeps talking: no liveness ping needed
+    assert [x[0] for x in p.tick(metrics, 1)] == ["S"]   # only what changed
+    p.t += PING_INTERVAL - 1
+    p.from_server(m.Peers(0))
+    assert p.tick(metrics, 1) == ["A"]            # nothing to say for 9 min: a ping keeps the link
 
 
 def test_apps_watching_speed_up_reports() -> None:
@@ -136,12 +141,44 @@ def test_pings_answers_and_dead_link() -> None:
     p = Pair()
     p.tick({})
     assert p.from_server(m.Ping()) == ["a"]
-    assert p.tick({}, PING_INTERVAL - 1) == []
-    assert p.tick({}, 1) == ["A"]
-    assert p.car.next_deadline() <= p.t + PING_TIMEOUT
+    assert p.car.next_deadline() == p.t + LIVENESS_IDLE
+    assert p.tick({}, LIVENESS_IDLE - 1) == []
+    assert p.tick({}, 1) == ["A"]                  # the server has been quiet for LIVENESS_IDLE: ping
+    assert p.car.next_deadline() == p.t + PING_TIMEOUT
+    p.from_server(m.PingAck())
+    assert p.car.next_deadline() == p.t + LIVENESS_IDLE
+    assert p.tick({}, LIVENESS_IDLE) == ["A"]
     p.tick({}, PING_TIMEOUT)
     assert p.car.events() == [LinkLost("ping not answered")]
     assert p.car.next_deadline() is None and not p.car.logged_in
+
+
+def test_our_own_sends_never_postpone_the_dead_link() -> None:
+    """A stall swallows what we send without an error: reports, alerts and more pings are no sign of life."""
+    p = Pair()
+    p.tick({})
+    p.t += LIVENESS_IDLE
+    assert p.tick({}) == ["A"]
+    pinged = p.t
+    for n in range(5):                             # alerts and reports keep going out meanwhile
+        p.t += PING_TIMEOUT / 6
+        p.car.send_alert(n, f"alert {n}", p.t)
+        p.car.tick({"v.b.soc": n}, p.t, force=True)
+        assert p.car.next_deadline() == pinged + PING_TIMEOUT
+    assert p.car.events() == []
+    p.car.tick({}, pinged + PING_TIMEOUT)
+    assert p.car.events() == [LinkLost("ping not answered")]
+
+
+def test_any_byte_from_the_server_is_life() -> None:
+    p = Pair()
+    p.tick({})
+    assert p.tick({}, LIVENESS_IDLE) == ["A"]
+    p.t += PING_TIMEOUT - 1
+    p.from_server(m.Peers(1))                      # not the `a` yet, but the path works
+    assert p.car.next_deadline() <= p.t + PING_TIMEOUT
+    p.tick({}, PING_TIMEOUT - 1)
+    assert p.car.logged_in and p.car.events() == [AppsChanged(1)]
 
 
 def test_alert_delivered_by_the_answer_to_a_later_ping() -> None:
