@@ -16,6 +16,14 @@ signal, at most once per `reinit_interval`. A modem that answers "not registered
 `AT+CREG?` with capped back-off, operator reselection (`AT+COPS=0`) after `reselect_after` seconds.
 A silence watchdog power-cycles a modem that has said nothing for `silence_timeout` seconds, and the
 session liveness check (ping `A`, answer `a` within a deadline) turns a silent stall into a reconnect.
+
+TCP reconnect pacing: the back-off is the *period* between attempt starts (CIPSTART + login), capped at
+`backoff_cap`, not a pause after each failure. A login that already waited ~30 s for a welcome that never
+came (a stalled bearer) is retried within seconds, so the unit is online within ~`backoff_cap` of the
+network recovering; a CIPSTART that fails at once still waits out most of the period (no hammering).
+The back-off starts over when the network shows life: registration or the GPRS bearer coming back after
+being lost, and of course a successful login. Bytes from the server during a login that then fails do
+not count: a server that answers and rejects us must not be hammered.
 """
 
 from __future__ import annotations
@@ -184,8 +192,9 @@ class LinkConfig:
     poll_interval: float = 60.0        # AT+CREG?;+CSQ while online (OVMS: 60 s)
     ping_interval: float = 300.0       # no server traffic for this long → send `A` (server: 900 s)
     ping_timeout: float = 45.0         # no answer in time → silent stall → TCP reconnect
-    backoff_base: float = 5.0          # TCP reconnects: capped exponential back-off with jitter
-    backoff_cap: float = 120.0
+    backoff_base: float = 5.0          # TCP reconnects: capped exponential back-off with jitter,
+    backoff_cap: float = 40.0          # the period between attempt starts (a 30 s login timeout counts)
+    backoff_floor: float = 2.0         # least pause after a failed attempt, however long it took
     tcp_attempts: int = 3              # TCP failures before a GPRS re-attach
     gprs_backoff_step: float = 5.0     # GPRS re-attach back-off: 5, 10 … 45 s (OVMS v2)
     gprs_backoff_cap: float = 45.0
@@ -235,6 +244,8 @@ class LinkSupervisor:
         self.gprs_failures = 0
         self.soft_resets = 0
         self.backoff_step = 0
+        self.attempt_started_at = 0.0   # when the current TCP attempt (CIPSTART + login) began
+        self._bearer_lost = False       # GPRS attach failed or +PDP: DEACT since the last attach
         self.counters: dict[str, int] = {"power_cycle": 0, "soft_reset": 0, "gprs": 0, "tcp": 0,
                                          "login": 0, "stall": 0}
         self.history: list[Transition] = []
@@ -296,6 +307,7 @@ class LinkSupervisor:
             return []
         if isinstance(event, GprsLost):
             if self.state in ("login", "online", "tcp", "tcp_wait", "gprs"):
+                self._bearer_lost = True
                 self.gprs_failures += 1
                 return self._escalate_gprs(now, "gprs lost (+PDP: DEACT)")
             return []
@@ -367,6 +379,7 @@ class LinkSupervisor:
             return [Action("close_tcp", reason)] + self._escalate_tcp(now, reason)
         if name == "gprs":
             self.gprs_failures += 1
+            self._bearer_lost = True
             return self._escalate_gprs(now, reason)
         if name == "soft_reset":
             self.soft_resets += 1
@@ -388,12 +401,18 @@ class LinkSupervisor:
         return self._enter("soft_reset", now, reason)
 
     def _escalate_tcp(self, now: float, reason: str) -> list[Action]:
-        """Rung 2: reconnect TCP after back-off; after `tcp_attempts`, rung 3: re-attach GPRS."""
-        if self.tcp_failures >= self.config.tcp_attempts:
+        """Rung 2: reconnect TCP after back-off; after `tcp_attempts`, rung 3: re-attach GPRS.
+
+        The back-off is counted from the start of the failed attempt, so the time a login spent
+        waiting for a welcome is not added on top of it (see the module docstring).
+        """
+        cfg = self.config
+        if self.tcp_failures >= cfg.tcp_attempts:
             self.tcp_failures = 0
             self.gprs_failures += 1
             return self._escalate_gprs(now, reason + "; tcp attempts exhausted")
-        return self._wait("tcp_wait", now, reason)
+        spent = now - self.attempt_started_at if self.state in ("tcp", "login") else 0.0
+        return self._wait("tcp_wait", now, reason, max(cfg.backoff_floor, self.backoff() - spent))
 
     def _escalate_gprs(self, now: float, reason: str) -> list[Action]:
         """Rung 3: re-attach GPRS after 5, 10 … 45 s; after the ladder, one re-init if the modem is to blame.
@@ -442,6 +461,8 @@ class LinkSupervisor:
     def _registration(self, registered: bool, now: float) -> list[Action]:
         was = self.registered
         self.registered = registered
+        if registered and not was:
+            self.backoff_step = 0   # the network is back: the next reconnect need not wait long
         if registered and self.state == "register":
             self._retry_at = None
             return self._enter("gprs", now, "registered")
@@ -466,6 +487,9 @@ class LinkSupervisor:
             if self.state == "gprs":
                 self.counters["gprs"] += 1
                 self.gprs_failures = 0
+                if self._bearer_lost:   # the bearer is back after being lost: the network shows life
+                    self._bearer_lost = False
+                    self.backoff_step = 0
             return self._enter(sdef.on_ok, now, f"{ev.step} ok")
         if self._retries_left > 0:
             self._retries_left -= 1
@@ -508,6 +532,8 @@ class LinkSupervisor:
         self._register_polls = 0
         if state == "power_cycle":
             self.last_reset_at = now   # the top of the ladder: the cool-down starts here
+        if state == "tcp":
+            self.attempt_started_at = now
         if state == "power_cycle":
             self.counters["power_cycle"] += 1
             self.registered = False

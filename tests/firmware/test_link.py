@@ -34,6 +34,7 @@ class ScriptedModem:
         self.gprs_ok = True
         self.tcp_ok = True
         self.answers_ping = True
+        self.welcome = True           # False: a stalled bearer, the login's welcome never comes
         self.creg_errors = False      # AT+CREG? answers ERROR (modem-side trouble)
         self.dbm: float | None = -70.0
         self.actions: list[str] = []
@@ -69,8 +70,10 @@ class ScriptedModem:
             self.feed(StepDone(kind, self.gprs_ok, "" if self.gprs_ok else "CIICR ERROR"))
         elif kind == "tcp":
             self.feed(StepDone(kind, self.tcp_ok, "" if self.tcp_ok else "CONNECT FAIL"))
-        elif kind == "login":
+        elif kind == "login" and self.welcome:
             self.feed(StepDone(kind, True))
+        elif kind == "login":   # the session gives up after 30 s without a welcome
+            self.loop.call_later(30.0, self.feed, StepDone(kind, False, "no welcome from the server"))
         elif kind == "ping" and self.answers_ping:
             self.feed(ServerAlive())
 
@@ -292,3 +295,64 @@ def test_backoff_is_capped_exponential_with_deterministic_jitter() -> None:
     assert 2.5 <= delays[0] <= 5
     assert all(30 <= d <= 60 for d in delays[4:])
     assert delays[3] > delays[0]
+
+
+def attempt_starts(sup: LinkSupervisor, since: float = 0.0) -> list[float]:
+    return [t.at for t in sup.all if t.dst == "tcp" and t.at >= since]  # type: ignore[attr-defined]
+
+
+def test_stalled_bearer_login_back_off_is_capped_and_recovery_is_quick() -> None:
+    # TCP connects but nothing flows (the emulator's `stall`): every login waits 30 s for a welcome.
+    # The back-off is the period between attempts, so it must not add 60..120 s on top of that.
+    loop, sup, modem = make()
+    loop.run_for(30)
+    assert sup.online
+    modem.answers_ping = modem.welcome = False
+    since = loop.time()
+    loop.run_for(1800)
+    starts = attempt_starts(sup, since)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert len(gaps) >= 30, gaps
+    # each period: the 30 s login, at most the back-off cap in all (or the 5 s GPRS rung), one tick
+    assert all(30 <= g <= sup.config.backoff_cap + 7 for g in gaps), gaps
+    assert resets(sup) == []                           # a stall is no modem trouble
+    # Worst case: the network recovers just after a login went out into the void.
+    while sup.state != "login":
+        loop.run_for(0.1)
+    modem.answers_ping = modem.welcome = True
+    back = loop.time()
+    while not sup.online and loop.time() - back < 200:
+        loop.run_for(0.5)
+    assert sup.online and loop.time() - back <= 45
+
+
+def test_fast_connect_failures_still_wait_out_the_back_off_period() -> None:
+    loop, sup, modem = make()
+    loop.run_for(30)
+    modem.tcp_ok = False                               # CONNECT FAIL at once, the bearer is fine
+    modem.feed(TcpClosed("remote close"))
+    since = loop.time()
+    loop.run_for(1800)
+    starts = attempt_starts(sup, since)
+    gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+    assert 30 <= len(gaps) <= 90, len(gaps)            # not one every floor (2 s): no hammering
+    assert max(gaps) <= sup.config.backoff_cap + 7
+    assert sum(g >= sup.config.backoff_cap / 2 for g in gaps) >= len(gaps) // 2, gaps
+
+
+def test_back_off_starts_over_when_registration_returns() -> None:
+    loop, sup, modem = make()
+    loop.run_for(30)
+    modem.tcp_ok = False
+    modem.feed(TcpClosed("remote close"))
+    loop.run_for(600)
+    assert sup.backoff_step >= 4
+    modem.registered = False
+    modem.feed(Registration(False))
+    loop.run_for(60)
+    assert sup.state == "register" and sup.backoff_step >= 4
+    modem.registered = modem.tcp_ok = True
+    modem.feed(Registration(True))
+    assert sup.backoff_step == 0
+    loop.run_for(20)
+    assert sup.online

@@ -15,8 +15,10 @@ from tcu.world import OutageWindow, World, WorldConfig
 # Worst case: the last byte from the server came just before the stall; the keep-alive ping goes out
 # LIVENESS_IDLE later and is declared dead PING_TIMEOUT after that (+ the 1 s link tick).
 DETECT_BOUND = LIVENESS_IDLE + PING_TIMEOUT + 5.0
-# After the stall: the supervisor's TCP back-off (up to ~90 s) plus reconnect and login.
-RECOVER_BOUND = 150.0
+# After the stall: a login that went out just before it ended waits 30 s for its welcome, the reconnect
+# period is capped at LinkConfig.backoff_cap (40 s, counted from the attempt's start), then CIPSTART and
+# login (measured: 13..37 s; it was up to ~110 s with a back-off that grew to 60..120 s per attempt).
+RECOVER_BOUND = 60.0
 
 
 def _run(start: float, length: float, modem: str = "emulated") -> tuple[World, OutageWindow]:
