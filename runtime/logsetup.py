@@ -54,10 +54,10 @@ class RedactingFilter(logging.Filter):
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
-def add_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--log-level", default="INFO",
+def add_args(parser: argparse.ArgumentParser, default: str = "INFO") -> None:
+    parser.add_argument("--log-level", default=default,
                         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        type=str.upper, help="log threshold (default INFO)")
+                        type=str.upper, help=f"log threshold (default {default})")
     parser.add_argument("--log-file", default=None, help="also append logs to this file")
 
 

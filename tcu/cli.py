@@ -52,16 +52,16 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="how often an alarm/tow/valet-trunk incident happens (default one per 3 h)")
     p.add_argument("--state-dir", default=None, help="keep the world's databases here (restartable)")
     p.add_argument("--quiet", action="store_true", help="no live view / progress lines")
-    logsetup.add_args(p)
+    # The world's components log at INFO/WARNING all the time (modem reboots are the weather), so
+    # by default only errors reach the terminal and the live view stays readable.
+    logsetup.add_args(p, default="ERROR")
 
 
 def cmd_sim(args: argparse.Namespace) -> int:
     from tcu.report import build_report, summary_lines
     from tcu.world import World, WorldConfig, demo_config
 
-    # The world's own components log at INFO/WARNING all the time (modem reboots are the weather);
-    # unless asked, only errors reach the terminal so the live view stays readable.
-    logsetup.setup_logging("ERROR" if args.log_level == "INFO" else args.log_level, args.log_file)
+    logsetup.setup_logging(args.log_level, args.log_file)
     if args.demo:
         cfg = demo_config(args.seed)
         cfg.modem = args.modem
