@@ -143,7 +143,16 @@ class VehicleLogic:
         return tuple(self._handlers)
 
     def on_metric(self, name: str, old: MetricValue | None, new: MetricValue, now: float) -> None:
-        """Listener for `Metrics.subscribe`: react to one change."""
+        """Listener for `Metrics.subscribe`: react to one change.
+
+        `v.p.speed` changes on nearly every drive frame, so its common case is answered here
+        without a handler call or any metric reads: at 1 km/h or more the car is not standing
+        still whatever the ignition and handbrake say, which is all `_update_left_on` would find.
+        """
+        if name == "v.p.speed" and isinstance(new, float) and new >= 1.0:
+            self._on_still_since = None
+            self._left_on_alerted = False
+            return
         handler = self._handlers.get(name)
         if handler is not None:
             handler(self, old, new, now)
@@ -223,6 +232,8 @@ class VehicleLogic:
 
     def _num(self, name: str) -> float | None:
         v = self.m.get(name)
+        if type(v) is float:  # the usual case, answered without the isinstance checks
+            return v
         return float(v) if isinstance(v, float | int) and not isinstance(v, bool) else None
 
     def _end_session(self, result: str, now: float) -> None:
@@ -316,13 +327,13 @@ class VehicleLogic:
             if self.s.breadcrumb_s > 0:
                 self._next_crumb = now
         else:
-            self._anchor = self._position()
+            pos = self._position()
+            self._anchor = pos
             self._next_crumb = None
             if self._trip is not None and old is True:
                 trip, self._trip = self._trip, None
                 end = self._wall(now)
                 odo, odo0 = self._num("v.p.odometer"), trip["odo_start"]
-                pos = self._position()
                 self._records.append(HistoryRecord("trip", end, {
                     "start": trip["start"], "end": end, "duration_s": round(end - float(trip["start"] or end), 1),
                     "distance_km": None if odo is None or odo0 is None else round(odo - odo0, 2),
@@ -351,9 +362,10 @@ class VehicleLogic:
             self._raise("moved", f"Car moved while parked ({format_distance(d)})", True, now)
 
     def _update_left_on(self, now: float) -> None:
-        speed = self.m.get("v.p.speed")
-        still = self.m.get("v.e.on") is True and (not isinstance(speed, float) or speed < 1.0)
-        if still and self.m.get("v.e.handbrake") is False:
+        get = self.m.get
+        speed = get("v.p.speed")
+        still = get("v.e.on") is True and (not isinstance(speed, float) or speed < 1.0)
+        if still and get("v.e.handbrake") is False:
             still = False  # handbrake released: someone is about to drive
         if still:
             if self._on_still_since is None:
@@ -368,6 +380,10 @@ class VehicleLogic:
             self._on_still_since = now
 
     def _on_speed(self, old: MetricValue | None, new: MetricValue, now: float) -> None:
+        """Speed below 1 km/h (or not a number), or the handbrake: re-judge standing still.
+
+        (Speed at 1 km/h or more is answered in `on_metric` without coming here.)
+        """
         self._update_left_on(now)
 
     def _on_trunk(self, old: MetricValue | None, new: MetricValue, now: float) -> None:

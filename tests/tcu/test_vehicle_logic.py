@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tcu.metrics import Metrics
 from tcu.params import Params
@@ -235,3 +237,55 @@ def test_charge_session_record() -> None:
     assert rec.kind == "charge"
     assert rec.data["kwh"] == 7.2 and rec.data["soc_start"] == 50.0 and rec.data["soc_end"] == 80.0
     assert rec.data["result"] == "done" and rec.data["duration_s"] == 3600.0
+
+
+class _PlainDispatch(VehicleLogic):
+    """The rules without `on_metric`'s speed shortcut: every change goes to its handler."""
+
+    def on_metric(self, name: str, old: object, new: object, now: float) -> None:  # type: ignore[override]
+        handler = self._handlers.get(name)
+        if handler is not None:
+            handler(self, old, new, now)
+
+
+_STEPS = st.one_of(
+    st.tuples(st.just("v.p.speed"), st.sampled_from([0.0, 0.5, 0.99, 1.0, 1.01, 3.0, 50.0, 120.0])),
+    st.tuples(st.just("v.e.on"), st.booleans()),
+    st.tuples(st.just("v.e.handbrake"), st.booleans()),
+    st.tuples(st.just("v.d.fl"), st.booleans()),
+    st.tuples(st.just("advance"), st.sampled_from([1.0, 300.0, 899.0, 901.0])),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(_STEPS, max_size=40))
+def test_speed_shortcut_changes_no_alert_or_record(steps: list[tuple[str, object]]) -> None:
+    """The fast `v.p.speed` path in `on_metric` gives the same alerts, records and deadlines."""
+    rigs = []
+    for cls in (VehicleLogic, _PlainDispatch):
+        m = Metrics()
+        logic = cls(m, LogicSettings(left_on_s=900, breadcrumb_s=0))  # deadlines: left-on only
+        m.subscribe(logic.on_metric, names=logic.watched_metrics())
+        rigs.append((m, logic))
+    now = T0
+    for what, value in steps:
+        if what == "advance":
+            now += value  # type: ignore[operator]
+        else:
+            for m, _ in rigs:
+                m.set(what, value, now)  # type: ignore[arg-type]
+        fast, plain = (logic.tick(now) for _, logic in rigs)
+        assert [(a.kind, a.text) for a in fast] == [(a.kind, a.text) for a in plain]
+        assert rigs[0][1].next_deadline() == rigs[1][1].next_deadline()
+        assert rigs[0][1].take_records() == rigs[1][1].take_records()
+
+
+def test_one_kmh_is_moving_below_is_standing_still() -> None:
+    r = Rig(left_on_s=900)
+    r.set(e_on=True, p_speed=0.0, e_handbrake=True)
+    r.advance(600)
+    r.set(p_speed=1.0)  # the threshold itself counts as moving: the timer stops
+    assert [a.kind for a in r.advance(900)] == []
+    r.set(p_speed=0.5)  # below it the car stands still again: the timer restarts from here
+    assert r.advance(899) == []
+    assert [a.kind for a in r.advance(1)] == ["left_on"]
