@@ -4,8 +4,9 @@ Why generated code: a fully loaded 1 Mbit/s bus is ~8,000 frames/s and a Pi Zero
 several times slower than a PC, so per-frame cost matters. cantools walks generic signal objects
 for every frame; here each used message becomes straight-line code (one int.from_bytes, then a
 shift and mask per signal, the profile's conversion inlined) that returns only metrics whose value
-changed. A frame whose bytes equal the previous frame of that ID returns at once. Unknown IDs cost
-one dict lookup. Messages with float or DBC-multiplexed signals fall back to cantools.
+changed. A frame whose bytes equal the previous frame of that ID returns at once, and a field whose
+bits did not move since that frame is not converted again. Unknown IDs cost one dict lookup.
+Messages with float or DBC-multiplexed signals fall back to cantools.
 
 `Profile.reference_decode` is the slow path the tests compare this against (hypothesis).
 """
@@ -176,7 +177,7 @@ class Decoder:
             f"            if _len(data) < {length}:",
             f"                return _bad({fid}, data, 'DLC ' + str(_len(data)) + ' < {length}')",
             f"            data = data[:{length}]",
-            "        ld = _bytes(data)",
+            "        ld = data if data.__class__ is _bytes else _bytes(data)  # a snapshot; bytes() of bytes is slow",
         ]
         if any(s.byte_order == "little_endian" for s in message.signals):
             lines.append("        vl = _fb(data, 'little')")

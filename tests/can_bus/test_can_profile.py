@@ -212,3 +212,16 @@ def test_compiled_decoder_skips_fields_whose_bits_did_not_move() -> None:
     """Unchanged fields are not converted again (the XOR test in the generated source)."""
     fn = DEMO.decoder()._fns[DEMO.message("Drive_Status").frame_id]
     assert " ^ lv" in fn.source and "if d & " in fn.source
+
+
+def test_a_reused_mutable_buffer_is_snapshotted() -> None:
+    """Drivers may hand the same bytearray for every frame: the last-frame copy must not alias it."""
+    decoder = DEMO.decoder()
+    msg = DEMO.message("BMS_Pack")
+    [(fid, a)] = DEMO.encode_metrics(msg, {"v.b.soc": 50.0, "v.b.voltage": 380.0})
+    [(_, b)] = DEMO.encode_metrics(msg, {"v.b.soc": 50.1, "v.b.voltage": 380.0})
+    buf = bytearray(a)
+    assert dict(decoder.feed(fid, buf))["v.b.soc"] == 50.0
+    buf[:] = b
+    assert decoder.feed(fid, buf) == [("v.b.soc", 50.1)]
+    assert decoder.feed(fid, buf) == []
