@@ -13,11 +13,11 @@ import argparse
 import logging
 import signal
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from runtime import logsetup
+from tcu.params import SPEC_BY_NAME
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +42,13 @@ soc_low = 10
 sms_per_day = 20
 """
 
-# Flag → parameter name (tcu.params names); power_key is the CLI's own.
+# Flag → parameter name (tcu.params names).
 FLAGS = {
     "modem": "modem", "can": "can", "profile": "profile", "server": "server", "vehicle_id": "vehicle_id",
     "server_password": "server_password", "owner": "owner", "module_password": "module_password",
     "state_dir": "state_dir", "apn": "apn", "apn_user": "apn_user", "apn_password": "apn_password",
-    "tz_offset": "tz_offset", "country_code": "country_code",
+    "tz_offset": "tz_offset", "country_code": "country_code", "power_key": "power_key",
 }
-DEFAULT_PROFILE = "demo-ev"
 REQUIRED = ("modem", "can", "server", "vehicle_id", "server_password", "owner")
 
 
@@ -60,52 +59,27 @@ class StartError(Exception):
 def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="TOML configuration file")
     p.add_argument("--print-example-config", action="store_true", help="print an example tcu.toml and exit")
-    for flag in FLAGS:
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None)
-    p.add_argument("--power-key", dest="power_key", default=None,
-                   help="none | gpio:<pin> | virtual:<vmodem control socket path>")
+    for flag, name in FLAGS.items():
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None, help=SPEC_BY_NAME[name].help)
     p.add_argument("--no-gnss", action="store_true", help="do not poll the modem's GNSS")
     p.add_argument("--console", action="store_true",
                    help="read SMS-style commands (STAT, LOCK, ...) from stdin, answers on stdout")
     logsetup.add_args(p)
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            out[f"{prefix}{k}"] = v
-    return out
+def load_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """Config file (validated by `tcu.params.load_toml`) with the flags on top. Raises StartError."""
+    from tcu.params import ConfigError, load_toml
 
-
-def load_settings(args: argparse.Namespace) -> tuple[dict[str, Any], str]:
-    """Config file + flags → (parameter values, power key spec). Raises StartError."""
-    raw: dict[str, Any] = {}
-    if args.config:
-        try:
-            with open(args.config, "rb") as f:
-                raw = tomllib.load(f)
-        except FileNotFoundError:
-            raise StartError(f"config: file not found: {args.config}") from None
-        except tomllib.TOMLDecodeError as e:
-            raise StartError(f"config: {args.config}: {e}") from None
-    if isinstance(raw.get("server"), dict):
-        srv = raw.pop("server")
-        for k, v in srv.items():
-            raw[{"host": "server", "password": "server_password"}.get(k, f"server.{k}")] = v
-    power_key = str(raw.pop("power_key", "none"))
-    values = _flatten(raw)
+    try:
+        values: dict[str, Any] = dict(load_toml(args.config)) if args.config else {}
+    except ConfigError as e:
+        raise StartError(str(e)) from None
     for flag, name in FLAGS.items():
         v = getattr(args, flag, None)
         if v is not None:
             values[name] = v
-    if args.power_key is not None:
-        power_key = args.power_key
-    # tcu.params defaults `profile` to "demo", which can_bus does not ship; the shipped one is demo-ev.
-    values.setdefault("profile", DEFAULT_PROFILE)
-    return values, power_key
+    return values
 
 
 def make_power_key(loop: Any, spec: str) -> Any:
@@ -129,7 +103,7 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     """Validate everything and open the devices; returns the started-to-be Unit. Raises StartError."""
     from tcu.params import ConfigError, Params
 
-    values, pk_spec = load_settings(args)
+    values = load_settings(args)
     try:
         state_dir = Path(str(values.get("state_dir") or "state"))
         try:
@@ -147,7 +121,7 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
         profile = load_profile(str(params["profile"]))
     except Exception as e:
         raise StartError(f"profile: {e}") from None
-    power_key = make_power_key(loop, pk_spec)
+    power_key = make_power_key(loop, str(params["power_key"]))
     from modem.driver.open import open_modem
     try:
         stream = open_modem(loop, str(params["modem"]))

@@ -97,6 +97,15 @@ def _paranoid(v: object) -> bool:
     return False
 
 
+def _power_key(v: object) -> str:
+    """How the unit pulses the modem's power key: `none`, `gpio:<pin>` or `virtual:<control socket>`."""
+    spec = _text(v)
+    kind, _, target = spec.partition(":")
+    if (kind == "none" and not target) or (kind in ("gpio", "virtual") and target):
+        return spec
+    raise ValueError(f"expected none, gpio:<pin> or virtual:<socket path>, got {spec!r}")
+
+
 def _tz(v: object) -> int:
     """Minutes east of UTC, from 60, "+01:00", "-0530" or "UTC"."""
     if isinstance(v, bool):
@@ -154,7 +163,7 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("server", _server, "", help="OVMS v2 server HOST[:PORT]"),
     ParamSpec("server_password", _password, "", secret=True, help="server (net) password"),
     ParamSpec("vehicle_id", _vehicle_id, "", help="vehicle id on the server"),
-    ParamSpec("profile", _text, "demo", help="vehicle profile name"),
+    ParamSpec("profile", _text, "demo-ev", help="vehicle profile name (can_bus/profiles)"),
     ParamSpec("apn", _text, "", help="GPRS access point name"),
     ParamSpec("apn_user", _text, "", help="GPRS user"),
     ParamSpec("apn_password", _text, "", secret=True, help="GPRS password"),
@@ -165,6 +174,7 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("modem", _text, "", help="modem serial port or pyserial URL"),
     ParamSpec("can", _text, "", help="CAN bus string, e.g. socketcan:can0"),
     ParamSpec("state_dir", _text, "state", help="directory for the SQLite databases"),
+    ParamSpec("power_key", _power_key, "none", help="modem power key: none, gpio:<pin>, virtual:<socket>"),
     # alerts
     ParamSpec("alert.soc_low", _number(float, 0, 100), 10.0, help="alert when SOC falls below this %"),
     ParamSpec("alert.12v_low_drop", _number(float, 0.1, 5), 1.0, help="12 V alert when this far below reference, V"),
@@ -181,7 +191,7 @@ SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
 
 # Parameters the owner may change at run time (SMS PASS/SERVER/GPRS/REGISTER, server commands 2/4).
 RUNTIME_SETTABLE = frozenset(
-    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "paranoid")
+    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "power_key", "paranoid")
 )
 
 

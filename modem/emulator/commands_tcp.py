@@ -116,12 +116,7 @@ def cipstatus(m: Interpreter, c: Command) -> Reply:
 
 @command("+CIPSHUT")
 def cipshut(m: Interpreter, c: Command) -> Reply:
-    if m.tcp_state in (st.CONNECT_OK, st.TCP_CONNECTING):
-        m.action(TcpClose(m.conn_id))
-    m.conn_id += 1
-    m.tcp_state = st.IP_INITIAL
-    m.local_ip = ""
-    m.rx_buffer.clear()
+    m.end_tcp(st.IP_INITIAL, bearer_gone=True)
     return Reply(final="SHUT OK", delay=m.delay("command") * 5)
 
 
@@ -193,9 +188,7 @@ def _remote_close_if(m: Interpreter, conn_id: int) -> None:
 
 def remote_close(m: Interpreter) -> None:
     """The server (or the network) ends the connection."""
-    m.action(TcpClose(m.conn_id))
-    m.conn_id += 1
-    m.tcp_state = st.TCP_CLOSED
+    m.end_tcp(st.TCP_CLOSED)
     m.urc("CLOSED")
 
 
@@ -268,9 +261,7 @@ def cipclose(m: Interpreter, c: Command) -> Reply:
         return Reply()
     if m.tcp_state not in (st.CONNECT_OK, st.TCP_CONNECTING):
         raise AtError()
-    m.action(TcpClose(m.conn_id))
-    m.conn_id += 1
-    m.tcp_state = st.TCP_CLOSED
+    m.end_tcp(st.TCP_CLOSED)
     return Reply(final="CLOSE OK")
 
 

@@ -597,13 +597,22 @@ class Interpreter:
         if stat in (1, 5):
             self.deliver_pending_sms()
 
-    def pdp_deact(self) -> None:
+    def end_tcp(self, state: str, *, bearer_gone: bool = False) -> None:
+        """Leave the current TCP connection and move the CIPSTATUS machine to `state`.
+
+        An open or opening connection is closed on the network side; bumping `conn_id` makes every
+        late event of the old connection stale. `bearer_gone`: the PDP context went too.
+        """
         if self.tcp_state in (st.CONNECT_OK, st.TCP_CONNECTING):
             self.action(TcpClose(self.conn_id))
-            self.conn_id += 1
-        self.tcp_state = st.PDP_DEACT
-        self.local_ip = ""
-        self.rx_buffer.clear()
+        self.conn_id += 1
+        self.tcp_state = state
+        if bearer_gone:
+            self.local_ip = ""
+            self.rx_buffer.clear()
+
+    def pdp_deact(self) -> None:
+        self.end_tcp(st.PDP_DEACT, bearer_gone=True)
         self.urc("+PDP: DEACT")
 
     def rssi(self) -> tuple[int, int]:

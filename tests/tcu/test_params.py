@@ -168,3 +168,34 @@ def test_ovms_param_numbers(tmp_path: Path) -> None:
         p.set_ovms(3, "x")
     with pytest.raises(ConfigError, match="^paranoid:"):
         p.set_ovms(10, "yes")
+
+
+def test_power_key_is_a_validated_device_setting() -> None:
+    from can_bus.profile import available_profiles
+
+    p = Params({"power_key": "gpio:4"})
+    assert p["power_key"] == "gpio:4"
+    assert Params()["power_key"] == "none"
+    for bad in ("gpio", "virtual:", "usb:1"):
+        with pytest.raises(ConfigError, match="^power_key: "):
+            Params({"power_key": bad})
+    with pytest.raises(ConfigError):
+        p.set("power_key", "none", "sms")  # a device setting: not changeable at run time
+    assert Params()["profile"] in available_profiles()  # the default profile is one that ships
+
+
+def test_tcu_run_settings_come_from_load_toml_with_flags_on_top(tmp_path) -> None:
+    import argparse
+
+    from tcu.config_cli import StartError, add_run_args, load_settings
+
+    cfg = tmp_path / "tcu.toml"
+    cfg.write_text('modem = "/dev/serial0"\npower_key = "gpio:4"\n[server]\nhost = "h:1"\npassword = "pw123"\n')
+    parser = argparse.ArgumentParser()
+    add_run_args(parser)
+    values = load_settings(parser.parse_args(["--config", str(cfg), "--modem", "/dev/ttyUSB2"]))
+    assert values["modem"] == "/dev/ttyUSB2" and values["power_key"] == "gpio:4"
+    assert values["server"] == "h:1" and values["server_password"] == "pw123"
+    cfg.write_text('power_key = "gpx"\n')
+    with pytest.raises(StartError, match="^power_key: "):
+        load_settings(parser.parse_args(["--config", str(cfg)]))

@@ -245,7 +245,7 @@ def test_params_diag_version(rig: Rig) -> None:
     (r,) = rig.sms("DIAG")
     assert r == ("DIAG:\nModem: online\nGSM: registered, Vodafone UK, -71 dBm\nServer: online\nQueued: 3\n"
                  "Uptime: 1d 02:03\nLast reset: power-on\n12V: 12.6V")
-    assert rig.sms("VERSION") == ["tcu-sim 0.1.0\nProfile: demo\nVIN: WVWZZZ1KZAW000001"]
+    assert rig.sms("VERSION") == ["tcu-sim 0.1.0\nProfile: demo-ev\nVIN: WVWZZZ1KZAW000001"]
 
 
 def test_reset_replies_first_then_restarts(rig: Rig) -> None:
