@@ -4,8 +4,8 @@ How it is measured (two processes, one per core of this 2-core machine):
 - the server: `tools.server.core.OvmsServer` on a `RealLoop` in a child process, SQLite in a temp
   directory, exactly what `tcu-server serve` runs;
 - the load: in this process, one `RealLoop` holding every car and every app as real loopback TCP
-  connections speaking the real protocol (`tcu.ovms.connection.ClientConnection`: HMAC-MD5 login,
-  RC4 + base64 lines). Each car logs in, then sends an `S` status every `interval` seconds at its own
+  connections speaking the real protocol through the shipped client (`tools.app.client.AppClient`:
+  HMAC-MD5 login, RC4 + base64 lines, ping answers). Each car logs in, then sends an `S` status every `interval` seconds at its own
   random phase (staggered, as 1,000 real cars would be); `n_apps` apps each watch one car.
 - latency: a watched car's send time to the moment its app decodes the relayed `S` (same process,
   same monotonic clock), so it includes both event loops, the kernel and the server.
@@ -23,9 +23,9 @@ import tempfile
 import time
 from collections.abc import Callable
 
-from runtime import RealLoop, Stream, Timer
+from runtime import RealLoop, Timer
 from tcu.ovms import messages as m
-from tcu.ovms.connection import NEED_DATA, ClientConnection, Message, Welcomed
+from tools.app.client import AppClient
 from tools.bench.registry import Figure, at_least, at_most, info
 
 GOAL_CARS = 1000
@@ -102,58 +102,34 @@ class ServerProcess:
             self.proc.wait()
 
 
-class Peer:
-    """One car or app: a ClientConnection over a runtime Stream."""
+class Peer(AppClient):
+    """One car or app: the shipped OVMS client (`tools.app.client.AppClient`) in either role."""
 
     def __init__(self, loop: RealLoop, role: str, vid: str, port: int,
                  on_message: Callable[[Peer, m.Message], None], on_login: Callable[[Peer], None]) -> None:
-        self.loop = loop
+        super().__init__(loop, "127.0.0.1", port, vid, PASSWORD, role=role, rng=loop.random(f"{role}{vid}"),
+                         on_message=on_message, on_state=self._state_changed, keepalive=None)
         self.vid = vid
-        self.conn = ClientConnection(role, vid, PASSWORD, loop.random(f"{role}{vid}"))
-        self.stream: Stream | None = None
-        self.on_message = on_message
-        self.on_login = on_login
-        self.open = False
-        self.failed: str | None = None
         self.seq = 0
-        loop.connect_tcp("127.0.0.1", port, self._connected)
+        self._on_login = on_login
+        self.connect()
 
-    def _connected(self, stream: Stream | None, error: str | None) -> None:
-        if stream is None:
-            self.failed = error or "connect failed"
-            return
-        self.stream = stream
-        stream.set_handlers(self._on_data, self._on_close)
-        stream.write(self.conn.initial_bytes())
+    @property
+    def open(self) -> bool:
+        return self.state == "open"
 
-    def _on_close(self) -> None:
-        self.open = False
-        self.failed = self.failed or "closed by the server"
+    @property
+    def failed(self) -> str | None:
+        # Our own close() at the end leaves no error; a failed login or a server close does.
+        return self.error if self.state in ("failed", "closed") else None
 
-    def _on_data(self, data: bytes) -> None:
-        self.conn.receive_data(data)
-        while True:
-            ev = self.conn.next_event()
-            if ev is NEED_DATA:
-                return
-            if isinstance(ev, Welcomed):
-                self.open = True
-                self.on_login(self)
-            elif isinstance(ev, Message):
-                if isinstance(ev.msg, m.Ping) and self.stream is not None:
-                    self.stream.write(self.conn.send(m.PingAck()))
-                self.on_message(self, ev.msg)
-            else:
-                self.failed = f"{type(ev).__name__}: {getattr(ev, 'reason', '')}"
-                return
+    def _state_changed(self, _client: AppClient) -> None:
+        if self.state == "open":
+            self._on_login(self)
 
-    def send(self, payload: str) -> None:
-        if self.open and self.stream is not None:
-            self.stream.write(self.conn.send(payload))
-
-    def close(self) -> None:
-        if self.stream is not None:
-            self.stream.close()
+    def send(self, msg: m.Message | str) -> None:
+        if self.open:  # a car the server dropped just stops sending; the figures count it
+            super().send(msg)
 
 
 def _pct(samples: list[float], q: float) -> float:
