@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-import time as _time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +34,7 @@ from tcu.params import ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.server_link import LinkDriver, ModemOps
-from tcu.sms_commands import CommandInterpreter, ModemStatus
+from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, transaction
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
@@ -175,11 +174,9 @@ class Unit:
 
     def status_line(self) -> str:
         """`Server: online` / `Server: offline since 14:02, N queued` (sms-commands.md STAT)."""
-        if self.link.online:
-            return "Server: online"
         since = self.link.sup.offline_since
-        hhmm = _time.strftime("%H:%M", _time.gmtime(self._wall_of(since))) if since is not None else "?"
-        return f"Server: offline since {hhmm}, {self.outbox.queued_count()} queued"
+        return link_status_text(self.link.online, None if since is None else self._wall_of(since),
+                                self.outbox.queued_count(), int(self.params["tz_offset"]))
 
     # -- CAN -------------------------------------------------------------------------------------------------
     def _on_frame(self, can_id: int, data: bytes, ts: float | None = None) -> None:

@@ -116,3 +116,13 @@ def test_server_command_7_runs_the_sms_interpreter(tmp_path: Path) -> None:
     unit._server_command(CommandRequest(7, ("VERSION",)))
     loop.run_for(5)
     assert replies and "modpass1" not in "".join(replies)
+
+
+def test_stat_gives_the_offline_time_in_the_cars_local_time(tmp_path: Path) -> None:
+    """The link line follows `tz_offset`, like alert texts do (VirtualLoop's calendar starts 00:00 UTC)."""
+    loop, unit, modem, smsc, server = make_unit(tmp_path)
+    unit.params.set("tz_offset", "+02:00", "test")
+    loop.run_for(3600)
+    modem.set_gprs(False)
+    loop.run_for(5)
+    assert unit.status_line() == "Server: offline since 03:00, 0 queued"
