@@ -1,7 +1,7 @@
 """A thin adapter: a `CarSession` over a runtime TCP stream (loopback tests, benchmarks, fleets).
 
 The firmware drives `CarSession` through the modem instead; this adapter is for places where the unit
-talks TCP directly (the real-clock end-to-end test, the server benchmark, simulated fleets).
+talks TCP directly (tests and in-process fleets).
 """
 
 from __future__ import annotations
