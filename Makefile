@@ -22,6 +22,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check runtime tcu modem can_bus tools tests
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)
 	$(PY) -m tools.bench
