@@ -66,7 +66,11 @@ class VirtualLoop(Loop):
         if key in self._listeners:
             raise OSError(f"address already in use: {host}:{port}")
         self._listeners[key] = on_accept
-        return Listener(host, port, lambda: self._listeners.pop(key, None))
+
+        def close() -> None:
+            self._listeners.pop(key, None)
+
+        return Listener(host, port, close)
 
     def connect_tcp(self, host: str, port: int, on_done: ConnectHandler) -> None:
         def attempt() -> None:
