@@ -107,6 +107,10 @@ def cfun(m: Interpreter, c: Command) -> Reply:
     if rst == 1:
         # +CFUN=1,1: answer OK, then restart with the boot URCs.
         return Reply(after=lambda: m.reboot(None))
+    if fun == 1 and m.settings.cfun == 1:
+        # Already at full functionality: a real SIM800 answers OK and stays registered (gammu's
+        # init sends AT+CFUN=1; restarting the radio here would deregister a ready modem).
+        return Reply()
     m.settings.cfun = fun
     if fun == 1:
         m.net_ready = False

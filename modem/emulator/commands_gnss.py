@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, cast
 
 from modem.emulator.command import Command, Reply, command
 from modem.emulator.errors import AtError
@@ -14,10 +14,16 @@ if TYPE_CHECKING:
 NMEA_PERIOD = 1.0
 
 
+class PositionSource(Protocol):
+    """Where the antenna is: `gnss.as_source` turns a tuple, a Fix or a callable into one."""
+
+    def fix(self, now: float) -> Fix | None: ...
+
+
 def current_fix(m: Interpreter) -> Fix | None:
     if not m.settings.gnss_power or m.gnss_fix_at is None or m.now < m.gnss_fix_at:
         return None
-    return m.gnss.fix(m.now)
+    return cast(PositionSource, m.gnss).fix(m.now)
 
 
 @command("+CGNSPWR")

@@ -105,6 +105,16 @@ def test_cfun_flight_mode_and_reset(r: Rig) -> None:
     assert r.at("AT") == "AT\r\r\nOK\r\n"  # echo back on: the reset lost ATE0
 
 
+def test_cfun_1_at_full_functionality_is_a_no_op() -> None:
+    """gammu's init sends AT+CFUN=1: a registered SIM800 answers OK and stays registered."""
+    r = Rig(profile="realistic")
+    r.at("ATE0;+CREG=1", wait=0.5)
+    assert r.at("AT+CREG?", wait=0.5) == "\r\n+CREG: 1,1\r\n\r\nOK\r\n"
+    assert r.at("AT+CFUN=1", wait=0.5) == "\r\nOK\r\n"
+    assert r.at("AT+CREG?", wait=0.5) == "\r\n+CREG: 1,1\r\n\r\nOK\r\n"
+    assert r.run(60) == ""  # no +CREG: 2 / +CREG: 1 round trip
+
+
 def test_atz_resets_settings(r: Rig) -> None:
     r.at("AT+CMGF=1")
     r.at("ATZ")
