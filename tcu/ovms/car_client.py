@@ -237,11 +237,10 @@ def build_tpms(metrics: Mapping[str, object]) -> m.Tpms | None:
     wheels = ("fr", "rr", "fl", "rl")   # spec §3 W order
     if all(metrics.get(f"v.tp.{w}.p") is None for w in wheels):
         return None
-    kw: dict[str, str] = {}
-    for w in wheels:
-        kw[f"{w}_pressure"] = _f(metrics, f"v.tp.{w}.p", 1, scale=PSI_PER_KPA)
-        kw[f"{w}_temp"] = _i(metrics, f"v.tp.{w}.t")
-    return m.Tpms(**kw, stale="1")
+    p = {w: _f(metrics, f"v.tp.{w}.p", 1, scale=PSI_PER_KPA) for w in wheels}
+    t = {w: _i(metrics, f"v.tp.{w}.t") for w in wheels}
+    return m.Tpms(fr_pressure=p["fr"], fr_temp=t["fr"], rr_pressure=p["rr"], rr_temp=t["rr"],
+                  fl_pressure=p["fl"], fl_temp=t["fl"], rl_pressure=p["rl"], rl_temp=t["rl"], stale="1")
 
 
 def csq_from_dbm(dbm: float | None) -> int:

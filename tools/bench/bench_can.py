@@ -86,6 +86,7 @@ def _unit_fps(profile_name: str, frames: list[tuple[int, bytes]], repeats: int) 
             unit = Unit(loop, params, DirectModem(loop, Smsc(loop)), tap, tmp)
             unit.start()
             handler = tap.on_frame
+            assert handler is not None, "the unit did not subscribe to CAN frames"
             dt = 1.0 / BUS_MAX_FPS
             ts = 0.0
             t0 = time.perf_counter()

@@ -108,7 +108,7 @@ class Peer(AppClient):
     def __init__(self, loop: RealLoop, role: str, vid: str, port: int,
                  on_message: Callable[[Peer, m.Message], None], on_login: Callable[[Peer], None]) -> None:
         super().__init__(loop, "127.0.0.1", port, vid, PASSWORD, role=role, rng=loop.random(f"{role}{vid}"),
-                         on_message=on_message, on_state=self._state_changed, keepalive=None)
+                         on_message=lambda _client, msg: on_message(self, msg), on_state=self._state_changed, keepalive=None)
         self.vid = vid
         self.seq = 0
         self._on_login = on_login
