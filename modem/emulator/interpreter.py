@@ -458,6 +458,7 @@ class Interpreter:
         self.local_ip = ""
         self.sim_ready = False
         self.sms_ready = False
+        self.booted = False  # the boot URC sequence is over (vmodem serve / wait report it)
         self.net_ready = False
         self.cgatt = True
         self.last_creg = 0
@@ -504,6 +505,7 @@ class Interpreter:
             self.urc("+CPIN: READY")
 
     def _boot_ready(self) -> None:
+        self.booted = True
         if self.sim_usable() and not self.sms_ready:
             self.urc("Call Ready")
             self.urc("SMS Ready")
@@ -768,6 +770,7 @@ class Interpreter:
             "powered": self.powered,
             "mode": self.mode,
             "boots": self.boots,
+            "booted": self.booted,
             "imei": self.imei,
             "number": self.number,
             "cfun": s.cfun,
