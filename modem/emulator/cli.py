@@ -1,12 +1,20 @@
 """`vmodem`: a virtual SIM800 on a pty for testers, and the CLI for its control socket.
 
 vmodem serve [--link PATH] [--control PATH] [--seed N] [--profile NAME|FILE]
-             [--timing realistic|instant] [--number +44...] [--allow-host H]
+             [--timing realistic|instant] [--number +44...] [--allow-host H] [--cold-boot]
+vmodem wait --control PATH [--until booted|registered] [--timeout SECONDS]
 vmodem sms --control PATH --from +447700900123 "STAT"
 vmodem outbox --control PATH [--json]
 vmodem fault --control PATH <kind>|clear [--for SECONDS]
 vmodem status --control PATH
 vmodem power-key --control PATH
+
+Ready means ready: by default `vmodem serve` powers the modem on with no serial line attached, lets it
+boot and register (its boot URCs go nowhere, as on a real module whose host has not opened the UART
+yet), and only then creates the pty, prints its path and `vmodem: ready`. A client may open the pty
+the moment that path is printed (or the link exists). `--cold-boot` attaches the pty at power-on
+instead, so a client sees RDY ... SMS Ready and the registration happen; `vmodem wait` blocks until
+then. A fault-driven reboot later is a real boot either way: the client meets it as on hardware.
 """
 
 from __future__ import annotations
@@ -17,12 +25,34 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from modem.emulator.control import ControlClient, ControlError, ControlServer
 from modem.emulator.faults import FAULT_KINDS
 
+if TYPE_CHECKING:
+    from runtime import Loop
+
 log = logging.getLogger(__name__)
+
+READY_POLL = 0.05  # seconds between readiness checks while `serve` boots the modem (on its own loop)
+BOOT_LIMIT = 180.0  # `serve` attaches the pty anyway if the modem has not registered by then
+UNTIL = ("booted", "registered")
+
+
+def reached(status: dict[str, Any], until: str) -> bool:
+    """Has a modem with this `status()` reached `until`?
+
+    booted: the boot URCs (RDY ... SMS Ready) are over and commands are taken; registered: booted
+    and registered on the network (+CREG: 1 or 5), so SMS can go at once.
+    """
+    booted = bool(status.get("powered")) and bool(status.get("booted"))
+    if until == "booted":
+        return booted
+    return booted and status.get("creg") in (1, 5)
 
 
 def default_control_path(link: str | None) -> str:
@@ -55,11 +85,10 @@ def serve(args: argparse.Namespace) -> int:
         gnss = (lat, lon)
     setup_logging(args.log_level, args.log_file)
     loop = RealLoop(seed=args.seed)
-    endpoint = PtyEndpoint(loop, link=args.link)
     network = VirtualNetwork(loop, allow_hosts=args.allow_host or ())
     modem = VirtualModem(
         loop,
-        endpoint.stream,
+        None,
         network,
         number=args.number,
         profile=args.timing,
@@ -68,9 +97,39 @@ def serve(args: argparse.Namespace) -> int:
     )
     control_path = args.control or default_control_path(args.link)
     control = ControlServer(loop, modem, control_path)
-    print(f"vmodem: pty {endpoint.client_path}", flush=True)
-    print(f"vmodem: control {control_path}", flush=True)
-    print(f"vmodem: number {args.number}, imei {modem.interp.imei}, seed {loop.seed}", flush=True)
+    endpoints: list[PtyEndpoint] = []
+
+    def attach() -> None:
+        endpoint = PtyEndpoint(loop, link=args.link)
+        endpoints.append(endpoint)
+        modem.attach(endpoint.stream)
+        print(f"vmodem: pty {endpoint.client_path}", flush=True)
+        print(f"vmodem: control {control_path}", flush=True)
+        print(f"vmodem: number {args.number}, imei {modem.interp.imei}, seed {loop.seed}", flush=True)
+
+    def announce_ready() -> None:
+        print("vmodem: ready", flush=True)
+
+    started = loop.time()
+    if args.cold_boot:
+        attach()
+        when_reached(loop, modem.status, "registered", announce_ready)
+    else:
+
+        def booted() -> None:
+            attach()
+            announce_ready()
+
+        def too_long() -> None:
+            status = modem.status()
+            print(
+                f"vmodem: not registered after {loop.time() - started:.0f} s "
+                f"(creg {status['creg']}, faults {sorted(status['faults']) or 'none'}); serving anyway",
+                flush=True,
+            )
+            attach()
+
+        when_reached(loop, modem.status, "registered", booted, limit=BOOT_LIMIT, on_limit=too_long)
 
     def stop(*_: object) -> None:
         loop.call_soon_threadsafe(loop.stop)
@@ -82,8 +141,56 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         control.close()
         modem.close()
-        endpoint.close()
+        for endpoint in endpoints:
+            endpoint.close()
     return 0
+
+
+def when_reached(
+    loop: Loop,
+    status: Callable[[], dict[str, Any]],
+    until: str,
+    then: Callable[[], None],
+    *,
+    limit: float | None = None,
+    on_limit: Callable[[], None] | None = None,
+) -> None:
+    """Call `then` on the loop once `status()` has reached `until` (or `on_limit` after `limit` s)."""
+    deadline = None if limit is None else loop.time() + limit
+
+    def check() -> None:
+        if reached(status(), until):
+            then()
+        elif deadline is not None and loop.time() >= deadline:
+            if on_limit is not None:
+                on_limit()
+        else:
+            loop.call_later(READY_POLL, check)
+
+    check()
+
+
+def wait(args: argparse.Namespace) -> int:
+    """Block until the modem behind `--control` has reached `--until` (exit 0) or time runs out (1).
+
+    The control socket may not exist yet (serve just started): that counts as not ready.
+    """
+    client = ControlClient(args.control, timeout=2.0)
+    deadline = time.monotonic() + args.timeout
+    last = "no answer from the control socket"
+    while True:
+        try:
+            status = client.status()
+            if reached(status, args.until):
+                print(f"vmodem: {args.until}")
+                return 0
+            last = f"powered {status.get('powered')}, booted {status.get('booted')}, creg {status.get('creg')}"
+        except (ControlError, OSError) as exc:
+            last = str(exc)
+        if time.monotonic() >= deadline:
+            print(f"vmodem: not {args.until} after {args.timeout:g} s ({last})", file=sys.stderr)
+            return 1
+        time.sleep(0.2)
 
 
 def _client(args: argparse.Namespace) -> ControlClient:
@@ -105,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--number", default="+447700900999", help="the SIM's phone number")
     p.add_argument("--allow-host", action="append", help="allow TCP to this non-loopback host")
     p.add_argument("--gnss", metavar="LAT,LON", help="GNSS fix at a fixed point (default: no fix)")
+    p.add_argument(
+        "--cold-boot",
+        action="store_true",
+        help="attach the pty at power-on, so the client sees the boot (default: boot and register "
+        "first, then print the pty path and 'vmodem: ready')",
+    )
     add_args(p)
 
     def with_control(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -122,11 +235,16 @@ def main(argv: list[str] | None = None) -> int:
         "--for", dest="duration", type=float, default=None, help="seconds (default: until cleared)"
     )
     with_control(sub.add_parser("status", help="the modem's state as JSON"))
+    p = with_control(sub.add_parser("wait", help="block until the modem has booted or registered"))
+    p.add_argument("--until", choices=UNTIL, default="registered")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60); exit 1 after")
     with_control(sub.add_parser("power-key", help="pulse the power key"))
 
     args = parser.parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "wait":
+        return wait(args)
     client = _client(args)
     try:
         if args.command == "sms":
