@@ -50,6 +50,25 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _ascii_field(what: str, text: str) -> str:
+    """Why: the OVMS v2 protocol carries printable ASCII lines only (spec §1); anything else would be
+    refused deep inside the connection, long after the user typed it. Say so at once instead."""
+    if not text.isascii() or not text.isprintable():
+        raise ValueError(f"{what} must be printable ASCII (the OVMS v2 protocol carries nothing else): {text!r}")
+    return text
+
+
+def _command_args(args: argparse.Namespace) -> tuple[int, str]:
+    """The command number and its comma-joined parameters, checked for what the protocol can carry."""
+    if args.command == "lock":
+        return m.CMD_LOCK, _ascii_field("the PIN", args.pin)
+    if args.command == "unlock":
+        return m.CMD_UNLOCK, _ascii_field("the PIN", args.pin)
+    if args.command == "charge":
+        return (m.CMD_CHARGE_START if args.action == "start" else m.CMD_CHARGE_STOP), ""
+    return args.number, _ascii_field("the command parameters", ",".join(args.params))
+
+
 def _split_server(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -88,6 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     register_secret(args.password)
     try:
         host, port = _split_server(args.server)
+        vid = _ascii_field("the vehicle id", args.vehicle).upper()
+        if not vid or " " in vid:
+            raise ValueError(f"the vehicle id must be non-empty and without spaces: {args.vehicle!r}")
+        cmd, params = _command_args(args) if args.command in ("lock", "unlock", "charge", "cmd") else (0, "")
     except ValueError as exc:
         print(f"tcu-app: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -96,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
     run_box: list[_Run] = []
     on_ready: Callable[[], None]
     on_msg: Callable[[m.Message], None] = lambda msg: None  # noqa: E731
-    vid = args.vehicle.upper()
 
     def state_changed(client: AppClient) -> None:
         run = run_box[0]
@@ -163,19 +185,13 @@ def main(argv: list[str] | None = None) -> int:
                 run.finish(EXIT_OK)
         on_ready, on_msg = ready, watch_msg
     else:
-        if args.command == "lock":
-            cmd, params = m.CMD_LOCK, args.pin
-        elif args.command == "unlock":
-            cmd, params = m.CMD_UNLOCK, args.pin
-        elif args.command == "charge":
-            cmd, params = (m.CMD_CHARGE_START if args.action == "start" else m.CMD_CHARGE_STOP), ""
-        else:
-            cmd, params = args.number, ",".join(args.params)
         replies: list[m.CommandReply] = []
 
+        # Commands 30-32 are answered by the server itself (spec §4): they need no car.
+        needs_car = cmd not in (m.CMD_SERVER_GPRS, m.CMD_SERVER_HISTORY_SUMMARY, m.CMD_SERVER_HISTORY)
+
         def ready() -> None:
-            if not client.car_connected and cmd not in (m.CMD_SERVER_GPRS, m.CMD_SERVER_HISTORY_SUMMARY,
-                                                        m.CMD_SERVER_HISTORY):
+            if not client.car_connected and needs_car:
                 run.finish(EXIT_OFFLINE, f"car {vid} is not connected to the server; command not sent")
                 return
             client.command(cmd, params)
@@ -186,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(describe_reply(msg), flush=True)
                 if msg.is_final:
                     run.finish(EXIT_OK if msg.result == m.RESULT_OK else EXIT_FAILED)
-            elif isinstance(msg, m.Peers) and msg.count == 0:
+            elif isinstance(msg, m.Peers) and msg.count == 0 and needs_car:
                 run.finish(EXIT_OFFLINE, f"car {vid} disconnected before answering")
         on_ready, on_msg = ready, cmd_msg
 

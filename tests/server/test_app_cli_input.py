@@ -1,0 +1,79 @@
+"""`tcu-app` as a user runs it, with input the protocol cannot carry: a clear error, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from real_server import ENV, PY, RealServer, real_server
+
+from runtime import RealLoop
+from tcu.ovms.car_client import CarSession, LoggedIn
+from tcu.ovms.car_link import CarLink
+
+PASSWORD = "app-cli-secret"
+
+
+def run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float = 15.0) -> None:
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting")
+        loop.run_for(0.02)
+
+
+@pytest.fixture
+def online(tmp_path: Path) -> Iterator[tuple[RealServer, RealLoop]]:
+    """A real server with car APPCAR logged in over loopback."""
+    with real_server(tmp_path, {"APPCAR": PASSWORD}) as server:
+        loop = RealLoop()
+        session = CarSession("APPCAR", PASSWORD, None, loop.time())
+        car = CarLink(loop, "127.0.0.1", server.port, session, lambda: {"v.b.soc": 55}, lambda link, ev: None)
+        car.connect()
+        run_until(loop, lambda: any(isinstance(e, LoggedIn) for e in car.events))
+        yield server, loop
+        car.close()
+        loop.close()
+
+
+def tcu_app(loop: RealLoop, port: int, *args: str, vehicle: str = "APPCAR") -> subprocess.CompletedProcess[str]:
+    proc = subprocess.Popen([PY, "-m", "tools.app.cli", "--server", f"127.0.0.1:{port}", "--vehicle", vehicle,
+                             "--password", PASSWORD, "--timeout", "4", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    run_until(loop, lambda: proc.poll() is not None, timeout=30)   # our loop keeps the car answering
+    out, err = proc.communicate()
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize(("args", "what"), [
+    (("cmd", "7", "STÄT"), "command parameters"),
+    (("cmd", "7", "STAT\nPARAMS?"), "command parameters"),
+    (("lock", "12٣4"), "PIN"),
+])
+def test_non_ascii_command_is_a_clear_usage_error(online: tuple[RealServer, RealLoop], args: tuple[str, ...],
+                                                  what: str) -> None:
+    server, loop = online
+    res = tcu_app(loop, server.port, *args)
+    assert "Traceback" not in res.stderr
+    assert res.returncode == 2, res.stderr
+    assert what in res.stderr and "printable ASCII" in res.stderr
+
+
+def test_non_ascii_vehicle_id_is_a_clear_usage_error(online: tuple[RealServer, RealLoop]) -> None:
+    server, loop = online
+    res = tcu_app(loop, server.port, "status", vehicle="APPCÄR")
+    assert "Traceback" not in res.stderr
+    assert res.returncode == 2 and "vehicle id" in res.stderr
+
+
+def test_server_command_needs_no_car(tmp_path: Path) -> None:
+    """Command 30 is answered by the server (spec §4): the app's first Z0 is not 'car disconnected'."""
+    with real_server(tmp_path, {"APPCAR": PASSWORD}) as server:
+        loop = RealLoop()
+        res = tcu_app(loop, server.port, "cmd", "30")
+        loop.close()
+    assert res.returncode == 1, res.stderr
+    assert "No GPRS utilisation data available" in res.stdout
