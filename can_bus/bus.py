@@ -5,22 +5,33 @@
     virtual:<name>                 python-can's in-process virtual bus (tests; deep-copies frames)
     replay:trace.log|.asc|.blf[?speed=10&repeat=1]   a recorded trace at recorded timing
 
-The caller never imports a backend. Trouble on a bus (garbage, error frames, bus-off, an adapter
-pulled out) arrives at the port's `on_error` as text and in `stats`, never as an exception in the loop.
+The caller never imports a backend. Trouble on a bus (garbage, error frames, bus-off) arrives at the
+port's `on_error` as text and in `stats`, never as an exception in the loop.
+
+Device lifecycle (issue 12): a garbled line from the adapter is rejected, counted and logged (rate
+limited) and reading goes on; an adapter that vanishes (USB unplugged, `vcar serve` stopped, a
+SocketCAN interface down or removed) is closed and the same spec reopened with capped back-off
+(`runtime.backoff`), which is how udev or a restarted emulator brings it back at the same path. The
+port object stays the same for its user; `on_state` hears `BusGone` (again after each failed reopen,
+with the retry count and next attempt) and `BusBack`.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import can
+from can.interfaces.slcan import slcanBus
 
-from can_bus.port import MAX_STD_ID, CanPort, check_frame
+from can_bus.port import MAX_STD_ID, BusBack, BusGone, CanPort, check_frame
+from runtime.backoff import Backoff
 
 if TYPE_CHECKING:
-    from runtime import Loop
+    from runtime import Loop, Timer
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +42,14 @@ MAX_BATCH = 512
 # SocketCAN error class bits in an error frame's id (linux/can/error.h).
 CAN_ERR_BUSOFF = 0x40
 CAN_ERR_RESTARTED = 0x100
+# Reopening a vanished adapter: the first try soon (a replugged USB adapter is back within a second),
+# then doubling to a cap that bounds how long a returned adapter waits unread. A try is one open():
+# cheap enough to repeat every few seconds for as long as the adapter stays away.
+REOPEN_FIRST = 0.5
+REOPEN_CAP = 10.0
+IFF_UP = 0x1  # linux/if.h
+# A reopened SLCAN adapter must answer `V` within this (blocks the loop only while probing a reopen).
+SLCAN_PROBE_TIMEOUT = 0.5
 
 
 class BusSpecError(ValueError):
@@ -53,109 +72,244 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
 def open_bus(spec: str, loop: Loop, **options: Any) -> CanPort:
     """Open the bus `spec` on `loop`. Raises BusSpecError (bad spec) or BusOpenError (no such bus)."""
     kind, target, opts = parse_spec(spec)
-    try:
-        return _open(kind, target, opts, spec, loop, options)
-    except (BusSpecError, ValueError):
-        raise
-    except (can.CanError, OSError) as exc:
-        raise BusOpenError(f"cannot open {spec}: {exc}") from exc
-
-
-def _open(kind: str, target: str, opts: dict[str, str], spec: str, loop: Loop, options: dict[str, Any]) -> CanPort:
     opts.update({k: str(v) for k, v in options.items()})
     if kind == "replay":
         from can_bus.replay import ReplayPort
 
-        return ReplayPort(loop, target, speed=float(opts.get("speed", 1.0)),
-                          repeat=opts.get("repeat", "0") not in ("0", "false", ""))
+        try:
+            return ReplayPort(loop, target, speed=float(opts.get("speed", 1.0)),
+                              repeat=opts.get("repeat", "0") not in ("0", "false", ""))
+        except (can.CanError, OSError) as exc:
+            raise BusOpenError(f"cannot open {spec}: {exc}") from exc
+    if kind not in ("socketcan", "slcan", "virtual"):
+        raise BusSpecError(f"bus spec {spec!r}: unknown kind {kind!r} (socketcan, slcan, virtual, replay)")
+
+    def opener() -> can.BusABC:
+        return _make_bus(kind, target, opts)
+
+    try:
+        bus = opener()
+    except (can.CanError, OSError) as exc:
+        raise BusOpenError(f"cannot open {spec}: {exc}") from exc
+    reopen = _checked(opener, kind, target) if kind in ("socketcan", "slcan") else None
+    return PythonCanPort(loop, bus, name=spec, reopen=reopen)
+
+
+def _make_bus(kind: str, target: str, opts: dict[str, str]) -> can.BusABC:
     if kind == "socketcan":
-        bus = can.Bus(interface="socketcan", channel=target, receive_own_messages=False)
-    elif kind == "slcan":
+        return can.Bus(interface="socketcan", channel=target, receive_own_messages=False)
+    if kind == "slcan":
         kwargs: dict[str, Any] = {"sleep_after_open": float(opts.get("sleep", 0)), "timeout": 0}
         if opts.get("bitrate", "500000") not in ("", "none"):
             kwargs["bitrate"] = int(opts.get("bitrate", 500000))
-        bus = can.Bus(interface="slcan", channel=target, **kwargs)
-    elif kind == "virtual":
-        bus = can.Bus(interface="virtual", channel=target, receive_own_messages=False)
-    else:
-        raise BusSpecError(f"bus spec {spec!r}: unknown kind {kind!r} (socketcan, slcan, virtual, replay)")
-    return PythonCanPort(loop, bus, name=spec)
+        return can.Bus(interface="slcan", channel=target, **kwargs)
+    return can.Bus(interface="virtual", channel=target, receive_own_messages=False)
+
+
+def _checked(opener: Callable[[], can.BusABC], kind: str, target: str) -> Callable[[], can.BusABC]:
+    """The reopen function: the device at the path must really be our adapter again.
+
+    SocketCAN: a socket bound to an interface that is still down is not back. SLCAN: a path that opens
+    is not enough — a stale link (an emulator killed with SIGKILL cannot remove it) may point at a pty
+    number another program now holds — so the adapter must answer the Lawicel `V` (version) command
+    that CANable, USBtin, CANUSB and `vcar` all answer.
+    """
+
+    def reopen() -> can.BusABC:
+        bus = opener()
+        if kind == "socketcan":
+            flags = Path("/sys/class/net") / target / "flags"
+            try:
+                up = bool(int(flags.read_text().strip(), 16) & IFF_UP)
+            except (OSError, ValueError):
+                up = True  # no sysfs here: trust the open
+            if not up:
+                _shutdown(bus)
+                raise BusOpenError(f"interface {target} is down")
+        elif isinstance(bus, slcanBus):
+            try:
+                hw, _sw = bus.get_version(SLCAN_PROBE_TIMEOUT)
+            except can.CanError:
+                hw = None
+            if hw is None:
+                _shutdown(bus)
+                raise BusOpenError(f"no SLCAN adapter answers at {target}")
+        return bus
+
+    return reopen
+
+
+def _shutdown(bus: can.BusABC) -> None:
+    """Shut a bus down even when its device is gone (python-can's slcan writes `C` first and, when that
+    fails, never closes the serial port: close it ourselves rather than leak the fd)."""
+    try:
+        bus.shutdown()
+    except (can.CanError, OSError) as exc:
+        log.debug("shutdown of a vanished bus: %s", exc)
+        if isinstance(bus, slcanBus):
+            try:
+                bus.serialPortOrig.close()
+            except OSError:
+                pass
+
+
+def _is_garbled(exc: BaseException) -> bool:
+    """python-can wraps whatever failed in a read into CanOperationError: a line that is not UTF-8 is
+    the line's fault (noise), an OS error is the device's (gone)."""
+    return isinstance(exc, UnicodeDecodeError) or isinstance(exc.__cause__, UnicodeDecodeError)
 
 
 class PythonCanPort(CanPort):
-    """A python-can bus on our loop: select() on its fd where it has one, else a polling timer."""
+    """A python-can bus on our loop: select() on its fd where it has one, else a polling timer.
 
-    def __init__(self, loop: Loop, bus: can.BusABC, name: str = "can") -> None:
+    With `reopen`, a vanished adapter is reopened with capped back-off; without, it stays gone.
+    """
+
+    def __init__(self, loop: Loop, bus: can.BusABC, name: str = "can",
+                 reopen: Callable[[], can.BusABC] | None = None) -> None:
         super().__init__()
         self.name = name
         self.bus = bus
         self._loop = loop
         self._fd: int | None = None
-        self._timer = None
-        self.gone = False
+        self._timer: Timer | None = None
+        self._reopen_fn = reopen
+        self._reopen_timer: Timer | None = None
+        self._gone: BusGone | None = None
+        self.backoff = Backoff(first=REOPEN_FIRST, cap=REOPEN_CAP, rng=loop.random(f"can-reopen:{name}"))
+        self._attach()
+
+    @property
+    def gone(self) -> BusGone | None:
+        return self._gone
+
+    def _attach(self) -> None:
         fd = None
         try:
-            fd = bus.fileno()
-        except (NotImplementedError, AttributeError, OSError, ValueError):
+            fd = self.bus.fileno()
+        except (NotImplementedError, can.CanError, OSError, ValueError):
             fd = None
+        self._fd = None
         if fd is not None and fd >= 0:
             try:
-                loop.add_reader(fd, self._drain)
+                self._loop.add_reader(fd, self._drain)
                 self._fd = fd
             except TypeError:  # the virtual clock has no fds: poll instead
                 pass
         if self._fd is None:
-            self._timer = loop.call_later(POLL_INTERVAL, self._poll)
+            self._timer = self._loop.call_later(POLL_INTERVAL, self._poll)
+
+    def _detach(self) -> None:
+        if self._fd is not None:
+            self._loop.remove_reader(self._fd)
+            self._fd = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _poll(self) -> None:
-        if self.closed or self.gone:
+        if self.closed or self._gone is not None:
             return
         self._drain()
-        self._timer = self._loop.call_later(POLL_INTERVAL, self._poll)
+        if self._gone is None and not self.closed:
+            self._timer = self._loop.call_later(POLL_INTERVAL, self._poll)
 
     def _drain(self) -> None:
         now = self._loop.time()
         for _ in range(MAX_BATCH):
+            if self._gone is not None or self.closed:
+                return
             try:
                 msg = self.bus.recv(0)
-            except (ValueError, IndexError, UnicodeDecodeError) as exc:
-                # python-can's slcan parser raises on a garbled line; the line is consumed, go on.
-                self._error(f"garbled frame ignored: {exc}")
+            except (ValueError, IndexError) as exc:
+                # python-can's slcan parser raises on a malformed line; the line is consumed, go on.
+                self._drop_garbled_line()
+                self._garbled(f"garbled line rejected: {exc}", now)
                 continue
             except (can.CanError, OSError) as exc:
-                self._lost(f"bus read failed: {exc}")
-                return
-            except Exception as exc:  # any other backend surprise: report, keep the loop alive
-                self._error(f"bus read failed unexpectedly: {exc!r}")
+                if _is_garbled(exc):
+                    self._drop_garbled_line()
+                    self._garbled(f"garbled line rejected (not text: {exc.__cause__ or exc})", now)
+                    continue
+                self._lost(f"bus read failed: {exc}" + (f" ({exc.__cause__})" if exc.__cause__ else ""), now)
                 return
             if msg is None:
                 return
             if msg.is_error_frame:
                 self.stats.error_frames += 1
                 if msg.arbitration_id & CAN_ERR_BUSOFF:
-                    self._error("bus-off: the controller left the bus (wiring, bitrate or termination?)")
+                    self._error("bus-off: the controller left the bus (wiring, bitrate or termination?)",
+                                now=now, key="bus-off")
                 elif msg.arbitration_id & CAN_ERR_RESTARTED:
-                    self._error("controller restarted after bus-off", count=False)
+                    self._error("controller restarted after bus-off", count=False, now=now, key="restarted")
                 else:
-                    self._error(f"error frame class {msg.arbitration_id:#x} data {bytes(msg.data).hex()}")
+                    self._error(f"error frame class {msg.arbitration_id:#x} data {bytes(msg.data).hex()}",
+                                now=now, key="error-frame")
                 continue
             if msg.is_remote_frame:
                 self.stats.remote_frames += 1
                 continue
             self._deliver(msg.arbitration_id, bytes(msg.data), now)
 
-    def _lost(self, text: str) -> None:
-        """The adapter vanished (unplugged, interface down): stop reading and say so once."""
-        if self.gone:
+    def _drop_garbled_line(self) -> None:
+        # python-can 4.6's slcan reader decodes its line buffer before clearing it, so an undecodable
+        # byte stays in the buffer and poisons every later line: drop the bad line ourselves.
+        if isinstance(self.bus, slcanBus):
+            self.bus._buffer.clear()
+
+    def _garbled(self, text: str, now: float) -> None:
+        self.stats.garbled += 1
+        self._error(text, now=now, key="garbled")
+
+    def _lost(self, text: str, now: float) -> None:
+        """The adapter vanished: stop reading, close it, say so, and schedule the first reopen."""
+        if self._gone is not None:
             return
-        self.gone = True
-        if self._fd is not None:
-            self._loop.remove_reader(self._fd)
-        self._error(f"{text}; no longer reading this bus (reopen it to resume)")
+        self.stats.lost += 1
+        self._detach()
+        _shutdown(self.bus)
+        self.backoff.succeeded()
+        if self._reopen_fn is None:
+            self._gone = BusGone(self.name, text, now, 0, None)
+            self._error(f"{text}; no longer reading this bus", now=now, key="lost")
+        else:
+            delay = self.backoff.failed(now)
+            self._gone = BusGone(self.name, text, now, 0, now + delay)
+            self._reopen_timer = self._loop.call_later(delay, self._reopen)
+            self._error(f"{text}; adapter gone, reopening it (first try in {delay:.1f} s)", now=now, key="lost")
+        self._state(self._gone)
+
+    def _reopen(self) -> None:
+        self._reopen_timer = None
+        gone = self._gone
+        if self.closed or gone is None or self._reopen_fn is None:
+            return
+        now = self._loop.time()
+        try:
+            bus = self._reopen_fn()
+        except (can.CanError, OSError) as exc:
+            delay = self.backoff.failed(now)
+            self._gone = BusGone(self.name, gone.reason, gone.since, gone.retries + 1, now + delay)
+            self._ratelog.info("reopen", now, "%s: still gone (%s); %d tries, next in %.1f s",
+                               self.name, exc, gone.retries + 1, delay)
+            self._reopen_timer = self._loop.call_later(delay, self._reopen)
+            self._state(self._gone)
+            return
+        self.bus = bus
+        self._gone = None
+        self.stats.reopened += 1
+        self.backoff.succeeded()
+        self._ratelog.reset("reopen")
+        self._ratelog.reset("lost")
+        self._attach()
+        self._loop.call_soon(self._drain)  # frames the probe read ahead are waiting in the bus
+        log.warning("%s: adapter back after %.1f s (%d failed tries); reading again",
+                    self.name, now - gone.since, gone.retries)
+        self._state(BusBack(self.name, now - gone.since, gone.retries))
 
     def send(self, arbitration_id: int, data: bytes) -> None:
         check_frame(arbitration_id, data)
-        if self.closed or self.gone:
+        if self.closed or self._gone is not None:
             self.stats.tx_errors += 1
             return
         msg = can.Message(arbitration_id=arbitration_id, data=data,
@@ -164,7 +318,7 @@ class PythonCanPort(CanPort):
             self.bus.send(msg, timeout=0.1)
         except (can.CanError, OSError, ValueError) as exc:
             self.stats.tx_errors += 1
-            self._error(f"send 0x{arbitration_id:X} failed: {exc}")
+            self._error(f"send 0x{arbitration_id:X} failed: {exc}", now=self._loop.time(), key="send")
             return
         self.stats.tx += 1
 
@@ -172,11 +326,9 @@ class PythonCanPort(CanPort):
         if self.closed:
             return
         self.closed = True
-        if self._fd is not None and not self.gone:
-            self._loop.remove_reader(self._fd)
-        if self._timer is not None:
-            self._timer.cancel()
-        try:
-            self.bus.shutdown()
-        except Exception as exc:  # an adapter already gone cannot be shut down cleanly
-            log.debug("%s: shutdown: %s", self.name, exc)
+        if self._reopen_timer is not None:
+            self._reopen_timer.cancel()
+            self._reopen_timer = None
+        if self._gone is None:
+            self._detach()
+            _shutdown(self.bus)
