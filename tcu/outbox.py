@@ -11,16 +11,41 @@ an item (`mark_sent`), and later "everything up to line L on connection N arrive
 a ping answered) or "these ids arrived" (`confirm`, for `h` acks or an SMS the modem accepted).
 Items sent on an earlier connection and never confirmed come back from `to_send` for the new one, in
 their original order.
+
+When the disk fails (full, read-only, I/O errors) nothing raises: the outbox keeps the items and
+state changes it could not write in a small in-memory tier with the same ids and ordering (issue 12:
+a full disk used to throw alerts away). Every write asks its `StorageGuard` whether to try the disk
+again (capped back-off); the first write that succeeds also writes the memory tier, except items
+already confirmed delivered, which no one needs any more. Reads merge both tiers. Of the memory tier
+only history/info records are ever dropped (beyond `MEMORY_LIMIT`), never an alert or a reply.
+
+Alert tags must stay unique at the server across state loss (its 24 h duplicate filter keys on the
+text): each outbox file draws a random `tag_space` when it is created, and a new file — lost,
+damaged, in memory — means a new space, so restarted ids never repeat an old tag.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import string
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TypeVar
 
-from tcu.sqlite_store import open_db, transaction
+from runtime.ratelog import RateLimitedLog
+from tcu.db_check import Damage, open_checked
+from tcu.sqlite_store import open_db, storage_fault, transaction
+from tcu.storage_guard import StorageGuard
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MEMORY_LIMIT = 2000          # undelivered items the memory tier holds before it drops history/info records
+MEMORY_DELIVERED = 500       # delivered memory-only items remembered (for confirmations arriving late)
+TAG_SPACE_LEN = 4            # 31^4 ≈ 920,000 spaces: two installations of one car colliding is negligible
+_TAG_ALPHABET = "".join(c for c in string.ascii_lowercase + string.digits if c not in "l01o5")
 
 KINDS = ("alert", "reply", "history", "info")
 STATES = ("queued", "sent", "delivered")
@@ -42,6 +67,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at REAL
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, id);
+CREATE TABLE IF NOT EXISTS outbox_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
 """
 
 
@@ -66,32 +92,180 @@ _COLS = "id, kind, payload, ref, created, state, via, conn, line, attempts, sms_
 
 
 class Outbox:
-    """Durable queue of items for the server (and the SMS fallback). All methods are one transaction."""
+    """Durable queue of items for the server (and the SMS fallback). All methods are one transaction.
 
-    def __init__(self, db: sqlite3.Connection | str | Path) -> None:
+    `rng` draws the tag space of a new file (the loop's `random("alert-tag")` in the unit, so a seeded
+    virtual world stays deterministic); `wall` stamps a quarantined file's name."""
+
+    def __init__(self, db: sqlite3.Connection | str | Path, *, rng: random.Random | None = None,
+                 guard: StorageGuard | None = None) -> None:
         self.conn = db if isinstance(db, sqlite3.Connection) else open_db(db)
+        self.guard = guard or StorageGuard("outbox.db")
+        self._over: dict[int, OutboxItem] = {}     # items whose newest state is only in memory
+        self._mem_only: set[int] = set()           # … of which never written at all
+        self._dropped_log = RateLimitedLog(log, 60.0)
+        self.dropped = 0                           # history/info records dropped from a full memory tier
+        self._now = 0.0                            # the latest time a caller gave (for reads that fail)
+        self._space_saved = True
         self.conn.executescript(_SCHEMA)
+        self.tag_space = self._tag_space(rng or random.Random())
+        self._hi = self._disk_max_id()
+
+    @classmethod
+    def open(cls, path: str | Path, wall: float, *, rng: random.Random | None = None,
+             guard: StorageGuard | None = None) -> tuple[Outbox, Damage | None]:
+        """Open with the start-up check (`tcu.db_check`): a damaged file is set aside, what can be read kept."""
+        conn, damage = open_checked(path, _SCHEMA, ("outbox",), wall)
+        return cls(conn, rng=rng, guard=guard), damage
+
+    def _tag_space(self, rng: random.Random) -> str:
+        row = self.conn.execute("SELECT v FROM outbox_meta WHERE k='tag_space'").fetchone()
+        if row:
+            return str(row[0])
+        space = "".join(rng.choice(_TAG_ALPHABET) for _ in range(TAG_SPACE_LEN))
+        try:
+            with transaction(self.conn) as c:
+                c.execute("INSERT INTO outbox_meta (k, v) VALUES ('tag_space', ?)", (space,))
+        except sqlite3.Error as e:   # a full disk at start: written with the first write that succeeds
+            self.guard.failed(e, 0.0)
+            self._space_saved = False
+        return space
+
+    def _disk_max_id(self) -> int:
+        try:
+            row = self.conn.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+            top = self.conn.execute("SELECT MAX(id) FROM outbox").fetchone()
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            return 0
+        return max(int(row[0]) if row else 0, int(top[0] or 0))
 
     def close(self) -> None:
         self.conn.close()
 
+    @property
+    def memory_items(self) -> int:
+        """Items (or state changes) held only in memory because the disk failed."""
+        return len(self._over)
+
+    # -- the two tiers -------------------------------------------------------------------------------
+    def _write(self, now: float, disk: Callable[[sqlite3.Connection], T], memory: Callable[[], T]) -> T:
+        """Run `disk` in one transaction (writing the memory tier first); on a storage fault, `memory`."""
+        self._now = max(self._now, now)
+        if self.guard.may_try(now):
+            try:
+                with transaction(self.conn) as c:
+                    self._flush(c)
+                    result = disk(c)
+            except sqlite3.Error as e:
+                self.guard.failed(e, now)     # re-raises our own bugs
+            else:
+                self._over.clear()
+                self._mem_only.clear()
+                self._space_saved = True
+                self.guard.succeeded(now)
+                return result
+        return memory()
+
+    def _flush(self, c: sqlite3.Connection) -> None:
+        rows = [(i.id, i.kind, i.payload, i.ref, i.created, i.state, i.via, i.conn, i.line, i.attempts,
+                 i.sms_attempts, i.sent_at, i.delivered_at)
+                for i in sorted(self._over.values(), key=lambda i: i.id)
+                if not (i.id in self._mem_only and i.state == "delivered")]
+        if not self._space_saved:
+            c.execute("INSERT OR IGNORE INTO outbox_meta (k, v) VALUES ('tag_space', ?)", (self.tag_space,))
+        if rows:
+            c.executemany(f"INSERT OR REPLACE INTO outbox ({_COLS}) VALUES ({','.join('?' * 13)})", rows)
+
+    def retry(self, now: float) -> bool:
+        """Try to write the memory tier now (the unit's back-off timer calls this). True when all is on disk."""
+        if not self._over and not self.guard.failing and self._space_saved:
+            return True
+        return self._write(now, lambda c: True, lambda: False)
+
+    def _rows(self, sql: str, args: Sequence[object] = ()) -> list[OutboxItem]:
+        try:
+            return [OutboxItem(*r) for r in self.conn.execute(sql, args)]
+        except sqlite3.Error as e:   # an unreadable disk: what is in memory is all there is
+            if storage_fault(e) is None:
+                raise
+            self.guard.failed(e, self._now)
+            return []
+
+    def _current(self, item_id: int) -> OutboxItem | None:
+        item = self._over.get(item_id)
+        if item is not None:
+            return item
+        rows = self._rows(f"SELECT {_COLS} FROM outbox WHERE id=?", (item_id,))
+        return rows[0] if rows else None
+
+    def _merged(self, sql: str, args: Sequence[object], keep: Callable[[OutboxItem], bool],
+                limit: int | None = None) -> list[OutboxItem]:
+        """Disk rows from `sql` (which must filter as `keep` does), overridden and completed by memory."""
+        if not self._over:
+            if limit is not None:
+                return self._rows(sql + " LIMIT ?", [*args, limit])
+            return self._rows(sql, args)
+        items = {i.id: i for i in self._rows(sql, args) if i.id not in self._over}
+        items.update((i.id, i) for i in self._over.values() if keep(i))
+        out = [items[k] for k in sorted(items)]
+        return out if limit is None else out[:limit]
+
+    def _put(self, item: OutboxItem, new: bool = False) -> None:
+        self._over[item.id] = item
+        if new:
+            self._mem_only.add(item.id)
+        self._trim()
+
+    def _trim(self) -> None:
+        mem = [self._over[i] for i in sorted(self._mem_only)]
+        done = [i for i in mem if i.state == "delivered"]
+        for item in done[:max(0, len(done) - MEMORY_DELIVERED)]:
+            del self._over[item.id]
+            self._mem_only.discard(item.id)
+        waiting = [i for i in mem if i.state != "delivered"]
+        excess = len(waiting) - MEMORY_LIMIT
+        for item in [i for i in waiting if i.kind in ("history", "info")][:max(0, excess)]:
+            del self._over[item.id]
+            self._mem_only.discard(item.id)
+            self.dropped += 1
+            self._dropped_log.error("dropped", item.created, "outbox: memory tier full while the disk fails: "
+                                    "dropped %s record %d (%d dropped so far; alerts are kept)",
+                                    item.kind, item.id, self.dropped)
+
     # -- writing -----------------------------------------------------------------------------------
     def add(self, kind: str, payload: str, now: float, ref: str | None = None) -> OutboxItem:
-        """Persist a new item (committed when this returns); its id is final."""
+        """Persist a new item (committed when this returns, or held in memory while the disk fails)."""
         return self.add_many([(kind, payload, ref)], now)[0]
 
     def add_many(self, items: Iterable[tuple[str, str, str | None]], now: float) -> list[OutboxItem]:
-        """Persist several items in one transaction, in order."""
-        ids: list[int] = []
-        with transaction(self.conn) as c:
-            for kind, payload, ref in items:
-                if kind not in KINDS:
-                    raise ValueError(f"outbox: unknown kind {kind!r}")
-                cur = c.execute(
-                    "INSERT INTO outbox (kind, payload, ref, created) VALUES (?, ?, ?, ?)",
-                    (kind, payload, ref, now),
-                )
+        """Persist several items in one transaction, in order; their ids are final either way."""
+        batch = list(items)
+        for kind, _, _ in batch:
+            if kind not in KINDS:
+                raise ValueError(f"outbox: unknown kind {kind!r}")
+
+        def disk(c: sqlite3.Connection) -> list[int]:
+            ids = []
+            for kind, payload, ref in batch:
+                cur = c.execute("INSERT INTO outbox (kind, payload, ref, created) VALUES (?, ?, ?, ?)",
+                                (kind, payload, ref, now))
                 ids.append(int(cur.lastrowid or 0))
+            return ids
+
+        def memory() -> list[int]:
+            self._hi = max(self._hi, self._disk_max_id(), max(self._over, default=0))
+            ids = []
+            for kind, payload, ref in batch:
+                self._hi += 1
+                self._put(OutboxItem(self._hi, kind, payload, ref, now, "queued", None, None, None, 0, 0,
+                                     None, None), new=True)
+                ids.append(self._hi)
+            return ids
+
+        ids = self._write(now, disk, memory)
+        self._hi = max([self._hi, *ids])
         return [self._get(i) for i in ids]
 
     def mark_sent(self, ids: Sequence[int], conn_no: int, first_line: int, now: float) -> None:
@@ -99,7 +273,7 @@ class Outbox:
         positions `first_line`, `first_line + 1`, … (the caller's line counter for that connection).
 
         Delivered items are left alone (a late duplicate send does not undo a confirmation)."""
-        with transaction(self.conn) as c:
+        def disk(c: sqlite3.Connection) -> None:
             for k, item_id in enumerate(ids):
                 c.execute(
                     "UPDATE outbox SET state='sent', via='server', conn=?, line=?, sent_at=?, "
@@ -107,11 +281,20 @@ class Outbox:
                     (conn_no, first_line + k, now, item_id),
                 )
 
+        def memory() -> None:
+            for k, item_id in enumerate(ids):
+                item = self._current(item_id)
+                if item is not None and item.state != "delivered":
+                    self._put(replace(item, state="sent", via="server", conn=conn_no, line=first_line + k,
+                                      sent_at=now, attempts=item.attempts + 1))
+
+        self._write(now, disk, memory)
+
     def confirm_upto(self, conn_no: int, line: int, now: float) -> list[int]:
         """The server has read every line up to and including `line` on `conn_no` (a ping answered).
 
         Returns the ids that became delivered."""
-        with transaction(self.conn) as c:
+        def disk(c: sqlite3.Connection) -> list[int]:
             ids = [r[0] for r in c.execute(
                 "SELECT id FROM outbox WHERE state='sent' AND conn=? AND line<=? ORDER BY id",
                 (conn_no, line))]
@@ -119,7 +302,17 @@ class Outbox:
                 "UPDATE outbox SET state='delivered', delivered_at=? WHERE state='sent' AND conn=? AND line<=?",
                 (now, conn_no, line),
             )
-        return ids
+            return ids
+
+        def memory() -> list[int]:
+            items = self._merged(f"SELECT {_COLS} FROM outbox WHERE state='sent' AND conn=? AND line<=? "
+                                 "ORDER BY id", (conn_no, line),
+                                 lambda i: i.state == "sent" and i.conn == conn_no and (i.line or 0) <= line)
+            for item in items:
+                self._put(replace(item, state="delivered", delivered_at=now))
+            return [i.id for i in items]
+
+        return self._write(now, disk, memory)
 
     def confirm(self, ids: Iterable[int], via: str, now: float) -> list[int]:
         """Mark items delivered by `via` ("server" for an `h` ack, "sms" once the modem accepted the SMS).
@@ -127,27 +320,55 @@ class Outbox:
         Idempotent; returns the ids that became delivered now."""
         if via not in ("server", "sms", "dropped"):
             raise ValueError(f"outbox: unknown channel {via!r}")
-        done: list[int] = []
-        with transaction(self.conn) as c:
-            for item_id in ids:
+        wanted = list(ids)
+
+        def disk(c: sqlite3.Connection) -> list[int]:
+            done: list[int] = []
+            for item_id in wanted:
                 cur = c.execute(
                     "UPDATE outbox SET state='delivered', via=?, delivered_at=? WHERE id=? AND state!='delivered'",
                     (via, now, item_id),
                 )
                 if cur.rowcount:
                     done.append(item_id)
-        return done
+            return done
 
-    def note_sms_attempt(self, ids: Iterable[int]) -> None:
+        def memory() -> list[int]:
+            done: list[int] = []
+            for item_id in wanted:
+                item = self._current(item_id)
+                if item is not None and item.state != "delivered":
+                    self._put(replace(item, state="delivered", via=via, delivered_at=now))
+                    done.append(item_id)
+            return done
+
+        return self._write(now, disk, memory)
+
+    def note_sms_attempt(self, ids: Iterable[int], now: float | None = None) -> None:
         """Count an SMS attempt without finishing the item (e.g. the server should still get it)."""
-        with transaction(self.conn) as c:
-            c.executemany("UPDATE outbox SET sms_attempts=sms_attempts+1 WHERE id=?", [(i,) for i in ids])
+        wanted = list(ids)
+        at = self._now if now is None else now
 
-    def purge(self, older_than: float) -> int:
-        """Delete delivered items delivered before `older_than`; ids are never reused."""
-        with transaction(self.conn) as c:
+        def disk(c: sqlite3.Connection) -> None:
+            c.executemany("UPDATE outbox SET sms_attempts=sms_attempts+1 WHERE id=?", [(i,) for i in wanted])
+
+        def memory() -> None:
+            for item_id in wanted:
+                item = self._current(item_id)
+                if item is not None:
+                    self._put(replace(item, sms_attempts=item.sms_attempts + 1))
+
+        self._write(at, disk, memory)
+
+    def purge(self, older_than: float, now: float | None = None) -> int:
+        """Delete delivered items delivered before `older_than`; ids are never reused.
+
+        While the disk fails nothing is purged (the delete could not be written either)."""
+        def disk(c: sqlite3.Connection) -> int:
             cur = c.execute("DELETE FROM outbox WHERE state='delivered' AND delivered_at < ?", (older_than,))
             return cur.rowcount
+
+        return self._write(self._now if now is None else now, disk, lambda: 0)
 
     # -- reading -----------------------------------------------------------------------------------
     def to_send(self, conn_no: int, limit: int | None = None, kinds: Sequence[str] | None = None) -> list[OutboxItem]:
@@ -158,19 +379,16 @@ class Outbox:
             sql += f" AND kind IN ({','.join('?' * len(kinds))})"
             args.extend(kinds)
         sql += " ORDER BY id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [OutboxItem(*r) for r in self.conn.execute(sql, args)]
+        return self._merged(sql, args, lambda i: i.state != "delivered" and i.conn != conn_no
+                            and (not kinds or i.kind in kinds), limit)
 
     def pending(self) -> list[OutboxItem]:
         """All undelivered items, oldest first."""
-        return [OutboxItem(*r) for r in self.conn.execute(
-            f"SELECT {_COLS} FROM outbox WHERE state!='delivered' ORDER BY id")]
+        return self._merged(f"SELECT {_COLS} FROM outbox WHERE state!='delivered' ORDER BY id", (),
+                            lambda i: i.state != "delivered")
 
     def get(self, item_id: int) -> OutboxItem | None:
-        r = self.conn.execute(f"SELECT {_COLS} FROM outbox WHERE id=?", (item_id,)).fetchone()
-        return OutboxItem(*r) if r else None
+        return self._current(item_id)
 
     def _get(self, item_id: int) -> OutboxItem:
         item = self.get(item_id)
@@ -179,23 +397,42 @@ class Outbox:
 
     def find_ref(self, ref: str) -> OutboxItem | None:
         """The latest item with this `ref` (e.g. an alert id), for `server_confirmed(alert_id)`."""
-        r = self.conn.execute(f"SELECT {_COLS} FROM outbox WHERE ref=? ORDER BY id DESC LIMIT 1", (ref,)).fetchone()
-        return OutboxItem(*r) if r else None
+        found = self._merged(f"SELECT {_COLS} FROM outbox WHERE ref=? ORDER BY id DESC LIMIT 1", (ref,),
+                             lambda i: i.ref == ref)
+        return max(found, key=lambda i: i.id) if found else None
 
     def refs(self, ids: Iterable[int]) -> dict[int, str | None]:
         """id -> ref (e.g. to turn confirmed outbox ids into `AlertRouter.server_confirmed(alert_id)`)."""
         out: dict[int, str | None] = {}
         for item_id in ids:
-            r = self.conn.execute("SELECT ref FROM outbox WHERE id=?", (item_id,)).fetchone()
-            if r is not None:
-                out[item_id] = r[0]
+            item = self._current(item_id)
+            if item is not None:
+                out[item_id] = item.ref
         return out
 
     def queued_count(self) -> int:
-        return int(self.conn.execute("SELECT COUNT(*) FROM outbox WHERE state!='delivered'").fetchone()[0])
+        if self._over:
+            return len(self.pending())
+        try:
+            return int(self.conn.execute("SELECT COUNT(*) FROM outbox WHERE state!='delivered'").fetchone()[0])
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            return 0
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(STATES, 0)
-        for state, n in self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
-            out[state] = n
+        try:
+            for state, n in self.conn.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state"):
+                out[state] = n
+            if self._over:
+                marks = ",".join("?" * len(self._over))
+                for _, state in self.conn.execute(f"SELECT id, state FROM outbox WHERE id IN ({marks})",
+                                                  list(self._over)):
+                    out[state] -= 1
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+        for item in self._over.values():
+            out[item.state] += 1
         return out

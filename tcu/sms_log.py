@@ -2,6 +2,10 @@
 
 Texts are stored with secrets masked (the caller passes the current secrets and, for commands, the
 interpreter's own redaction of password arguments), so the log can be shown and copied safely.
+
+A log line is never worth a reply: when the disk fails, `add` keeps the line in a small memory
+buffer (written with the next write that succeeds, after the `StorageGuard`'s back-off) and returns
+as usual — issue 12 saw a full disk stop SMS commands from being answered at all.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tcu.sqlite_store import open_db, transaction
+from tcu.sqlite_store import open_db, storage_fault, transaction
+from tcu.storage_guard import StorageGuard
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sms_log (
@@ -25,6 +30,7 @@ CREATE TABLE IF NOT EXISTS sms_log (
 """
 
 MASK = "***"
+UNWRITTEN_LIMIT = 200     # log lines kept in memory while the disk fails (the oldest go first)
 
 
 @dataclass(frozen=True)
@@ -45,22 +51,48 @@ def mask_secrets(text: str, secrets: Iterable[str]) -> str:
 
 
 class SmsLog:
-    def __init__(self, db: sqlite3.Connection | str | Path) -> None:
+    def __init__(self, db: sqlite3.Connection | str | Path, *, guard: StorageGuard | None = None) -> None:
         self.conn = db if isinstance(db, sqlite3.Connection) else open_db(db)
         self.conn.executescript(_SCHEMA)
+        self.guard = guard or StorageGuard("sms_log.db")
+        self._unwritten: list[SmsLogEntry] = []
+        self.lost = 0    # lines dropped from a full memory buffer
 
     def add(self, direction: str, number: str, text: str, now: float,
             note: str = "", secrets: Iterable[str] = ()) -> SmsLogEntry:
         if direction not in ("in", "out"):
             raise ValueError(f"sms_log: direction must be 'in' or 'out', got {direction!r}")
         text = mask_secrets(text, secrets)
-        with transaction(self.conn) as c:
-            cur = c.execute("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
-                            (now, direction, number, text, note))
-        return SmsLogEntry(int(cur.lastrowid or 0), now, direction, number, text, note)
+        entry = SmsLogEntry(0, now, direction, number, text, note)
+        if self.guard.may_try(now):
+            try:
+                with transaction(self.conn) as c:
+                    for e in self._unwritten:
+                        c.execute("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
+                                  (e.at, e.direction, e.number, e.text, e.note))
+                    cur = c.execute("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
+                                    (now, direction, number, text, note))
+            except sqlite3.Error as e:
+                self.guard.failed(e, now)     # re-raises our own bugs
+            else:
+                self._unwritten.clear()
+                self.guard.succeeded(now)
+                return SmsLogEntry(int(cur.lastrowid or 0), now, direction, number, text, note)
+        self._unwritten.append(entry)
+        if len(self._unwritten) > UNWRITTEN_LIMIT:
+            del self._unwritten[0]
+            self.lost += 1
+        return entry
 
     def recent(self, limit: int = 20) -> list[SmsLogEntry]:
-        """The last `limit` entries, oldest first."""
-        rows = self.conn.execute(
-            "SELECT id, at, direction, number, text, note FROM sms_log ORDER BY id DESC LIMIT ?", (limit,))
-        return [SmsLogEntry(*r) for r in reversed(rows.fetchall())]
+        """The last `limit` entries, oldest first (lines not yet written included)."""
+        try:
+            rows = self.conn.execute(
+                "SELECT id, at, direction, number, text, note FROM sms_log ORDER BY id DESC LIMIT ?",
+                (limit,)).fetchall()
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            rows = []
+        entries = [SmsLogEntry(*r) for r in reversed(rows)] + self._unwritten
+        return entries[-limit:] if limit else []

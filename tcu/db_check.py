@@ -1,0 +1,152 @@
+"""Opening a database that may be damaged: check it, and when it is, keep what can be read and go on.
+
+One overwritten page in `outbox.db` used to stop the unit at start (`database disk image is
+malformed`), and a damaged WAL made queued alerts vanish without a word (issue 12). A unit that
+refuses to start leaves the car with no link at all, so instead:
+
+1. before SQLite touches the file, the WAL is read (`tcu.wal_check`): SQLite would silently drop what
+   follows a damaged frame;
+2. `PRAGMA quick_check` (the fast form of integrity_check: every page and b-tree, no index contents;
+   it costs ~0.1 s for 10,000 outbox items, once, at start);
+3. on damage the file and its WAL/SHM are renamed `<name>.damaged-<UTC time>` (kept for a person),
+   every row that can still be read is copied, row by row, skipping damaged stretches, into a fresh
+   database, and the caller gets a `Damage` saying what was lost — for the log, the health and the owner.
+
+Faults that are not damage (read-only, full, cannot open) are raised for the caller to decide.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tcu.sqlite_store import SIDE_FILES, open_db, storage_fault, transaction
+from tcu.wal_check import wal_damage
+
+log = logging.getLogger(__name__)
+
+MAX_SKIPS = 200      # damaged stretches a salvage steps over before it gives up on a table
+
+
+@dataclass(frozen=True)
+class Damage:
+    """What was wrong with a database at start and what became of it."""
+
+    db: str              # file name: "outbox.db"
+    reason: str          # "database disk image is malformed", "WAL damaged at byte …"
+    quarantined: str     # where the damaged file now is
+    salvaged: int        # rows copied into the fresh database
+    unreadable: int      # read errors stepped over while copying (0: every reachable row was read)
+
+    def describe(self) -> str:
+        skipped = f", {self.unreadable} read error{'s' if self.unreadable != 1 else ''} skipped" \
+            if self.unreadable else ""
+        return (f"{self.db} was damaged ({self.reason}); {self.salvaged} rows saved{skipped}; "
+                f"the damaged file is {Path(self.quarantined).name}")
+
+
+class _Damaged(Exception):
+    pass
+
+
+def open_checked(path: str | Path, schema: str, tables: Sequence[str], wall: float
+                 ) -> tuple[sqlite3.Connection, Damage | None]:
+    """Open `path` (creating it with `schema`), checking it first; a damaged file is replaced (see module doc).
+
+    Raises `sqlite3.Error`/`OSError` for faults that are not damage (read-only, full, cannot open)."""
+    path = Path(path)
+    reason = wal_damage(path) if path.exists() else None
+    conn: sqlite3.Connection | None = None
+    if reason is None:
+        try:
+            conn = open_db(path)
+            result = [r[0] for r in conn.execute("PRAGMA quick_check")]
+            if result != ["ok"]:
+                reason = "quick_check: " + "; ".join(result[:3])
+            else:
+                conn.executescript(schema)
+                return conn, None
+        except sqlite3.DatabaseError as e:
+            fault = storage_fault(e)
+            if fault is None or not fault.startswith("damaged"):
+                if conn is not None:
+                    conn.close()
+                raise
+            reason = str(e)
+        if conn is not None:
+            conn.close()
+    return _replace(path, schema, tables, wall, reason)
+
+
+def _replace(path: Path, schema: str, tables: Sequence[str], wall: float, reason: str
+             ) -> tuple[sqlite3.Connection, Damage]:
+    log.error("%s is damaged (%s): moving it aside and starting a fresh one with what can be read",
+              path, reason)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(wall))
+    bad = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while bad.exists():
+        n += 1
+        bad = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    os.replace(path, bad)
+    for side in SIDE_FILES:   # SQLite finds a WAL by name: it follows the file it belongs to
+        if Path(f"{path}{side}").exists():
+            os.replace(f"{path}{side}", f"{bad}{side}")
+    rows: dict[str, list[tuple[object, ...]]] = {}
+    skipped = 0
+    try:
+        src = sqlite3.connect(f"file:{bad}?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        log.error("%s: cannot be opened at all (%s); nothing saved", bad, e)
+        src = None
+    if src is not None:
+        try:
+            for table in tables:
+                rows[table], n_skipped = _salvage(src, table)
+                skipped += n_skipped
+        finally:
+            src.close()
+    fresh = open_db(path)
+    fresh.executescript(schema)
+    saved = 0
+    with transaction(fresh) as c:
+        for table, table_rows in rows.items():
+            for row in table_rows:
+                try:
+                    c.execute(f"INSERT OR IGNORE INTO {table} VALUES ({','.join('?' * len(row))})", row)
+                    saved += 1
+                except sqlite3.IntegrityError:   # a damaged value that breaks a constraint: lost
+                    skipped += 1
+    damage = Damage(path.name, reason, str(bad), saved, skipped)
+    log.error("%s", damage.describe())
+    return fresh, damage
+
+
+def _salvage(src: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], int]:
+    """Every row of `table` that can be read, in rowid order, stepping over damaged stretches."""
+    rows: list[tuple[object, ...]] = []
+    skips = 0
+    after = -(1 << 63)
+    step = 1
+    while skips <= MAX_SKIPS:
+        try:
+            for r in src.execute(f"SELECT rowid, * FROM {table} WHERE rowid > ? ORDER BY rowid", (after,)):
+                rows.append(tuple(r[1:]))
+                after = r[0]
+                step = 1
+            return rows, skips
+        except sqlite3.DatabaseError as e:
+            if storage_fault(e) is None:   # no such table (an empty file, a WAL lost from its start)
+                return rows, skips
+            if after == -(1 << 63) and not rows and skips == 0:
+                # the table's root or its schema is unreadable: try from rowid 1 upwards
+                after = 0
+            skips += 1
+            after += step          # step over the damaged page: further each time it is still in the way
+            step *= 2
+    return rows, skips
