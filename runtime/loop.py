@@ -48,6 +48,7 @@ class Listener:
         self.host = host
         self.port = port
         self._close = close
+        self.accept_failures = 0   # accepts that failed (out of fds, ...); each one backs off
 
     def close(self) -> None:
         self._close()

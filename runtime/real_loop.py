@@ -22,6 +22,11 @@ from runtime.loop import AcceptHandler, ConnectHandler, Listener, Loop
 
 log = logging.getLogger(__name__)
 
+# Accept back-off when the process is out of fds or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM).
+ACCEPT_BACKOFF_MIN = 0.05
+ACCEPT_BACKOFF_MAX = 1.0
+ACCEPT_LOG_INTERVAL = 10.0
+
 
 def _fd(fileobj: Any) -> int:
     return fileobj if isinstance(fileobj, int) else fileobj.fileno()
@@ -161,27 +166,52 @@ class RealLoop(Loop):
         sock.bind((host, port))
         sock.listen(1024)
         sock.setblocking(False)
+        # Out of fds (EMFILE) the listener stays readable: retrying at once spins at 100 % CPU. Stop
+        # watching it for a growing, capped delay instead; one log line per interval, with a count.
+        paused: dict[str, Any] = {"delay": 0.0, "timer": None, "logged": float("-inf"), "since": 0}
 
         def accept() -> None:
             for _ in range(64):
                 try:
-                    conn, _addr = sock.accept()
+                    conn, addr = sock.accept()
                 except (BlockingIOError, InterruptedError):
                     return
-                except OSError as exc:  # EMFILE and friends: log, keep listening
-                    log.warning("accept on %s:%d failed: %s", host, port, exc)
+                except OSError as exc:
+                    if exc.errno in (errno.ECONNABORTED, errno.EPROTO):
+                        continue  # that one connection is gone; the next may be fine
+                    back_off(exc)
                     return
+                if paused["delay"]:
+                    log.warning("accepting on %s:%d again (%d failed accepts)", host, port, paused["since"])
+                    paused.update(delay=0.0, since=0, logged=float("-inf"))
                 conn.setblocking(False)
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                on_accept(FdStream(self, conn))
+                stream = FdStream(self, conn)
+                stream.remote_address = (str(addr[0]), int(addr[1]))
+                on_accept(stream)
+
+        def back_off(exc: OSError) -> None:
+            listener.accept_failures += 1
+            paused["since"] += 1
+            paused["delay"] = min(ACCEPT_BACKOFF_MAX, max(ACCEPT_BACKOFF_MIN, paused["delay"] * 2))
+            self.remove_reader(sock)
+            paused["timer"] = self.call_later(paused["delay"], lambda: self.add_reader(sock, accept))
+            if self.time() - paused["logged"] >= ACCEPT_LOG_INTERVAL:
+                paused["logged"] = self.time()
+                log.warning("accept on %s:%d failed: %s (%d failures so far); not accepting for %.2f s, "
+                            "then retrying (back-off up to %.0f s)", host, port, exc, paused["since"],
+                            paused["delay"], ACCEPT_BACKOFF_MAX)
 
         self.add_reader(sock, accept)
 
         def close() -> None:
+            if paused["timer"] is not None:
+                paused["timer"].cancel()
             self.remove_reader(sock)
             sock.close()
 
-        return Listener(host, sock.getsockname()[1], close)
+        listener = Listener(host, sock.getsockname()[1], close)
+        return listener  # (back_off counts failures on it)
 
     def connect_tcp(self, host: str, port: int, on_done: ConnectHandler) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

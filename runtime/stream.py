@@ -28,6 +28,7 @@ class Stream:
         self._early: list[bytes] = []
         self._close_seen = False
         self.closed = False
+        self.remote_address: tuple[str, int] | None = None   # (host, port) of an accepted TCP connection
 
     def set_handlers(self, on_data: DataHandler, on_close: CloseHandler | None = None) -> None:
         self._on_data = on_data
