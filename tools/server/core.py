@@ -18,7 +18,14 @@ again on the next connection. This server drops such retransmissions but still a
   stopped" in a day are two events. The check is a per-vehicle dict of text → time, pruned by age and
   capped, loaded lazily from the alerts table, with a database look-up once the cap was hit.
 
-`stats["duplicates_dropped"]` counts both. The real Open-Vehicle-Server does not do this (it inserts
+`stats["duplicates_dropped"]` counts both.
+
+Hostile peers (issue 12): password guessing is slowed per vehicle and per peer address and an address
+is locked out after repeated failures (`login_guard.py`, which says why it is shaped that way); every
+login answer, right or wrong, waits the same delay. Scheme 1 sends the car password in clear and is
+meant for TLS (spec §2); this server has no TLS port, so a scheme-1 login is refused and closed, as
+the real server closes a login it does not accept. Connections that never log in are logged at debug
+only (a flood of them is counted in `stats`, not written line by line). The real Open-Vehicle-Server does not do this (it inserts
 every `P` and keys records on their timestamp, which a retransmission changes), so against a real
 server delivery is at-least-once across a crash of the unit.
 """
@@ -47,6 +54,7 @@ from tcu.ovms.connection import (
 )
 
 from . import store
+from .login_guard import LoginGuard, Notice
 from .store import Alert, Record
 
 log = logging.getLogger(__name__)
@@ -70,11 +78,14 @@ class _Peer:
     """One TCP connection (car or app)."""
 
     __slots__ = ("stream", "conn", "role", "vehicle_id", "opened", "last_rx", "last_tx", "last_ping",
-                 "closed", "groups", "name")
+                 "closed", "groups", "name", "address", "vehicle_tried", "held")
 
-    def __init__(self, stream: Stream, conn: ServerConnection, now: float, name: str) -> None:
+    def __init__(self, stream: Stream, conn: ServerConnection, now: float, name: str, address: str) -> None:
         self.stream = stream
         self.conn = conn
+        self.address = address
+        self.vehicle_tried: str | None = None   # a known vehicle id this peer's hello named
+        self.held = False                       # its login answer is being held back (login_guard)
         self.role = ""
         self.vehicle_id = ""
         self.opened = now
@@ -108,7 +119,10 @@ class OvmsServer:
         self._recent_alerts: dict[str, OrderedDict[tuple[str, str], float]] = {}
         self._recent_truncated: set[str] = set()
         self.stats = {"accepted": 0, "rejected": 0, "messages_in": 0, "messages_out": 0,
-                      "duplicates_dropped": 0}
+                      "duplicates_dropped": 0, "logins_failed": 0, "logins_delayed": 0, "lockouts": 0,
+                      "refused_locked_out": 0, "refused_busy": 0, "refused_plaintext": 0,
+                      "closed_before_login": 0, "accept_failures": 0}
+        self.guard = LoginGuard()
         self.listener: Listener = loop.listen_tcp(host, port, self._on_accept)
         self.port = self.listener.port
         self._sweep_timer: Timer | None = loop.call_later(SWEEP_INTERVAL, self._sweep)
@@ -139,6 +153,8 @@ class OvmsServer:
 
     def close(self) -> None:
         """Stop listening, drop every connection, write what is pending."""
+        self.stats["accept_failures"] = self.listener.accept_failures
+        log.info("server stats: %s", ", ".join(f"{k} {v}" for k, v in self.stats.items()))
         self.listener.close()
         if self._sweep_timer is not None:
             self._sweep_timer.cancel()
@@ -162,12 +178,23 @@ class OvmsServer:
     # -- connections ---------------------------------------------------------------------------------------
     def _on_accept(self, stream: Stream) -> None:
         self._seq += 1
-        peer = _Peer(stream, ServerConnection(self._lookup, self._rng), self.loop.time(), f"conn{self._seq}")
+        # On the virtual clock there is no address: all in-process peers share one.
+        address = stream.remote_address[0] if stream.remote_address is not None else "local"
+        refusal = self.guard.refusal(address, self.loop.time())
+        if refusal is not None:
+            self.stats["refused_locked_out" if "locked out" in refusal else "refused_busy"] += 1
+            log.debug("conn%d from %s closed unchecked: %s", self._seq, address, refusal)
+            stream.close()
+            return
+        peer = _Peer(stream, ServerConnection(lambda vid: self._lookup(peer, vid), self._rng), self.loop.time(),
+                     f"conn{self._seq}", address)
         self._peers.add(peer)
         stream.set_handlers(lambda data: self._on_data(peer, data), lambda: self._on_close(peer))
 
-    def _lookup(self, vehicle_id: str) -> str | None:
-        return store.vehicle_password(self.db, vehicle_id)
+    def _lookup(self, peer: _Peer, vehicle_id: str) -> str | None:
+        password = store.vehicle_password(self.db, vehicle_id)
+        peer.vehicle_tried = vehicle_id if password is not None else None
+        return password
 
     def _on_close(self, peer: _Peer) -> None:
         if not peer.closed:
@@ -182,8 +209,15 @@ class OvmsServer:
     def _cleanup(self, peer: _Peer, reason: str) -> None:
         peer.closed = True
         self._peers.discard(peer)
+        if peer.held:
+            peer.held = False
+            self.guard.release(peer.address)
         vid = peer.vehicle_id
-        log.info("%s %s %s: %s", peer.name, peer.role or "?", vid or "-", reason)
+        if not peer.role:
+            self.stats["closed_before_login"] += 1
+            log.debug("%s from %s: %s", peer.name, peer.address, reason)
+            return
+        log.info("%s %s %s: %s", peer.name, peer.role, vid, reason)
         if peer.role == "C":
             if self._cars.get(vid) is peer:
                 del self._cars[vid]
@@ -222,9 +256,13 @@ class OvmsServer:
         if peer.closed:
             return
         peer.last_rx = self.loop.time()
+        peer.conn.receive_data(data)
+        if not peer.held:           # held: kept in the connection's buffer until the login is answered
+            self._process(peer)
+
+    def _process(self, peer: _Peer) -> None:
         conn = peer.conn
-        conn.receive_data(data)
-        while not peer.closed:
+        while not peer.closed and not peer.held:
             ev = conn.next_event()
             if ev is NEED_DATA:
                 break
@@ -234,9 +272,8 @@ class OvmsServer:
                     self._from_car(peer, ev.msg, ev.payload)
                 else:
                     self._from_app(peer, ev.msg, ev.payload)
-            elif isinstance(ev, Welcomed):
-                peer.stream.write(ev.reply)
-                self._welcomed(peer, ev)
+            elif isinstance(ev, Welcomed) or (isinstance(ev, AuthFailed) and not conn.welcomed):
+                self._login_checked(peer, ev)
             elif isinstance(ev, Malformed):
                 log.warning("%s %s sent an unreadable message (%s); ignored", peer.name, peer.vehicle_id,
                             ev.reason)
@@ -246,6 +283,49 @@ class OvmsServer:
                 self._drop(peer, f"{kind}: {ev.reason}")
             elif isinstance(ev, ConnectionClosed):
                 self._drop(peer, "peer closed the connection")
+
+    def _login_checked(self, peer: _Peer, ev: Welcomed | AuthFailed) -> None:
+        """Answer a checked login after the guard's delay, the same for a right and a wrong password."""
+        now = self.loop.time()
+        delay = self.guard.delay(peer.address, peer.vehicle_tried, now)
+        if isinstance(ev, AuthFailed):
+            self.stats["logins_failed"] += 1
+            lockouts = self.guard.lockouts
+            self._log_notices(self.guard.failed(peer.address, peer.vehicle_tried, now))
+            self.stats["lockouts"] += self.guard.lockouts - lockouts
+        if delay <= 0:
+            self._answer_login(peer, ev)
+            return
+        self.stats["logins_delayed"] += 1
+        peer.held = True
+        self.guard.hold(peer.address)
+        self.loop.call_later(delay, self._answer_login, peer, ev)
+
+    def _log_notices(self, notices: list[Notice]) -> None:
+        for notice in notices:
+            log.warning("%s", notice.text)
+
+    def _answer_login(self, peer: _Peer, ev: Welcomed | AuthFailed) -> None:
+        if peer.held:
+            peer.held = False
+            self.guard.release(peer.address)
+        if peer.closed:
+            return                  # the client gave up waiting
+        if isinstance(ev, AuthFailed):
+            self.stats["rejected"] += 1
+            self._drop(peer, f"login rejected: {ev.reason}")   # spec §2: the server just closes
+            return
+        if ev.scheme != 0:
+            self.stats["rejected"] += 1
+            self.stats["refused_plaintext"] += 1
+            log.warning("%s from %s: refused a scheme-%d login for %s: it sends the password in clear and is "
+                        "only for TLS, which this server does not offer; use scheme 0 (the OVMS v2 default)",
+                        peer.name, peer.address, ev.scheme, ev.vehicle_id)
+            self._drop(peer, "plaintext login refused")
+            return
+        peer.stream.write(ev.reply)
+        self._welcomed(peer, ev)
+        self._process(peer)         # lines the client sent while its answer was held
 
     def _welcomed(self, peer: _Peer, ev: Welcomed) -> None:
         self.stats["accepted"] += 1
@@ -438,6 +518,8 @@ class OvmsServer:
     def _sweep(self) -> None:
         now = self.loop.time()
         self._sweep_timer = self.loop.call_later(SWEEP_INTERVAL, self._sweep)
+        self.guard.prune(now)
+        self.stats["accept_failures"] = self.listener.accept_failures
         for peer in list(self._peers):
             if not peer.conn.welcomed:
                 if now - peer.opened >= TIMEOUT_WELCOME:
