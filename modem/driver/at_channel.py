@@ -42,6 +42,15 @@ ESC = b"\x1b"  # spec §1: cancels a prompt payload
 MAX_LINE = 4096  # a line longer than any SIM800 response is garbage, not a reason to grow forever
 DEFAULT_TIMEOUT = 5.0
 PARTIAL_TIMEOUT = 2.0
+# SIM800 Series AT Command Manual V1.09, §3.2.5 AT+CMGS and §8.2.3 AT+CIPSEND: the module answers the
+# command line with `> ` at once (milliseconds; sim800-at.md §1) and then waits for the payload,
+# ended by Ctrl-Z to send or ESC to cancel. A prompt lost in line noise must not hold the channel for
+# the command's whole 60 s answer time (the SMS fallback waited 95 s, issue 12): after this long
+# without `> ` the prompt is taken as lost. It covers a modem slowed to a few seconds per answer.
+PROMPT_TIMEOUT = 6.0
+# After ESC the modem answers the cancel (OK); the next command waits for that answer (a real SIM800
+# gives it in milliseconds) or this long, so the answer is never taken for the next command's final.
+CANCEL_WAIT = 2.0
 
 _seq = itertools.count(1)
 
@@ -143,10 +152,15 @@ class Response:
 
 @dataclass(frozen=True)
 class Timeout:
-    """No final result within the command's timeout; the channel has moved on."""
+    """No final result within the command's timeout; the channel has moved on.
+
+    `prompt_lost`: a prompt command got no `> ` within `prompt_timeout`; the channel cancelled the
+    input with ESC, nothing was sent, and the caller may simply retry.
+    """
 
     command: Command
     lines: tuple[str, ...] = ()
+    prompt_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -377,6 +391,7 @@ def _is_control(b: int) -> bool:
 class _InFlight:
     command: Command
     deadline: float
+    sent_at: float = 0.0
     lines: list[str] = field(default_factory=list)
     echo_seen: bool = False
     saw_ok: bool = False
@@ -403,6 +418,9 @@ class ATChannel:
         self._body_for: str | None = None  # header line waiting for its body line
         self._body_is_urc = False
         self._echo_expect = b""  # payload echo to skip after a prompt (echo on)
+        self.prompt_timeout = PROMPT_TIMEOUT
+        self.cancel_wait = CANCEL_WAIT
+        self._cancel_until: float | None = None  # ESC written: the queue waits for its answer until then
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -450,7 +468,7 @@ class ATChannel:
 
     def next_deadline(self) -> float | None:
         times = [t for t in (self._inflight.deadline if self._inflight else None,
-                             self._partial_deadline) if t is not None]
+                             self._partial_deadline, self._cancel_until) if t is not None]
         return min(times) if times else None
 
     def tick(self, now: float) -> None:
@@ -458,8 +476,13 @@ class ATChannel:
         if self._partial_deadline is not None and now >= self._partial_deadline:
             self._partial_deadline = None
             self._flush_partial()
+        if self._cancel_until is not None and now >= self._cancel_until:
+            self._cancel_until = None  # no answer to ESC: the modem was not at a prompt after all
+            self._start_next(now)
         inf = self._inflight
-        if inf is not None and now >= inf.deadline:
+        if inf is not None and now >= inf.deadline and inf.command.prompt and not inf.prompt_done:
+            self._prompt_lost(inf, now)
+        elif inf is not None and now >= inf.deadline:
             self._inflight = None
             log.warning("modem did not answer %r within %.1f s", inf.command.shown, inf.command.timeout)
             if inf.command.prompt and not inf.prompt_done:
@@ -499,11 +522,38 @@ class ATChannel:
         self._events.append(ev)
 
     def _start_next(self, now: float) -> None:
-        if self._inflight is not None or not self._queue:
+        if self._inflight is not None or not self._queue or self._cancel_until is not None:
             return
         cmd = self._queue.popleft()
-        self._inflight = _InFlight(cmd, now + cmd.timeout)
+        wait = min(cmd.timeout, self.prompt_timeout) if cmd.prompt else cmd.timeout
+        self._inflight = _InFlight(cmd, now + wait, sent_at=now)
         self._out += cmd.wire()
+
+    def _prompt_lost(self, inf: _InFlight, now: float) -> None:
+        """No `> ` within `prompt_timeout`: line noise ate it, or the modem never gave one.
+
+        Ctrl-Z/ESC input: ESC cancels it (SIM800 manual §3.2.5/§8.2.3; ignored outside a prompt), the
+        command fails at once so the caller retries, and the next command follows the modem's answer
+        to ESC. Fixed-length input (`AT+CIPSEND=<n>`, no terminator) cannot be cancelled: the modem
+        takes the next n bytes whatever they are, ESC included. So the payload itself goes, which is
+        what the modem is waiting for, and the command waits for its final as usual.
+        """
+        cmd = inf.command
+        if not cmd.terminator and cmd.payload:
+            log.warning("no prompt for %r within %.1f s; sending the fixed-length payload anyway",
+                        cmd.shown, self.prompt_timeout)
+            inf.prompt_done = True
+            inf.deadline = inf.sent_at + cmd.timeout
+            self._out += cmd.payload
+            if self.echo:
+                self._echo_expect = cmd.payload
+            return
+        log.warning("no prompt for %r within %.1f s; cancelled with ESC", cmd.shown, self.prompt_timeout)
+        self._inflight = None
+        self._echo_expect = b""
+        self._out += ESC
+        self._cancel_until = now + self.cancel_wait
+        self._emit(Timeout(cmd, tuple(inf.lines), prompt_lost=True))
 
     def _finish(self, final: Final, now: float) -> None:
         inf = self._inflight
@@ -539,6 +589,15 @@ class ATChannel:
             header, self._body_for = self._body_for, None
             if self._body_is_urc:
                 self._emit(Garbage(header.encode()))  # a +CMT without its body: not a message
+        inf = self._inflight
+        if self._buf and inf is not None and inf.command.prompt and not inf.prompt_done:
+            # Noise before an awaited prompt (`\x93> `): the line never ends, and `> ` is its tail.
+            head = bytes(self._buf).rstrip(b" ")
+            if head.endswith(b">"):
+                if head[:-1].strip(b"\r\n"):
+                    self._emit(Garbage(head[:-1]))
+                self._buf.clear()
+                self._on_prompt(inf)
         if self._buf:
             self._emit(Garbage(bytes(self._buf)))
             self._buf.clear()
@@ -637,6 +696,7 @@ class ATChannel:
 
     def _on_prompt(self, inf: _InFlight) -> None:
         inf.prompt_done = True
+        inf.deadline = inf.sent_at + inf.command.timeout  # the full answer time runs from the command
         cmd = inf.command
         self._out += cmd.payload + cmd.terminator
         if self.echo and cmd.payload:
@@ -674,8 +734,14 @@ class ATChannel:
                 if final.kind is FinalKind.OK and not cmd.ok_is_final:
                     inf.saw_ok = True
                     return
+                if final.kind is FinalKind.OK and cmd.prompt and not inf.prompt_done:
+                    return  # a late answer to an earlier ESC: a prompt command never says OK before `> `
                 self._finish(final, now)
                 return
+        elif self._cancel_until is not None and parse_final(line) is not None:
+            self._cancel_until = None  # the modem answered the ESC: it is back in command mode
+            self._start_next(now)
+            return
         if line.startswith("+CMT:") or (line.startswith("+CDS:") and line[5:].strip().isdigit()):
             self._body_for, self._body_is_urc = line, True  # two-line URC: the body comes next
             return
