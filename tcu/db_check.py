@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sqlite3
+import struct
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -99,18 +101,24 @@ def _replace(path: Path, schema: str, tables: Sequence[str], wall: float, reason
             os.replace(f"{path}{side}", f"{bad}{side}")
     rows: dict[str, list[tuple[object, ...]]] = {}
     skipped = 0
+    copy = bad.with_name(bad.name + ".salvage")   # the quarantined file itself stays as it was found
     try:
-        src = sqlite3.connect(f"file:{bad}?mode=ro", uri=True)
-    except sqlite3.Error as e:
-        log.error("%s: cannot be opened at all (%s); nothing saved", bad, e)
-        src = None
-    if src is not None:
+        shutil.copyfile(bad, copy)
+        if Path(f"{bad}-wal").exists():
+            shutil.copyfile(f"{bad}-wal", f"{copy}-wal")
+        _fit_header(copy)
+        src = sqlite3.connect(copy)
         try:
             for table in tables:
                 rows[table], n_skipped = _salvage(src, table)
                 skipped += n_skipped
         finally:
             src.close()
+    except (OSError, sqlite3.Error) as e:
+        log.error("%s: cannot be read at all (%s); nothing saved", bad, e)
+    finally:
+        for side in ("", *SIDE_FILES):
+            Path(f"{copy}{side}").unlink(missing_ok=True)
     fresh = open_db(path)
     fresh.executescript(schema)
     saved = 0
@@ -127,13 +135,31 @@ def _replace(path: Path, schema: str, tables: Sequence[str], wall: float, reason
     return fresh, damage
 
 
+def _fit_header(path: Path) -> None:
+    """A truncated file whose header still counts the lost pages is refused whole ("malformed", even
+    its schema); saying it has the pages it has lets SQLite read those (fileformat2 §1.3.7, offset 28)."""
+    with open(path, "r+b") as f:
+        header = f.read(100)
+        if len(header) < 100 or not header.startswith(b"SQLite format 3\0"):
+            return
+        page_size = struct.unpack(">H", header[16:18])[0]
+        page_size = 65536 if page_size == 1 else page_size
+        pages = os.fstat(f.fileno()).st_size // page_size
+        if pages and struct.unpack(">I", header[28:32])[0] > pages:
+            f.seek(28)
+            f.write(struct.pack(">I", pages))
+
+
 def _salvage(src: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], int]:
-    """Every row of `table` that can be read, in rowid order, stepping over damaged stretches."""
+    """Every row of `table` that can be read, in rowid order, stepping over damaged stretches.
+
+    A read that fails is retried past the last rowid read, a step further each time the damage is
+    still in the way (1, 2, 4, … rowids, at most 65,536 at once), `MAX_SKIPS` times at most."""
     rows: list[tuple[object, ...]] = []
     skips = 0
     after = -(1 << 63)
     step = 1
-    while skips <= MAX_SKIPS:
+    while skips <= MAX_SKIPS and after < (1 << 62):
         try:
             for r in src.execute(f"SELECT rowid, * FROM {table} WHERE rowid > ? ORDER BY rowid", (after,)):
                 rows.append(tuple(r[1:]))
@@ -143,10 +169,7 @@ def _salvage(src: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ..
         except sqlite3.DatabaseError as e:
             if storage_fault(e) is None:   # no such table (an empty file, a WAL lost from its start)
                 return rows, skips
-            if after == -(1 << 63) and not rows and skips == 0:
-                # the table's root or its schema is unreadable: try from rowid 1 upwards
-                after = 0
             skips += 1
-            after += step          # step over the damaged page: further each time it is still in the way
-            step *= 2
+            after = max(after, 0) + step
+            step = min(step * 2, 1 << 16)
     return rows, skips

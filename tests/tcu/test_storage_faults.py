@@ -162,3 +162,103 @@ def test_a_shared_directory_is_not_chmodded(tmp_path: Path) -> None:
     open_db(shared / "outbox.db").close()
     assert stat.S_IMODE(shared.stat().st_mode) == 0o755
     assert stat.S_IMODE((shared / "outbox.db").stat().st_mode) == 0o600
+
+
+# -- damaged state --------------------------------------------------------------------------------
+
+def _outbox_with(path: Path, n: int) -> list[int]:
+    ob = Outbox(path)
+    ids = [i.id for i in ob.add_many([("alert", f"alert {k} " + "p" * 200, None) for k in range(n)], 1.0)]
+    ob.close()
+    return ids
+
+
+def _quarantined(d: Path, name: str) -> list[str]:
+    return sorted(p.name for p in d.iterdir() if p.name.startswith(f"{name}.damaged-"))
+
+
+def test_an_overwritten_page_no_longer_stops_the_start(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    ids = _outbox_with(path, 300)
+    with open(path, "r+b") as f:           # one page in the middle of the table overwritten
+        f.seek(4096 * 8)
+        f.write(bytes(range(256)) * 16)
+    ob, damage = Outbox.open(path, wall=1_767_225_600.0)
+    assert damage is not None and "malformed" in damage.reason
+    assert damage.quarantined.endswith("outbox.db.damaged-20260101T000000Z")
+    assert _quarantined(tmp_path, "outbox.db")[0] == "outbox.db.damaged-20260101T000000Z"
+    pending = [i.id for i in ob.pending()]
+    assert 250 <= len(pending) < 300 and damage.salvaged == len(pending)   # one page of rows lost, no more
+    assert set(pending) <= set(ids) and pending == sorted(pending)
+    assert "rows saved" in damage.describe()
+    assert ob.add("alert", "new", 2.0).id > max(pending)
+    assert sqlite3.connect(path).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_truncated_database_is_reported_not_silently_empty(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    _outbox_with(path, 300)
+    with open(path, "r+b") as f:
+        f.truncate(4096 * 10)
+    ob, damage = Outbox.open(path, wall=0.0)
+    assert damage is not None
+    assert 0 < damage.salvaged == ob.queued_count() < 300
+
+
+def _killed_with_wal(path: Path, n: int) -> None:
+    """A writer SIGKILLed after `n` committed alerts: its transactions are only in the WAL."""
+    import signal
+    pid = os.fork()
+    if pid == 0:
+        try:
+            ob = Outbox(path)
+            for k in range(n):
+                ob.add("alert", f"alert {k}", float(k))
+            os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            os._exit(1)
+    os.waitpid(pid, 0)
+    assert Path(f"{path}-wal").stat().st_size > 0
+
+
+def test_a_damaged_wal_is_found_and_what_precedes_the_damage_kept(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    _killed_with_wal(path, 40)
+    wal = Path(f"{path}-wal")
+    size = wal.stat().st_size
+    with open(wal, "r+b") as f:            # a damaged byte in the middle of the log
+        f.seek(size // 2)
+        f.write(b"\xff\x00\xff\x00")
+    ob, damage = Outbox.open(path, wall=0.0)
+    assert damage is not None and "WAL damaged" in damage.reason and "committed" in damage.reason
+    assert 0 < ob.queued_count() < 40       # the transactions before the damage were saved
+    assert Path(f"{damage.quarantined}-wal").exists()
+
+
+def test_a_sound_wal_after_sigkill_is_not_called_damaged(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    _killed_with_wal(path, 40)
+    ob, damage = Outbox.open(path, wall=0.0)
+    assert damage is None and ob.queued_count() == 40
+
+
+def test_a_garbage_file_is_quarantined_and_the_outbox_starts_empty(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.db"
+    path.write_bytes(b"this is not a database at all" * 200)
+    ob, damage = Outbox.open(path, wall=0.0)
+    assert damage is not None and damage.salvaged == 0
+    assert ob.queued_count() == 0 and ob.add("alert", "x", 1.0).id == 1
+
+
+# -- alert tags across state loss -----------------------------------------------------------------
+
+def test_a_new_outbox_file_means_a_new_tag_space(tmp_path: Path) -> None:
+    import random
+    a = Outbox(tmp_path / "a" / "outbox.db", rng=random.Random(1))
+    again = Outbox(tmp_path / "a" / "outbox.db", rng=random.Random(99))
+    assert again.tag_space == a.tag_space            # stored with the state
+    rng = random.Random(1)
+    first = Outbox(tmp_path / "b" / "outbox.db", rng=rng)
+    lost = Outbox(tmp_path / "c" / "outbox.db", rng=rng)   # the state directory was lost: same loop, next draw
+    assert first.tag_space != lost.tag_space
+    assert first.add("alert", "x", 0.0).id == lost.add("alert", "x", 0.0).id == 1
