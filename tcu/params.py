@@ -185,6 +185,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("alert.sms_per_day", _number(int, 0, 1000), 20, help="daily SMS budget for alerts"),
     ParamSpec("alert.sms_min_interval_s", _number(float, 0, 86400), 60.0, help="minimum gap between alert SMS, s"),
     ParamSpec("alert.coalesce_s", _number(float, 0, 600), 5.0, help="collect alerts firing together for, s"),
+    ParamSpec("health.notify_after_s", _number(float, 60, 7 * 86400), 600.0,
+              help="SMS the owner when the car cannot be watched (CAN, modem, storage) for this long, s"),
 )
 
 SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}

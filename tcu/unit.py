@@ -16,16 +16,21 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from can_bus.port import BusBack, BusEvent, BusGone
 from runtime import Loop, Timer
+from runtime.backoff import Backoff
+from runtime.ratelog import RateLimitedLog
 from tcu.alert_router import Action as RouterAction
 from tcu.alert_router import AlertRouter, Drop, RouterSettings, SendSms, SendToServer
 from tcu.gnss_poll import GnssPoller
+from tcu.health import Health, Problem
 from tcu.link import LinkConfig
 from tcu.metrics import Metrics
 from tcu.outbox import Outbox, OutboxItem
@@ -37,6 +42,7 @@ from tcu.server_link import LinkDriver, ModemOps
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, transaction
+from tcu.status_file import CHECK_EVERY, FILENAME, FORMAT, StatusWriter
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,11 @@ log = logging.getLogger(__name__)
 FIRMWARE_VERSION = "0.1.0"
 PUMP_BATCH = 8               # outbox items written per pump (the rest follow as they are confirmed)
 PURGE_AFTER_S = 7 * 86400.0
+# Telling the owner about a long problem by SMS: when that SMS fails, try again after 1 min, 2, 4 … 30.
+OWNER_NOTICE_FIRST_S = 60.0
+OWNER_NOTICE_CAP_S = 1800.0
+
+StatusSource = Callable[[], Mapping[str, object]]
 
 # OVMS v2 parameter numbers (server commands 3/4, ovms-v2-server.md §4) → our parameter names.
 OVMS_PARAMS = {0: "owner", 1: "module_password", 4: "server", 5: "apn", 6: "apn_user", 7: "apn_password",
@@ -80,8 +91,12 @@ class Unit:
 
     def __init__(self, loop: Loop, params: Params, modem: ModemOps, can_port: Any, state_dir: str | Path,
                  *, profile: Any = None, hooks: UnitHooks | None = None,
-                 link_config: LinkConfig | None = None, gnss: bool = True) -> None:
+                 link_config: LinkConfig | None = None, gnss: bool = True,
+                 status_every: float | None = CHECK_EVERY) -> None:
         self.loop = loop
+        # What the unit cannot do right now (CAN adapter, modem, storage, SMS): one instance, every
+        # component reports into it; DIAG, `tcu state` and the owner's SMS read it.
+        self.health = Health()
         self.params = params
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -136,17 +151,34 @@ class Unit:
         self.last_alert: tuple[float, str] | None = None
         self.sms_sent = 0
         self.sms_received = 0
+        # CAN trouble is counted and logged at most once a minute per kind; a gone adapter is health.
+        self.can_errors = 0
+        self._can_log = RateLimitedLog(log, 60.0)
+        # owner notices: problems that lasted longer than health.notify_after_s, waiting for their SMS
+        self._owner_pending: list[Problem] = []
+        self._owner_sending = False
+        self._owner_backoff = Backoff(first=OWNER_NOTICE_FIRST_S, cap=OWNER_NOTICE_CAP_S,
+                                      rng=loop.random("owner-notice"))
+        self._owner_log = RateLimitedLog(log, 60.0)
+        # status.json for `tcu state`: other components add their retry counters with add_status_source
+        self._status_sources: dict[str, StatusSource] = {}
+        self._status_every = status_every
+        self._status_timer: Timer | None = None
+        self.status_writer = StatusWriter(self.state_dir / FILENAME)
+        self.add_status_source("can", self._can_status)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
         if self.can_port is not None:
-            self.can_port.set_handler(self._on_frame, self._on_can_error)
+            self.can_port.set_handler(self._on_frame, self._on_can_error, self._on_can_state)
         self.link.start()
         if self.gnss is not None:
             if hasattr(self.modem, "gnss_power"):
                 self.modem.gnss_power(True)
             self.gnss.start()
         self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
+        if self._status_every is not None:
+            self._status_timer = self.loop.call_soon(self._status_tick)
         # Alerts left in the outbox by a previous run that reached nobody yet: route them again.
         for item in self.outbox.pending():
             if item.kind == "alert" and item.sms_attempts == 0:
@@ -156,9 +188,11 @@ class Unit:
         self.link.stop()
         if self.gnss is not None:
             self.gnss.stop()
-        for t in [self._logic_timer, self._router_timer]:
+        for t in [self._logic_timer, self._router_timer, self._status_timer]:
             if t is not None:
                 t.cancel()
+        if self._status_every is not None:
+            self.write_status()
 
     # -- small helpers --------------------------------------------------------------------------------------
     def _wall_of(self, now: float) -> float:
@@ -186,8 +220,32 @@ class Unit:
         if updates:
             self.metrics.apply(updates, self.loop.time())
 
-    def _on_can_error(self, error: object) -> None:
-        log.warning("CAN error: %s", error)
+    def _on_can_error(self, error: str) -> None:
+        """Trouble the bus survives (garbled line, error frame): counted; the port has logged it."""
+        self.can_errors += 1
+        self._can_log.info("can-error", self.loop.time(), "CAN error: %s (%d so far)", error, self.can_errors)
+
+    def _on_can_state(self, event: BusEvent) -> None:
+        """The adapter went or came back: the unit's health says so (and in time, the owner)."""
+        now = self.loop.time()
+        if isinstance(event, BusGone):
+            self.health.report("can", f"CAN adapter {event.name} is gone: the car cannot be watched", now,
+                               retries=event.retries, next_try=event.next_try)
+        elif isinstance(event, BusBack):
+            self.health.clear("can", now)
+            self.decoder.reset()  # the first frames after the gap refresh every metric, changed or not
+
+    def _can_status(self) -> dict[str, object]:
+        port = self.can_port
+        if port is None:
+            return {"bus": None}
+        out: dict[str, object] = {"bus": str(port.name), "errors_seen": self.can_errors,
+                                  **{k: v for k, v in port.stats.as_dict().items() if k not in ("rx", "tx")}}
+        gone = port.gone
+        if gone is not None:
+            out["gone_retries"] = gone.retries
+            out["next_try"] = None if gone.next_try is None else round(self._wall_of(gone.next_try), 1)
+        return out
 
     def _can_send(self, can_id: int, data: bytes) -> None:
         if self.can_port is None:
@@ -205,6 +263,8 @@ class Unit:
     def _logic_tick(self) -> None:
         self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
         now = self.loop.time()
+        if not self.health.ok or self._owner_pending:
+            self._tell_owner(now)
         if now - self._last_purge >= 3600.0:
             self._last_purge = now
             # Delivered items are kept a week (DIAG, support), then dropped; ids are never reused.
@@ -289,6 +349,74 @@ class Unit:
                 done(ok, reason)
 
         self.modem.send_sms(number, text, finished)
+
+    # -- health → owner ------------------------------------------------------------------------------------
+    def _tell_owner(self, now: float) -> None:
+        """One SMS per problem that lasted longer than `health.notify_after_s` (retried with back-off)."""
+        after = float(self.params["health.notify_after_s"])
+        self._owner_pending.extend(self.health.due_for_owner(now, after))
+        # a problem that cleared before its SMS went out is no longer news
+        self._owner_pending = [p for p in self._owner_pending if self.health.get(p.key) is not None]
+        if not self._owner_pending or self._owner_sending or not self._owner_backoff.ready(now):
+            return
+        owner = str(self.params["owner"])
+        if not owner:
+            self._owner_log.warning("no-owner", now, "health: no owner number, cannot tell anyone: %s",
+                                    self.health.summary(now))
+            self._owner_pending.clear()
+            return
+        problem = self._owner_pending[0]
+        current = self.health.get(problem.key) or problem
+        text = f"{self.params['vehicle_id']}: {current.describe(now)}. The unit keeps trying; DIAG for more."
+        self._owner_sending = True
+
+        def done(ok: bool, reason: str = "") -> None:
+            self._owner_sending = False
+            t = self.loop.time()
+            if ok:
+                self._owner_backoff.succeeded()
+                self._owner_pending = [p for p in self._owner_pending if p.key != problem.key]
+                log.warning("health: owner told by SMS: %s", text)
+            else:
+                delay = self._owner_backoff.failed(t)
+                self._owner_log.warning("notice-failed", t, "health: SMS to the owner failed (%s); again in %.0f s",
+                                        reason, delay)
+
+        self.send_sms(owner, text, done)
+
+    # -- status for `tcu state` ----------------------------------------------------------------------------
+    def add_status_source(self, name: str, source: StatusSource) -> None:
+        """`source()` → a small JSON-able dict (retry counters, next attempt) that `tcu state` shows."""
+        self._status_sources[name] = source
+
+    def status_snapshot(self) -> dict[str, object]:
+        """What `tcu state` shows; loop times become wall-clock epoch seconds (another process reads them)."""
+        since = self.link.sup.offline_since
+        problems = [{"key": p.key, "text": p.text, "since": round(self._wall_of(p.since), 1),
+                     "retries": p.retries,
+                     "next_try": None if p.next_try is None else round(self._wall_of(p.next_try), 1),
+                     "owner_told": p.owner_told} for p in self.health.problems()]
+        last_alert = None
+        if self.last_alert is not None:
+            last_alert = {"at": round(self._wall_of(self.last_alert[0]), 1), "text": self.last_alert[1]}
+        return {
+            "format": FORMAT, "pid": os.getpid(), "vehicle_id": str(self.params["vehicle_id"]),
+            "started_at": round(self._wall_of(self.started_at), 1),
+            "health": {"ok": self.health.ok, "problems": problems},
+            "link": {"state": self.link.sup.state, "online": self.link.online,
+                     "offline_since": None if since is None else round(self._wall_of(since), 1)},
+            "last_alert": last_alert,
+            "sources": {name: dict(source()) for name, source in self._status_sources.items()},
+        }
+
+    def write_status(self) -> bool:
+        """Write status.json if it changed (or its heartbeat is due); False when nothing was written."""
+        return self.status_writer.update(self.status_snapshot(), self.loop.time(), self.loop.wall())
+
+    def _status_tick(self) -> None:
+        self.write_status()
+        if self._status_every is not None:
+            self._status_timer = self.loop.call_later(self._status_every, self._status_tick)
 
     # -- server delivery ---------------------------------------------------------------------------------------
     def _on_online(self) -> None:
@@ -487,6 +615,9 @@ class _Context:
 
     def reset_reason(self) -> str:
         return self.reset_why
+
+    def health_summary(self, now: float) -> str:
+        return self.u.health.summary(now)
 
     def wall(self, now: float) -> float:
         return self.u._wall_of(now)
