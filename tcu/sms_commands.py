@@ -68,6 +68,10 @@ class CommandContext(Protocol):
 
     def reset_reason(self) -> str: ...
 
+    def health_summary(self, now: float) -> str:
+        """`OK`, or what the unit cannot do right now (`tcu.health.Health.summary`)."""
+        ...
+
     def wall(self, now: float) -> float:
         """Epoch seconds for `now` (for `GPS` fix age and local times)."""
         ...
@@ -413,6 +417,7 @@ class CommandInterpreter:
             f"Queued: {self.ctx.queued_count()}",
             f"Uptime: {_duration(self.ctx.uptime(now))}",
             f"Last reset: {self.ctx.reset_reason()}",
+            f"Health: {self.ctx.health_summary(now)}",
             f"12V: {self._fmt('v.b.12v.voltage', now, 'V', 1)}",
         ])
 

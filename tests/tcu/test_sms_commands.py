@@ -62,6 +62,9 @@ class FakeUnit:
     def reset_reason(self) -> str:
         return "power-on"
 
+    def health_summary(self, now: float) -> str:
+        return "OK"
+
     def wall(self, now: float) -> float:
         return now
 
@@ -244,7 +247,7 @@ def test_params_diag_version(rig: Rig) -> None:
     assert "vehicle_id=DEMO1" in r and "password" not in r
     (r,) = rig.sms("DIAG")
     assert r == ("DIAG:\nModem: online\nGSM: registered, Vodafone UK, -71 dBm\nServer: online\nQueued: 3\n"
-                 "Uptime: 1d 02:03\nLast reset: power-on\n12V: 12.6V")
+                 "Uptime: 1d 02:03\nLast reset: power-on\nHealth: OK\n12V: 12.6V")
     assert rig.sms("VERSION") == ["tcu-sim 0.1.0\nProfile: demo-ev\nVIN: WVWZZZ1KZAW000001"]
 
 
