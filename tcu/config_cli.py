@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 EXAMPLE_CONFIG = """\
 # tcu.toml — the unit's configuration (tcu run --config tcu.toml)
-modem = "/dev/serial0"            # SIMCom modem: serial port, pyserial URL or a vmodem pty
+modem = "/dev/serial0"            # [DIALECT:]PORT: serial port, pyserial URL or vmodem pty; sim800 if bare
 can = "socketcan:can0"            # CAN bus: socketcan:can0, slcan:/dev/pts/3, replay:file.log, ...
 profile = "demo-ev"               # vehicle profile
 state_dir = "/var/lib/tcu"        # SQLite: outbox, parameters, SMS log
@@ -122,9 +122,11 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     except Exception as e:
         raise StartError(f"profile: {e}") from None
     power_key = make_power_key(loop, str(params["power_key"]))
-    from modem.driver.open import open_modem
+    from modem.driver.open import UnknownDialect, open_modem
     try:
-        stream = open_modem(loop, str(params["modem"]))
+        modem = open_modem(loop, str(params["modem"]), power_key=power_key)
+    except UnknownDialect as e:
+        raise StartError(f"modem: {e}") from None
     except Exception as e:
         raise StartError(f"modem: cannot open {params['modem']}: {e}") from None
     from can_bus.bus import open_bus
@@ -132,13 +134,9 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
         can_port = open_bus(str(params["can"]), loop)
     except Exception as e:
         raise StartError(f"can: cannot open {params['can']}: {e}") from None
-    from modem.driver.sim800 import Modem
-    from tcu.server_link import DriverModemOps
     from tcu.unit import Unit
 
-    driver = Modem(loop, stream, power_key=power_key)
-    ops = DriverModemOps(driver)
-    return Unit(loop, params, ops, can_port, state_dir, profile=profile, gnss=not args.no_gnss)
+    return Unit(loop, params, modem, can_port, state_dir, profile=profile, gnss=not args.no_gnss)
 
 
 def attach_console(loop: Any, unit: Any, inp: Any, out: Any) -> None:

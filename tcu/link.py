@@ -3,7 +3,8 @@
 A table-driven state machine in the manner of OVMS v2/v3: every state has an entry action, a
 per-second tick and a timeout that goes to a named state. It is sans-IO: it takes events and the
 current time and returns `Action`s; an adapter (`tcu.server_link.LinkDriver`) runs them on the modem
-driver and the server session and feeds the results back as events. That keeps the whole ladder
+and the server session and feeds the results back as events. What the modem reports arrives in the
+modem's own event vocabulary (`modem.driver.events`), not a copy of it. That keeps the whole ladder
 testable with a scripted modem and no bytes at all.
 
 Escalation ladder (each rung is tried a few times before the next one):
@@ -33,10 +34,32 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from modem.driver.events import (
+    GprsLost,
+    ModemActivity,
+    ModemEvent,
+    ModemPoweredDown,
+    ModemRebooted,
+    ModemSilent,
+    RegistrationChanged,
+    TcpClosed,
+)
+
+__all__ = [  # the modem events the supervisor reads are re-exported: one type per fact, named here too
+    "ACTION_KINDS", "STATES", "Action", "GprsLost", "LinkConfig", "LinkEvent", "LinkSupervisor", "ModemActivity",
+    "ModemPoweredDown", "ModemRebooted", "ModemSilent", "RegistrationChanged", "Restart", "ServerAlive",
+    "SessionStalled", "SignalQuality", "StateDef", "StepDone", "TcpClosed", "Transition",
+]
+
 log = logging.getLogger(__name__)
 
 
 # -- events in ---------------------------------------------------------------------------------------
+# What the modem says comes in the modem's own vocabulary (modem.driver.events), unchanged: the
+# supervisor reads ModemActivity, RegistrationChanged (GSM, not GPRS), ModemRebooted, ModemPoweredDown,
+# ModemSilent, TcpClosed and GprsLost, and ignores the other modem events. The adapter filters TCP
+# events to the server's own link. The events below are the link's own: results of its actions and
+# what the server session says.
 @dataclass(frozen=True)
 class StepDone:
     """The adapter finished the entry action of `step` (a state name)."""
@@ -47,51 +70,10 @@ class StepDone:
 
 
 @dataclass(frozen=True)
-class ModemActivity:
-    """The modem said something (any byte): feeds the silence watchdog."""
-
-
-@dataclass(frozen=True)
-class Registration:
-    """Network registration as the modem reports it (`+CREG`): home or roaming = registered."""
-
-    registered: bool
-
-
-@dataclass(frozen=True)
-class ModemRebooted:
-    """`RDY` or `+CFUN: 1` out of turn: all modem state (GPRS, TCP) is gone."""
-
-
-@dataclass(frozen=True)
-class ModemPoweredDown:
-    """`NORMAL POWER DOWN` / `UNDER-VOLTAGE POWER DOWN`: only the power key brings it back."""
-
-
-@dataclass(frozen=True)
-class ModemSilent:
-    """Several AT commands in a row got no answer at all: the modem is hung (power-key cycle)."""
-
-    reason: str = "AT commands time out"
-
-
-@dataclass(frozen=True)
 class SignalQuality:
     """`+CSQ` in dBm (None = not known): decides whether a GPRS failure can be the modem's fault."""
 
     dbm: float | None
-
-
-@dataclass(frozen=True)
-class TcpClosed:
-    """URC `CLOSED` or `SEND FAIL`: the server socket is gone; GPRS may still be up."""
-
-    reason: str = "closed"
-
-
-@dataclass(frozen=True)
-class GprsLost:
-    """URC `+PDP: DEACT`: the data bearer is gone."""
 
 
 @dataclass(frozen=True)
@@ -113,8 +95,7 @@ class Restart:
     reason: str = "restart requested"
 
 
-LinkEvent = (StepDone | ModemActivity | Registration | ModemRebooted | ModemPoweredDown | ModemSilent
-             | SignalQuality | TcpClosed | GprsLost | ServerAlive | SessionStalled | Restart)
+LinkEvent = StepDone | SignalQuality | ServerAlive | SessionStalled | Restart | ModemEvent
 
 
 # -- actions out -------------------------------------------------------------------------------------
@@ -282,8 +263,10 @@ class LinkSupervisor:
             return []
         if isinstance(event, StepDone):
             return self._step_done(event, now)
-        if isinstance(event, Registration):
-            return self._registration(event.registered, now)
+        if isinstance(event, RegistrationChanged):
+            if event.gprs:
+                return []  # the GPRS state is learnt from the bearer itself (attach results, +PDP: DEACT)
+            return self._registration(event.registration.registered, now)
         if isinstance(event, ModemRebooted):
             self.registered = False
             if self.state in ("soft_reset", "power_cycle", "probe"):
@@ -325,6 +308,8 @@ class LinkSupervisor:
             acts = [Action("close_tcp", event.reason)] if self.state in ("login", "online") else []
             self.tcp_failures = self.gprs_failures = 0
             return acts + [Action("shut_gprs", event.reason)] + self._enter("register", now, event.reason)
+        if isinstance(event, ModemEvent):
+            return []  # SMS, URCs, noise ...: not the link's business
         raise TypeError(f"not a link event: {event!r}")  # our bug, not the peer's
 
     def tick(self, now: float) -> list[Action]:

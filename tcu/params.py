@@ -171,7 +171,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("tz_offset", _tz, 0, help="car local time, minutes east of UTC (or +HH:MM)"),
     ParamSpec("country_code", _text, "", help="country code to complete national caller IDs"),
     # devices (used by `tcu run`; not changeable by SMS)
-    ParamSpec("modem", _text, "", help="modem serial port or pyserial URL"),
+    ParamSpec("modem", _text, "", help="modem as [DIALECT:]PORT[@BAUD]: sim800:/dev/serial0, sim800:/dev/pts/7@9600, "
+              "a pyserial URL; a bare port means the sim800 dialect"),
     ParamSpec("can", _text, "", help="CAN bus string, e.g. socketcan:can0"),
     ParamSpec("state_dir", _text, "state", help="directory for the SQLite databases"),
     ParamSpec("power_key", _power_key, "none", help="modem power key: none, gpio:<pin>, virtual:<socket>"),

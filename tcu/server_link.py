@@ -2,21 +2,38 @@
 
 Three pieces meet here, none of which knows the others:
 - `tcu.link.LinkSupervisor` (sans-IO: events in, actions out),
-- a `ModemOps` (the modem operations the supervisor needs, callback style; `DriverModemOps` below
-  adapts the SIMCom driver `modem.driver.sim800.Modem` to it, `tcu.world.DirectModem` fakes it),
+- a modem (`ModemApi` below: what the firmware needs from one; the AT driver `modem.driver.modem.Modem`
+  of any dialect and the AT-less `tcu.world.DirectModem` both provide it),
 - `tcu.ovms.car_client.CarSession` (sans-IO OVMS v2 session: bytes in, bytes and events out).
 
-`LinkDriver` owns the per-second tick, the session's own deadline timer, and turns session events
-into link events (a ping the server never answered is a stall; any line from the server is life).
-The unit above registers callbacks for "online/offline", delivery confirmations and commands.
+The modem's events (`modem.driver.events`) go to the supervisor as they are; this adapter only picks
+the ones for the server's own TCP link (`conn`) and tells the session when its connection is gone.
+`LinkDriver` owns the per-second tick, the session's own deadline timer, one TCP send at a time (what
+the session writes meanwhile is joined into the next send), and turns session events into link events
+(a ping the server never answered is a stall; any line from the server is life). The unit above
+registers callbacks for "online/offline", delivery confirmations and commands.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
+from modem.driver.events import (
+    GprsLost,
+    ModemActivity,
+    ModemEvent,
+    ModemPoweredDown,
+    ModemRebooted,
+    ModemSilent,
+    RegistrationChanged,
+    SmsReceived,
+    TcpClosed,
+    TcpDataReceived,
+)
+from modem.driver.script import Callback, Failed, Ok, Result
 from runtime import Loop, Timer
 from tcu import link as L
 from tcu.ovms.car_client import (
@@ -29,57 +46,57 @@ from tcu.ovms.car_client import (
 
 log = logging.getLogger(__name__)
 
-Done = Callable[[bool, str], None]
+EventHandler = Callable[[ModemEvent], None]
 
 
-class ModemOps(Protocol):
-    """What the link needs from a modem, callback style (results arrive later, on the loop)."""
+class ModemApi(Protocol):
+    """What the firmware needs from a modem. Every operation reports once, later, on the loop:
+    `on_done(Ok(value))` or `on_done(Failed(reason))` (`modem.driver.script`). Unsolicited facts come
+    as `modem.driver.events` values to every subscriber."""
 
-    def probe(self, done: Done) -> None: ...
-    def init(self, done: Done) -> None: ...
-    def check_sim(self, done: Done) -> None: ...
-    def query_registration(self, done: Callable[[bool | None, str], None]) -> None: ...
-    def attach_gprs(self, apn: str, user: str, password: str, done: Done) -> None: ...
-    def open_tcp(self, host: str, port: int, done: Done) -> None: ...
-    def tcp_send(self, data: bytes) -> None: ...
-    def close_tcp(self) -> None: ...
-    def shut_gprs(self) -> None: ...
-    def soft_reset(self, done: Done) -> None: ...
-    def power_cycle(self, done: Done) -> None: ...
-    def send_sms(self, number: str, text: str, done: Done) -> None: ...
-    def set_listener(self, listener: ModemListener) -> None: ...
+    @property
+    def can_power_cycle(self) -> bool:
+        """A power key is wired (without one the link's power-cycle rung is a soft reset)."""
+        ...
+
+    def subscribe(self, handler: EventHandler) -> Callable[[], None]: ...
+    def probe(self, on_done: Callback, tries: int = 10, interval: float = 1.0) -> None: ...
+    def init(self, on_done: Callback) -> None: ...
+    def sim_status(self, on_done: Callback) -> None: ...                # Ok("READY" | "SIM PIN" ...)
+    def registration(self, on_done: Callback, gprs: bool = False) -> None: ...   # Ok(Registration)
+    def signal(self, on_done: Callback) -> None: ...                    # Ok(Signal)
+    def select_operator_auto(self, on_done: Callback) -> None: ...
+    def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None: ...
+    def gprs_shutdown(self, on_done: Callback) -> None: ...
+    def tcp_connect(self, host: str, port: int, on_done: Callback) -> int: ...   # → link number
+    def tcp_send(self, data: bytes, on_done: Callback, conn: int = 0) -> None: ...
+    def tcp_close(self, on_done: Callback, conn: int = 0) -> None: ...
+    def soft_reset(self, on_done: Callback) -> None: ...
+    def power_cycle(self, on_done: Callback) -> None: ...
+    def send_sms(self, number: str, text: str, on_done: Callback) -> None: ...
+    def gnss_power(self, on: bool, on_done: Callback) -> None: ...
+    def gnss_fix(self, on_done: Callback) -> None: ...                  # Ok(GnssFix)
 
 
-class ModemListener(Protocol):
-    """Unsolicited things the modem reports (the adapter calls these)."""
-
-    def modem_activity(self) -> None: ...
-    def modem_rebooted(self) -> None: ...
-    def modem_powered_down(self) -> None: ...
-    def modem_silent(self, reason: str) -> None: ...
-    def tcp_closed(self, reason: str) -> None: ...
-    def gprs_lost(self) -> None: ...
-    def registration(self, registered: bool) -> None: ...
-    def tcp_data(self, data: bytes) -> None: ...
-    def sms_received(self, sender: str, text: str, when: float | None) -> None: ...
+def _ignore(result: Result) -> None:
+    pass
 
 
 class LinkDriver:
     """Supervisor + modem + session on one loop. `start()` powers the link up."""
 
-    def __init__(self, loop: Loop, ops: ModemOps, session: CarSession,
+    def __init__(self, loop: Loop, modem: ModemApi, session: CarSession,
                  settings: Callable[[], Mapping[str, object]],
                  metrics: Callable[[], Mapping[str, object]],
                  config: L.LinkConfig | None = None) -> None:
         self.loop = loop
-        self.ops = ops
+        self.modem = modem
         self.session = session
         self.settings = settings            # apn, apn_user, apn_password, server (host[:port])
         self.metrics = metrics
-        cfg = config or L.LinkConfig()
         # The session has its own ping/answer liveness (and its answers prove delivery), so the
         # supervisor's own ping stays off here; an unanswered session ping arrives as SessionStalled.
-        cfg.ping_interval = float("inf")
+        cfg = dataclasses.replace(config or L.LinkConfig(), ping_interval=float("inf"))
         self.sup = L.LinkSupervisor(cfg, loop.random("link"))
         self.on_online: Callable[[], None] = lambda: None
         self.on_offline: Callable[[str], None] = lambda reason: None
@@ -94,7 +111,10 @@ class LinkDriver:
         self.conn_no = 0              # server connection number (for the outbox's line positions)
         self.lines_sent = 0           # lines written on this connection
         self._gsm_reported = False
-        ops.set_listener(self)
+        self.conn: int | None = None  # the server's TCP link number (from the last tcp_connect)
+        self._tx = bytearray()        # session bytes waiting for the send in flight to finish
+        self._sending = False
+        modem.subscribe(self._on_modem_event)
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -128,8 +148,36 @@ class LinkDriver:
         """Bytes from the session (one or more lines) onto TCP."""
         if data:
             self.lines_sent += data.count(b"\n")
-            self.ops.tcp_send(data)
+            self._tx += data
+            if not self._sending:
+                self._send_next()
             self._arm_session_timer()
+
+    def _send_next(self) -> None:
+        """One send at a time; what the session wrote meanwhile goes in the next one."""
+        if not self._tx or self.conn is None:
+            self._tx.clear()
+            self._sending = False
+            return
+        chunk = bytes(self._tx)
+        self._tx.clear()
+        self._sending = True
+        gen = self._generation
+
+        def sent(result: Result) -> None:
+            if gen != self._generation:
+                return  # the connection it was for is gone; the new one has its own chain
+            if isinstance(result, Failed):
+                self._tx.clear()  # SEND FAIL arrives as TcpClosed from the modem
+                self._sending = False
+                return
+            self._send_next()
+
+        self.modem.tcp_send(chunk, sent, conn=self.conn)
+
+    def _drop_tx(self) -> None:
+        self._tx.clear()
+        self._sending = False
 
     # -- the tick ---------------------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -168,50 +216,60 @@ class LinkDriver:
                 log.exception("link action %s failed", a.kind)
                 self.loop.call_soon(self.feed, L.StepDone(a.kind, False, "internal error"))
 
-    def _step(self, step: str) -> Done:
+    def _step(self, step: str) -> Callback:
         gen = self._generation
 
-        def done(ok: bool, reason: str = "") -> None:
+        def done(result: Result) -> None:
             if gen != self._generation and step in ("tcp",):
                 return
-            self.feed(L.StepDone(step, ok, reason))
+            if isinstance(result, Ok):
+                self.feed(L.StepDone(step, True))
+            else:
+                self.feed(L.StepDone(step, False, result.reason))
 
         return done
 
     def _do(self, a: L.Action) -> None:
         k = a.kind
         s = self.settings()
+        m = self.modem
         if k == "probe":
-            self.ops.probe(self._step("probe"))
+            m.probe(self._step("probe"), tries=3)
         elif k == "init":
-            self.ops.init(self._step("init"))
+            m.init(self._step("init"))
         elif k == "sim":
-            self.ops.check_sim(self._step("sim"))
+            step = self._step("sim")
+
+            def sim_done(result: Result) -> None:
+                if isinstance(result, Ok) and result.value != "READY":
+                    result = Failed(f"SIM: {result.value}")
+                step(result)
+
+            m.sim_status(sim_done)
         elif k in ("register", "poll"):
-            step = self._step("register") if k == "register" else None
+            reg_step = self._step("register") if k == "register" else None
 
-            def reg_done(registered: bool | None, reason: str = "") -> None:
-                if registered is not None:
-                    self.feed(L.Registration(registered))
-                if step is not None:
-                    step(registered is not None, reason)
+            def reg_done(result: Result) -> None:
+                if isinstance(result, Ok):
+                    self.feed(RegistrationChanged(result.value, gprs=False))
+                if reg_step is not None:
+                    reg_step(result)
 
-            self.ops.query_registration(reg_done)
-            if k == "poll" and hasattr(self.ops, "signal"):
-                self.ops.signal(self._signal)
+            m.registration(reg_done)
+            if k == "poll":
+                m.signal(self._signal_done)
         elif k == "reselect":
-            # Optional in ModemOps (fakes without operators skip it); the result changes nothing here:
-            # registration, if it comes, arrives as +CREG.
-            if hasattr(self.ops, "select_operator"):
-                self.ops.select_operator(lambda ok, reason="": log.info("operator reselection: %s %s",
-                                                                        "ok" if ok else "failed", reason))
+            # The result changes nothing here: registration, if it comes, arrives as +CREG.
+            m.select_operator_auto(lambda r: log.info("operator reselection: %s",
+                                                      "ok" if isinstance(r, Ok) else r.reason))
         elif k == "gprs":
-            self.ops.attach_gprs(str(s.get("apn", "")), str(s.get("apn_user", "")),
-                                 str(s.get("apn_password", "")), self._step("gprs"))
+            m.gprs_attach(str(s.get("apn", "")), self._step("gprs"), user=str(s.get("apn_user", "")),
+                          password=str(s.get("apn_password", "")))
         elif k == "tcp":
             self._generation += 1
+            self._drop_tx()
             host, port = split_server(str(s.get("server", "")))
-            self.ops.open_tcp(host, port, self._step("tcp"))
+            self.conn = m.tcp_connect(host, port, self._step("tcp"))
         elif k == "login":
             self.conn_no += 1
             self.lines_sent = 0
@@ -220,18 +278,26 @@ class LinkDriver:
             pass  # the session pings (see __init__)
         elif k == "close_tcp":
             self._generation += 1
+            self._drop_tx()
             self.session.disconnected(a.reason or "closing")
-            self.ops.close_tcp()
+            if self.conn is not None:
+                m.tcp_close(_ignore, conn=self.conn)
         elif k == "shut_gprs":
             self._generation += 1
+            self._drop_tx()
             self.session.disconnected(a.reason or "gprs shut")
-            self.ops.shut_gprs()
+            m.gprs_shutdown(_ignore)
         elif k == "soft_reset":
             self.session.disconnected("modem reset")
-            self.ops.soft_reset(self._step("soft_reset"))
+            m.soft_reset(self._step("soft_reset"))
         elif k == "power_cycle":
             self.session.disconnected("modem power cycle")
-            self.ops.power_cycle(self._step("power_cycle"))
+            if m.can_power_cycle:
+                m.power_cycle(self._step("power_cycle"))
+            else:
+                # No key wired: the best we can do is a soft reset (logged so the owner knows why).
+                log.warning("no power key: power cycle replaced by a soft reset")
+                m.soft_reset(self._step("power_cycle"))
         elif k == "online":
             self.on_online()
             self._session_tick()
@@ -240,6 +306,9 @@ class LinkDriver:
             self.on_offline(a.reason)
         else:  # our bug
             raise ValueError(f"unknown link action {k!r}")
+
+    def _signal_done(self, result: Result) -> None:
+        self._signal(result.value.dbm if isinstance(result, Ok) else None)
 
     def _signal(self, dbm: float | None) -> None:
         self.sup.handle(L.SignalQuality(dbm), self.loop.time())
@@ -257,45 +326,46 @@ class LinkDriver:
                     self.feed(L.SessionStalled(ev.reason))
             self.on_session_event(ev)
 
-    # -- ModemListener ------------------------------------------------------------------------------------
-    def modem_activity(self) -> None:
-        self.sup.last_modem_activity = self.loop.time()
+    # -- modem events ---------------------------------------------------------------------------------
+    def _on_modem_event(self, ev: ModemEvent) -> None:
+        if isinstance(ev, TcpDataReceived):
+            if ev.conn == self.conn:
+                self._tcp_data(ev.data)
+        elif isinstance(ev, ModemActivity):
+            self.feed(ev)
+        elif isinstance(ev, TcpClosed):
+            if ev.conn == self.conn:
+                self._tx.clear()  # a send in flight fails and ends its chain
+                self.session.disconnected(ev.reason)
+                self._drain_session()
+                self.feed(ev)
+        elif isinstance(ev, GprsLost):
+            self._tx.clear()
+            self.session.disconnected("gprs lost")
+            self._drain_session()
+            self.feed(ev)
+        elif isinstance(ev, ModemRebooted):
+            self.session.disconnected("modem rebooted")
+            self.feed(ev)
+        elif isinstance(ev, ModemPoweredDown):
+            self.session.disconnected("modem powered down")
+            self.feed(ev)
+        elif isinstance(ev, ModemSilent):
+            self.session.disconnected("modem silent")
+            self.feed(ev)
+        elif isinstance(ev, RegistrationChanged):
+            if not ev.gprs:
+                self.feed(ev)
+        elif isinstance(ev, SmsReceived):
+            self.on_sms(ev.sender, ev.text, ev.time.timestamp() if ev.time is not None else None)
 
-    def modem_rebooted(self) -> None:
-        self.session.disconnected("modem rebooted")
-        self.feed(L.ModemRebooted())
-
-    def modem_powered_down(self) -> None:
-        self.session.disconnected("modem powered down")
-        self.feed(L.ModemPoweredDown())
-
-    def modem_silent(self, reason: str) -> None:
-        self.session.disconnected("modem silent")
-        self.feed(L.ModemSilent(reason))
-
-    def tcp_closed(self, reason: str) -> None:
-        self.session.disconnected(reason)
-        self._drain_session()
-        self.feed(L.TcpClosed(reason))
-
-    def gprs_lost(self) -> None:
-        self.session.disconnected("gprs lost")
-        self._drain_session()
-        self.feed(L.GprsLost())
-
-    def registration(self, registered: bool) -> None:
-        self.feed(L.Registration(registered))
-
-    def tcp_data(self, data: bytes) -> None:
+    def _tcp_data(self, data: bytes) -> None:
         now = self.loop.time()
         self.sup.handle(L.ServerAlive(), now)
         out = self.session.receive_data(data, now)
         self.write(out)
         self._drain_session()
         self._arm_session_timer()
-
-    def sms_received(self, sender: str, text: str, when: float | None) -> None:
-        self.on_sms(sender, text, when)
 
 
 def split_server(server: str, default_port: int = 6867) -> tuple[str, int]:
@@ -304,151 +374,3 @@ def split_server(server: str, default_port: int = 6867) -> tuple[str, int]:
     if sep and port.isdigit():
         return host, int(port)
     return server, default_port
-
-
-class DriverModemOps:
-    """`ModemOps` over `modem.driver.sim800.Modem` (the typed SIMCom driver).
-
-    Thin on purpose: the driver already scripts the AT sequences; this only maps `Ok`/`Failed` to
-    (ok, reason) and driver events to `ModemListener` calls.
-    """
-
-    def __init__(self, modem: Any, sms_pdu: bool = True) -> None:
-        from modem.driver import sim800 as D
-        self.D = D
-        self.modem = modem
-        self.listener: ModemListener | None = None
-        self._tcp_sending = False
-        self._tcp_queue = bytearray()
-        modem.subscribe(self._on_event)
-
-    def set_listener(self, listener: ModemListener) -> None:
-        self.listener = listener
-
-    def _cb(self, done: Done) -> Callable[[Any], None]:
-        def cb(result: Any) -> None:
-            if isinstance(result, self.D.Ok):
-                done(True, "")
-            else:
-                done(False, getattr(result, "reason", str(result)))
-        return cb
-
-    def probe(self, done: Done) -> None:
-        self.modem.probe(self._cb(done), tries=3)
-
-    def init(self, done: Done) -> None:
-        self.modem.init(self._cb(done))
-
-    def check_sim(self, done: Done) -> None:
-        def cb(result: Any) -> None:
-            if isinstance(result, self.D.Ok):
-                done(result.value == "READY", "" if result.value == "READY" else f"SIM: {result.value}")
-            else:
-                done(False, result.reason)
-        self.modem.sim_status(cb)
-
-    def query_registration(self, done: Callable[[bool | None, str], None]) -> None:
-        def cb(result: Any) -> None:
-            if isinstance(result, self.D.Ok):
-                done(bool(result.value.registered), "")
-            else:
-                done(None, result.reason)
-        self.modem.registration(cb)
-
-    def attach_gprs(self, apn: str, user: str, password: str, done: Done) -> None:
-        self.modem.gprs_attach(apn, self._cb(done), user=user, password=password)
-
-    def open_tcp(self, host: str, port: int, done: Done) -> None:
-        self._tcp_queue.clear()
-        self._tcp_sending = False
-        self.modem.tcp_connect(host, port, self._cb(done))
-
-    def tcp_send(self, data: bytes) -> None:
-        """One CIPSEND at a time; what the session writes meanwhile is joined into the next one."""
-        self._tcp_queue += data
-        if not self._tcp_sending:
-            self._send_next()
-
-    def _send_next(self) -> None:
-        if not self._tcp_queue:
-            self._tcp_sending = False
-            return
-        chunk = bytes(self._tcp_queue)
-        self._tcp_queue.clear()
-        self._tcp_sending = True
-
-        def cb(result: Any) -> None:
-            if not isinstance(result, self.D.Ok):
-                self._tcp_queue.clear()
-                self._tcp_sending = False
-                return  # SEND FAIL is published as TcpClosed by the driver
-            self._send_next()
-
-        self.modem.tcp_send(chunk, cb)
-
-    def close_tcp(self) -> None:
-        self._tcp_queue.clear()
-        self.modem.tcp_close(lambda r: None)
-
-    def shut_gprs(self) -> None:
-        self._tcp_queue.clear()
-        self.modem.gprs_shutdown(lambda r: None)
-
-    def soft_reset(self, done: Done) -> None:
-        self.modem.soft_reset(self._cb(done))
-
-    def power_cycle(self, done: Done) -> None:
-        if self.modem.power_key is None:
-            # No key wired: the best we can do is a soft reset (logged so the owner knows why).
-            log.warning("no power key: power cycle replaced by a soft reset")
-            self.modem.soft_reset(self._cb(done))
-            return
-        self.modem.power_cycle(self._cb(done))
-
-    def send_sms(self, number: str, text: str, done: Done) -> None:
-        self.modem.send_sms(number, text, self._cb(done))
-
-    def gnss_fix(self, done: Callable[[Any], None]) -> None:
-        def cb(result: Any) -> None:
-            done(result.value if isinstance(result, self.D.Ok) else None)
-        self.modem.gnss_fix(cb)
-
-    def gnss_power(self, on: bool) -> None:
-        self.modem.gnss_power(on, lambda r: None)
-
-    def signal(self, done: Callable[[float | None], None]) -> None:
-        def cb(result: Any) -> None:
-            done(getattr(result.value, "dbm", None) if isinstance(result, self.D.Ok) else None)
-        self.modem.signal(cb)
-
-    def select_operator(self, done: Done) -> None:
-        """`AT+COPS=0` (automatic operator selection), the supervisor's reselection step."""
-        self.modem.select_operator_auto(self._cb(done))
-
-    def _on_event(self, ev: Any) -> None:
-        lst = self.listener
-        if lst is None:
-            return
-        D = self.D
-        if isinstance(ev, D.ModemActivity):
-            lst.modem_activity()
-        elif isinstance(ev, D.ModemRebooted):
-            lst.modem_rebooted()
-        elif isinstance(ev, D.ModemPoweredDown):
-            lst.modem_powered_down()
-        elif isinstance(ev, D.ModemSilent):
-            lst.modem_silent(f"{ev.count} AT commands unanswered")
-        elif isinstance(ev, D.TcpClosed):
-            self._tcp_queue.clear()
-            lst.tcp_closed(ev.reason)
-        elif isinstance(ev, D.GprsLost):
-            self._tcp_queue.clear()
-            lst.gprs_lost()
-        elif isinstance(ev, D.RegistrationChanged):
-            if not ev.gprs:
-                lst.registration(bool(ev.registration.registered))
-        elif isinstance(ev, D.TcpDataReceived):
-            lst.tcp_data(ev.data)
-        elif isinstance(ev, D.SmsReceived):
-            when = ev.time.timestamp() if ev.time is not None else None
-            lst.sms_received(ev.sender, ev.text, when)

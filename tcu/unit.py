@@ -7,7 +7,8 @@
     GNSS → `v.p.*` metrics
 
 The same object runs on the virtual clock (`tcu sim`, tests) and the real clock (`tcu run`); it only
-uses the runtime contract, a `ModemOps` and a CAN port. Delivery state lives in the outbox (SQLite), so
+uses the runtime contract, a modem (`tcu.server_link.ModemApi`: the AT driver of any dialect, or the
+AT-less `DirectModem`) and a CAN port. Delivery state lives in the outbox (SQLite), so
 a unit killed at any instant and started again on the same state directory delivers what it owes, in
 order, and never twice what the server confirmed.
 """
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from can_bus.port import BusBack, BusEvent, BusGone
+from modem.driver.script import Ok, Result
 from runtime import Loop, Timer
 from runtime.backoff import Backoff
 from runtime.ratelog import RateLimitedLog
@@ -38,7 +40,7 @@ from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, Delivered
 from tcu.params import ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
-from tcu.server_link import LinkDriver, ModemOps
+from tcu.server_link import LinkDriver, ModemApi
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, transaction
@@ -89,7 +91,7 @@ class _State:
 class Unit:
     """The firmware. `start()` begins; everything else happens in callbacks on `loop`."""
 
-    def __init__(self, loop: Loop, params: Params, modem: ModemOps, can_port: Any, state_dir: str | Path,
+    def __init__(self, loop: Loop, params: Params, modem: ModemApi, can_port: Any, state_dir: str | Path,
                  *, profile: Any = None, hooks: UnitHooks | None = None,
                  link_config: LinkConfig | None = None, gnss: bool = True,
                  status_every: float | None = CHECK_EVERY) -> None:
@@ -132,9 +134,8 @@ class Unit:
         self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send,
                                      last_frame_at=lambda: self._last_frame_at)
         self.gnss: GnssPoller | None = None
-        if gnss and hasattr(modem, "gnss_fix"):
-            power_on = (lambda: modem.gnss_power(True)) if hasattr(modem, "gnss_power") else None
-            self.gnss = GnssPoller(loop, modem.gnss_fix, self.metrics, power_on=power_on)
+        if gnss:
+            self.gnss = GnssPoller(loop, self._gnss_fix, self.metrics, power_on=self._gnss_on)
         self.interpreter = CommandInterpreter(_Context(self), SmsLog(self.state_dir / "sms_log.db"))
         self.params.subscribe(self._on_param)
         # SMS fallback: the router decides, the outbox remembers
@@ -173,8 +174,7 @@ class Unit:
             self.can_port.set_handler(self._on_frame, self._on_can_error, self._on_can_state)
         self.link.start()
         if self.gnss is not None:
-            if hasattr(self.modem, "gnss_power"):
-                self.modem.gnss_power(True)
+            self._gnss_on()
             self.gnss.start()
         self._logic_timer = self.loop.call_later(1.0, self._logic_tick)
         if self._status_every is not None:
@@ -193,6 +193,14 @@ class Unit:
                 t.cancel()
         if self._status_every is not None:
             self.write_status()
+
+    # -- GNSS ------------------------------------------------------------------------------------------------
+    def _gnss_on(self) -> None:
+        self.modem.gnss_power(True, lambda result: None)
+
+    def _gnss_fix(self, done: Callable[[Any], None]) -> None:
+        """The poller's fix source: a fix, or None when the modem has none."""
+        self.modem.gnss_fix(lambda result: done(result.value if isinstance(result, Ok) else None))
 
     # -- small helpers --------------------------------------------------------------------------------------
     def _wall_of(self, now: float) -> float:
@@ -348,7 +356,10 @@ class Unit:
             if done is not None:
                 done(ok, reason)
 
-        self.modem.send_sms(number, text, finished)
+        def sent(result: Result) -> None:
+            finished(*((True, "") if isinstance(result, Ok) else (False, result.reason)))
+
+        self.modem.send_sms(number, text, sent)
 
     # -- health → owner ------------------------------------------------------------------------------------
     def _tell_owner(self, now: float) -> None:

@@ -9,9 +9,9 @@ virtual-modem faults, plus the emulator's line-noise fronts on `harsh`; the worl
 exactly, which the report needs. Delivery is observed at the receiving end only: the server's
 stored alerts and the phone's inbox, both journalled so a killed and restarted world still knows.
 
-This module also holds `DirectModem`, a modem stand-in without AT commands (`ModemOps` straight onto
-the runtime's TCP and a tiny SMSC): the unit's delivery logic is testable in milliseconds with it,
-independently of the modem emulator (`tcu sim --modem direct`).
+This module also holds `DirectModem`, a modem without AT commands (the firmware's `ModemApi` straight
+onto the runtime's TCP and a tiny SMSC, publishing the driver's own events): the unit's delivery logic
+is testable in milliseconds with it, independently of the modem emulator (`tcu sim --modem direct`).
 """
 
 from __future__ import annotations
@@ -19,11 +19,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from modem.driver.commands import REG_HOME, REG_NOT, ModemInfo, Registration, Signal
+from modem.driver.events import (
+    GprsLost,
+    ModemActivity,
+    ModemEvent,
+    RegistrationChanged,
+    SmsReceived,
+    TcpClosed,
+    TcpDataReceived,
+)
+from modem.driver.modem import SmsSent
+from modem.driver.script import Callback, Failed, Ok, Result
+from modem.gnss import GnssFix
 from runtime import Loop, Stream
-from tcu.server_link import Done, ModemListener
+from tcu.server_link import ModemApi
 
 log = logging.getLogger(__name__)
 
@@ -49,143 +63,193 @@ class Smsc:
 
 
 class DirectModem:
-    """`ModemOps` for tests: switches instead of radio, the loop's TCP instead of CIPSTART."""
+    """A modem for fast simulation: switches instead of radio, the loop's TCP instead of CIPSTART.
+
+    It has no AT commands, but it is a modem as far as the firmware can tell: the same operations
+    (`tcu.server_link.ModemApi`) with `Ok`/`Failed` results, and the same events
+    (`modem.driver.events`) to its subscribers, numbered TCP links included.
+    """
+
+    max_connections = 6
 
     def __init__(self, loop: Loop, smsc: Smsc, number: str = "+447700900999", step_delay: float = 0.2) -> None:
         self.loop = loop
         self.smsc = smsc
         self.number = number
         self.step_delay = step_delay
-        self.listener: ModemListener | None = None
+        self._subscribers: list[Callable[[ModemEvent], None]] = []
         self.coverage = True      # GSM registration (SMS)
         self.gprs = True          # data bearer
         self.stall = False        # TCP up but nothing flows
         self.alive = True
-        self._stream: Stream | None = None
+        self._streams: dict[int, Stream] = {}   # open TCP links by number
         self.position: Callable[[], tuple[float, float, float, float]] | None = None  # lat, lon, course, speed
         smsc.devices[number] = self._sms_in
 
-    def set_listener(self, listener: ModemListener) -> None:
-        self.listener = listener
+    # -- events ---------------------------------------------------------------------------------------
+    def subscribe(self, handler: Callable[[ModemEvent], None]) -> Callable[[], None]:
+        self._subscribers.append(handler)
+        return lambda: self._subscribers.remove(handler) if handler in self._subscribers else None
+
+    def _publish(self, ev: ModemEvent) -> None:
+        for handler in list(self._subscribers):
+            handler(ev)
+
+    def _activity(self) -> None:
+        self._publish(ModemActivity(self.loop.time()))
+
+    @property
+    def can_power_cycle(self) -> bool:
+        return True
 
     # -- world controls -----------------------------------------------------------------------------
     def set_coverage(self, on: bool) -> None:
         self.coverage = on
-        if self.listener is not None:
-            self.listener.modem_activity()
-            self.listener.registration(on)
+        self._activity()
+        self._publish(RegistrationChanged(_registration(on), gprs=False))
         if not on:
             self.set_gprs(False, keep_flag=True)
 
     def set_gprs(self, on: bool, keep_flag: bool = False) -> None:
         if not keep_flag:
             self.gprs = on
-        if not on and self._stream is not None:
+        if not on and self._streams:
             self._drop_tcp()
-            if self.listener is not None:
-                self.listener.gprs_lost()
+            self._publish(GprsLost())
 
-    def _drop_tcp(self) -> None:
-        s, self._stream = self._stream, None
-        if s is not None:
-            s.set_handlers(lambda d: None, None)
-            s.close()
+    def remote_close(self) -> None:
+        """The server side closes every open link (a `remote-close` outage)."""
+        for conn in sorted(self._streams):
+            self._drop_tcp(conn)
+            self._publish(TcpClosed("CLOSED", conn))
 
-    # -- ModemOps -----------------------------------------------------------------------------------
-    def _later(self, done: Done, ok: bool, reason: str = "", delay: float | None = None) -> None:
+    def _drop_tcp(self, conn: int | None = None) -> None:
+        for c in ([conn] if conn is not None else list(self._streams)):
+            s = self._streams.pop(c, None)
+            if s is not None:
+                s.set_handlers(lambda d: None, None)
+                s.close()
+
+    # -- operations -----------------------------------------------------------------------------------
+    def _later(self, done: Callback, result: Result, delay: float | None = None, activity: bool = True) -> None:
         def fire() -> None:
-            if self.listener is not None and self.alive:
-                self.listener.modem_activity()
-            done(ok, reason)
+            if activity and self.alive:
+                self._activity()
+            done(result)
         self.loop.call_later(self.step_delay if delay is None else delay, fire)
 
-    def probe(self, done: Done) -> None:
-        self._later(done, self.alive, "" if self.alive else "modem silent", 3.0 if not self.alive else None)
+    def probe(self, on_done: Callback, tries: int = 10, interval: float = 1.0) -> None:
+        if self.alive:
+            self._later(on_done, Ok(None))
+        else:
+            self._later(on_done, Failed("modem silent", timeout=True), 3.0)
 
-    def init(self, done: Done) -> None:
-        self._later(done, self.alive)
+    def init(self, on_done: Callback) -> None:
+        self._later(on_done, Ok(_INFO) if self.alive else Failed("modem silent", timeout=True))
 
-    def check_sim(self, done: Done) -> None:
-        self._later(done, self.alive)
+    def sim_status(self, on_done: Callback) -> None:
+        self._later(on_done, Ok("READY") if self.alive else Failed("modem silent", timeout=True))
 
-    def query_registration(self, done: Callable[[bool | None, str], None]) -> None:
-        def fire() -> None:
-            if self.listener is not None:
-                self.listener.modem_activity()
-            done(self.coverage, "")
-        self.loop.call_later(self.step_delay, fire)
+    def registration(self, on_done: Callback, gprs: bool = False) -> None:
+        on = self.coverage and (self.gprs or not gprs)
+        self._later(on_done, Ok(_registration(on)), activity=True)
 
-    def attach_gprs(self, apn: str, user: str, password: str, done: Done) -> None:
+    def signal(self, on_done: Callback) -> None:
+        self._later(on_done, Ok(Signal(99, 99, None)), activity=False)  # no radio: signal not known
+
+    def select_operator_auto(self, on_done: Callback) -> None:
+        self._later(on_done, Ok(None), activity=False)
+
+    def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
         ok = self.coverage and self.gprs
-        self._later(done, ok, "" if ok else "CIICR: ERROR", 1.0)
+        self._later(on_done, Ok("10.0.0.2") if ok else Failed("AT+CIICR: ERROR"), 1.0)
 
-    def open_tcp(self, host: str, port: int, done: Done) -> None:
+    def gprs_shutdown(self, on_done: Callback) -> None:
         self._drop_tcp()
+        self._later(on_done, Ok(None), activity=False)
+
+    def tcp_connect(self, host: str, port: int, on_done: Callback) -> int:
+        conn = next((c for c in range(self.max_connections) if c not in self._streams), -1)
+        if conn < 0:
+            self._later(on_done, Failed(f"all {self.max_connections} TCP links in use"), activity=False)
+            return conn
         if not (self.coverage and self.gprs):
-            self._later(done, False, "CONNECT FAIL", 2.0)
-            return
+            self._later(on_done, Failed("CONNECT FAIL"), 2.0)
+            return conn
 
         def connected(stream: Stream | None, error: str | None) -> None:
             if stream is None:
-                done(False, error or "CONNECT FAIL")
+                on_done(Failed(error or "CONNECT FAIL"))
                 return
-            self._stream = stream
-            stream.set_handlers(self._tcp_in, lambda: self._tcp_closed(stream))
-            done(True, "")
+            self._streams[conn] = stream
+            stream.set_handlers(lambda data: self._tcp_in(conn, data), lambda: self._tcp_closed(conn, stream))
+            on_done(Ok(None))
 
         self.loop.connect_tcp(host, port, connected)
+        return conn
 
-    def _tcp_in(self, data: bytes) -> None:
-        if self.stall or self.listener is None:
+    def _tcp_in(self, conn: int, data: bytes) -> None:
+        if self.stall:
             return
-        self.listener.modem_activity()
-        self.listener.tcp_data(data)
+        self._activity()
+        self._publish(TcpDataReceived(data, conn=conn))
 
-    def _tcp_closed(self, stream: Stream) -> None:
-        if self._stream is stream:
-            self._stream = None
-            if self.listener is not None:
-                self.listener.tcp_closed("CLOSED")
+    def _tcp_closed(self, conn: int, stream: Stream) -> None:
+        if self._streams.get(conn) is stream:
+            del self._streams[conn]
+            self._publish(TcpClosed("CLOSED", conn))
 
-    def tcp_send(self, data: bytes) -> None:
-        if self._stream is not None and not self.stall:
-            self._stream.write(data)
+    def tcp_send(self, data: bytes, on_done: Callback, conn: int = 0) -> None:
+        stream = self._streams.get(conn)
+        if stream is None:
+            self.loop.call_soon(on_done, Failed(f"link {conn} not connected"))
+            return
+        if not self.stall:
+            stream.write(data)
+        self.loop.call_soon(on_done, Ok(None))
 
-    def close_tcp(self) -> None:
+    def tcp_close(self, on_done: Callback, conn: int = 0) -> None:
+        self._drop_tcp(conn)
+        self.loop.call_soon(on_done, Ok(None))
+
+    def soft_reset(self, on_done: Callback) -> None:
         self._drop_tcp()
+        self._later(on_done, Ok(None), 3.0)
 
-    def shut_gprs(self) -> None:
-        self._drop_tcp()
-
-    def soft_reset(self, done: Done) -> None:
-        self._drop_tcp()
-        self._later(done, True, "", 3.0)
-
-    def power_cycle(self, done: Done) -> None:
+    def power_cycle(self, on_done: Callback) -> None:
         self._drop_tcp()
         self.alive = True
-        self._later(done, True, "", 5.0)
+        self._later(on_done, Ok(None), 5.0)
 
-    def send_sms(self, number: str, text: str, done: Done) -> None:
+    def send_sms(self, number: str, text: str, on_done: Callback) -> None:
         if not self.coverage:
-            self._later(done, False, "+CMS ERROR: 331", 1.0)
+            self._later(on_done, Failed("+CMS ERROR: 331"), 1.0)
             return
         self.smsc.submit(self.number, number, text)
-        self._later(done, True, "", 1.0)
+        self._later(on_done, Ok(SmsSent((0,))), 1.0)
 
-    def gnss_fix(self, done: Callable[[object], None]) -> None:
+    def gnss_power(self, on: bool, on_done: Callback) -> None:
+        self.loop.call_soon(on_done, Ok(None))
+
+    def gnss_fix(self, on_done: Callback) -> None:
         def fire() -> None:
             if self.position is None:
-                done(None)
+                on_done(Failed("no position"))
                 return
-            from modem.gnss import GnssFix
             lat, lon, course, speed = self.position()
-            done(GnssFix(True, lat, lon, 35.0, speed, course, 1, 8, 12, 0.9, None))
+            on_done(Ok(GnssFix(True, lat, lon, 35.0, speed, course, 1, 8, 12, 0.9, None)))
         self.loop.call_later(self.step_delay, fire)
 
     def _sms_in(self, sender: str, text: str) -> None:
-        if self.listener is not None:
-            self.listener.sms_received(sender, text, self.loop.wall())
+        when = datetime.fromtimestamp(self.loop.wall(), tz=UTC)
+        self._publish(SmsReceived(sender, text, when))
+
+
+_INFO = ModemInfo("tcu-sim", "DirectModem", "1.0", "000000000000000", None, None)
+
+
+def _registration(on: bool) -> Registration:
+    return Registration(REG_HOME if on else REG_NOT)
 
 
 # ====================================================================================================
@@ -342,31 +406,31 @@ class World:
         self.car = VirtualCar(loop_, car_port, "demo-ev", name="car", rate=cfg.can_rate)
         journal = self.dir / "phone.jsonl"
         self.vmodem: Any = None
-        modem_ops: Any
+        self.modem: Any = None
+        modem: ModemApi
         if cfg.modem == "direct":
             self.smsc = Smsc(loop_)
-            self.modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER)
+            self.modem = modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER)
             self.modem.position = self.car.position
             self.phone = OwnerPhone(loop_, lambda to, text: self.smsc.submit(OWNER, to, text), journal=journal)
             self.smsc.devices[OWNER] = self.phone.receive
-            modem_ops = self.modem
         elif cfg.modem == "emulated":
+            from modem.driver.modem import Modem
             from modem.driver.power import VirtualPowerKey
-            from modem.driver.sim800 import Modem
             from modem.emulator.gnss import CallablePosition
             from modem.emulator.modem import VirtualModem
             from modem.emulator.network import VirtualNetwork
             from runtime import pipe_pair
-            from tcu.server_link import DriverModemOps
 
             self.network = VirtualNetwork(loop_)
             unit_end, modem_end = pipe_pair(loop_, name="serial")
             car = self.car
             self.vmodem = VirtualModem(loop_, modem_end, self.network, number=UNIT_NUMBER, profile=cfg.timing,
                                        gnss=CallablePosition(lambda now: car.position()[:2]), name="unit-modem")
-            self.driver = Modem(loop_, unit_end, power_key=VirtualPowerKey(loop_, self.vmodem))
-            modem_ops = DriverModemOps(self.driver)
-            self.modem = None
+            # The UART is an in-memory pipe, not a named port: the driver is built on it directly,
+            # with the dialect the virtual modem speaks.
+            self.driver = modem = Modem(loop_, unit_end, dialect="sim800",
+                                        power_key=VirtualPowerKey(loop_, self.vmodem))
             smsc = self.network.smsc
             self.phone = OwnerPhone(loop_, lambda to, text: smsc.deliver(OWNER, to, text), journal=journal)
             smsc.listeners.append(lambda sms: self.phone.receive(sms.sender, sms.text) if sms.to == OWNER else None)
@@ -377,7 +441,7 @@ class World:
                          "apn": "internet"}, self.dir / "unit" / "params.db")
         self.raised_journal = self.dir / "raised.jsonl"
         self.hooks = UnitHooks(alert_raised=self._alert_raised)
-        self.unit = Unit(loop_, params, modem_ops, unit_port, self.dir / "unit", profile=self.car.profile,
+        self.unit = Unit(loop_, params, modem, unit_port, self.dir / "unit", profile=self.car.profile,
                          hooks=self.hooks)
         unit_hook = self.unit.link.sup.on_transition
 
@@ -480,9 +544,7 @@ class World:
         elif w.kind == "stall":
             m.stall = True
         elif w.kind == "remote-close":
-            m._drop_tcp()
-            if m.listener is not None:
-                m.listener.tcp_closed("CLOSED")
+            m.remote_close()
 
     def _outage_end(self, i: int) -> None:
         w = self.outages[i]

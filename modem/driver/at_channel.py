@@ -1,26 +1,31 @@
-"""The AT channel: a sans-IO command queue and response/URC framer for SIMCom 2G modems.
+"""The AT channel: a sans-IO command queue and response/URC framer for AT modems (V.250, TS 27.007).
 
 h11 style: the caller owns the serial port and the clock.
 
-    ch = ATChannel()
+    ch = ATChannel(dialect.urcs)
     out = ch.send(Command("AT+CSQ", prefixes=("+CSQ:",)), now)   # bytes to write (or None: queued)
     ch.receive_data(bytes_from_port, now)
     for ev in ch.events(): ...                                  # Response / Timeout / Urc... / Garbage
     port.write(ch.data_to_send())                               # queued commands, prompt payloads
     ch.tick(now) at ch.next_deadline()
 
-One command is in flight at a time (spec §1: the modem answers one command line at a time). Lines
+The channel knows lines, prompts and finals; it does not know any modem's unsolicited lines. Those
+come from a dialect's `UrcTable` (`modem.driver.dialects`): which line is which URC (`classify`) and
+how a length-prefixed data header looks (SIM800 `+IPD,<n>:`). Two-line SMS URCs (`+CMT:`/`+CDS:`
+and their body, TS 27.005 §3.4.1) are standard and stay here.
+
+One command is in flight at a time (V.250 §5.2: the modem answers one command line at a time). Lines
 that belong to the in-flight command are collected until its final result; everything else is an
-unsolicited result code (spec §4) and becomes a typed `Urc` event at once, between responses, during
-a `> ` prompt, or while a long command (CIICR, CIPSTART) waits. `+IPD,<n>:` payloads are taken as n
-raw bytes, so data that contains CR LF or looks like `RING` is never parsed as lines.
+unsolicited result code and becomes a typed `Urc` event at once, between responses, during a `> `
+prompt, or while a long command (CIICR, CIPSTART) waits. A data header's payload is taken as n raw
+bytes, so data that contains CR LF or looks like `RING` is never parsed as lines.
 
 Resynchronisation: a line with control bytes is reported as `Garbage` (after salvaging any clean
-tail, e.g. `\\xff\\xffRDY`); a partial line, `+IPD` payload or `+CMT` body that stops arriving is
+tail, e.g. `\\xff\\xffRDY`); a partial line, data payload or `+CMT` body that stops arriving is
 flushed after `partial_timeout`; a silent modem gives `Timeout` and the next command goes out. A
-timed-out prompt command writes ESC so a modem stuck in `> ` returns to command mode. `RDY` and the
-power-down URCs abort the in-flight command and every queued one (`Aborted`): the modem they were
-meant for is gone, and e.g. a queued CIPSEND must not reach a freshly booted modem.
+timed-out prompt command writes ESC so a modem stuck in `> ` returns to command mode. A URC whose
+type `resets` (a reboot, a power-down) aborts the in-flight command and every queued one (`Aborted`):
+the modem they were meant for is gone, and e.g. a queued CIPSEND must not reach a freshly booted modem.
 
 This parser is the driver's own; it must never share code with the virtual modem's (DESIGN.md §1).
 """
@@ -34,6 +39,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import lru_cache
+from typing import Literal, NamedTuple, Protocol
+
+from modem.driver.urc import SmsDirect, SmsStatusReport, TcpData, Urc
 
 log = logging.getLogger(__name__)
 
@@ -178,127 +186,43 @@ class Garbage:
     data: bytes
 
 
-@dataclass(frozen=True)
-class Urc:
-    """An unsolicited line. Subclasses are the URCs the driver acts on; plain `Urc` is the rest."""
-
-    line: str
-
-
-@dataclass(frozen=True)
-class Ring(Urc):
-    pass
-
-
-@dataclass(frozen=True)
-class ModemBooted(Urc):
-    """`RDY`: the modem (re)started and forgot everything (echo is on again)."""
-
-
-@dataclass(frozen=True)
-class CallReady(Urc):
-    pass
-
-
-@dataclass(frozen=True)
-class SmsReady(Urc):
-    pass
-
-
-@dataclass(frozen=True)
-class PowerDown(Urc):
-    """`NORMAL POWER DOWN`, `UNDER-VOLTAGE POWER DOWN`, `OVER-VOLTAGE POWER DOWN`."""
-
-    reason: str = "normal"
-
-
-@dataclass(frozen=True)
-class VoltageWarning(Urc):
-    """`UNDER-VOLTAGE WARNNING` (sic, spec §4) / `OVER-VOLTAGE WARNNING`."""
-
-    reason: str = "under-voltage"
-
-
-@dataclass(frozen=True)
-class SimStatus(Urc):
-    """`+CPIN: READY` / `NOT READY` / `SIM PIN` outside an `AT+CPIN?`."""
-
-    status: str = ""
-
-
-@dataclass(frozen=True)
-class RegistrationChanged(Urc):
-    """`+CREG: <stat>` (gprs False) or `+CGREG: <stat>` (gprs True), spec §2 stat values."""
-
-    stat: int = 0
-    gprs: bool = False
-    lac: str | None = None
-    ci: str | None = None
-
-
-@dataclass(frozen=True)
-class SmsStored(Urc):
-    """`+CMTI: "SM",<index>`: a new SMS is in storage; read it with CMGR."""
-
-    store: str = "SM"
-    index: int = 0
-
-
-@dataclass(frozen=True)
-class SmsDirect(Urc):
-    """`+CMT: ...` and its body line: text (text mode) or PDU hex (PDU mode)."""
-
-    header: str = ""
-    text: str = ""
-
-
-@dataclass(frozen=True)
-class SmsStatusReport(Urc):
-    """PDU-mode `+CDS: <length>` and its PDU line (a delivery report, with `AT+CNMI=...,1`)."""
-
-    pdu: str = ""
-
-
-@dataclass(frozen=True)
-class TcpData(Urc):
-    """`+IPD,<n>:` and its n raw bytes. `truncated`: the modem stopped sending before n."""
-
-    data: bytes = b""
-    truncated: bool = False
-
-
-@dataclass(frozen=True)
-class TcpClosed(Urc):
-    """`CLOSED`: the remote end closed the connection."""
-
-
-@dataclass(frozen=True)
-class PdpDeactivated(Urc):
-    """`+PDP: DEACT`: the network dropped the GPRS context."""
-
-
-@dataclass(frozen=True)
-class NmeaSentence(Urc):
-    """An NMEA line streamed with `AT+CGNSTST=1`."""
-
-
 Event = Response | Timeout | Aborted | Garbage | Urc
 
 
 # --------------------------------------------------------------------------------------------
-# Classification (spec §1 finals, §4 URCs)
+# Classification: finals (V.250 §5.7, TS 27.007 §9.2) here, URCs from the dialect
 # --------------------------------------------------------------------------------------------
+
+
+class DataHeader(NamedTuple):
+    """A complete length-prefixed data header: `end` bytes long, `length` payload bytes on link `conn`."""
+
+    end: int
+    length: int
+    conn: int
+
+
+MORE: Literal["more"] = "more"  # `UrcTable.data_header`: it may be a header, wait for more bytes
+
+
+class UrcTable(Protocol):
+    """What a dialect tells the channel about the lines it did not ask for.
+
+    `data_prefixes`: how every length-prefixed data header starts (SIM800 `+IPD,`); `data_header(buf)`
+    on a buffer that starts with one: the header, `MORE` (incomplete, wait), or None (a plain line).
+    `classify(line)`: the typed `Urc` for a line, plain `Urc` for a known untyped one, None when the
+    line is not unsolicited (it then belongs to the command in flight).
+    """
+
+    data_prefixes: tuple[bytes, ...]
+
+    def data_header(self, buf: bytes) -> DataHeader | Literal["more"] | None: ...
+
+    def classify(self, line: str) -> Urc | None: ...
+
 
 _CME = re.compile(r"\+CME ERROR:\s*(.*)$")
 _CMS = re.compile(r"\+CMS ERROR:\s*(.*)$")
-_IPD = re.compile(rb"\+IPD,(\d{1,5}):")
-_IPD_MAX_HEADER = len(b"+IPD,65535:")
-# Lines that end some command but may arrive late, after their command timed out: never let them
-# be counted as the next command's information lines.
-_STRAY_FINALS = re.compile(
-    r"(CONNECT OK|CONNECT FAIL|ALREADY CONNECT|SEND OK|SEND FAIL|CLOSE OK|SHUT OK|DATA ACCEPT:.*"
-    r"|STATE: .*|OK|ERROR|\+CME ERROR:.*|\+CMS ERROR:.*)$"
-)
 _ECHO_SWITCH = re.compile(r"(?:^AT|;)E([01])(?:;|$)", re.IGNORECASE)
 
 
@@ -330,54 +254,6 @@ def parse_final(line: str, command: Command | None = None) -> Final | None:
     return None
 
 
-def _fields(rest: str) -> list[str]:
-    return [f.strip() for f in rest.split(",")]
-
-
-def classify_urc(line: str) -> Urc | None:
-    """The typed URC for a line, plain `Urc` for known-but-untyped ones, None if not a URC."""
-    if line == "RING":
-        return Ring(line)
-    if line == "RDY":
-        return ModemBooted(line)
-    if line == "Call Ready":
-        return CallReady(line)
-    if line == "SMS Ready":
-        return SmsReady(line)
-    if line == "CLOSED":
-        return TcpClosed(line)
-    if line == "+PDP: DEACT":
-        return PdpDeactivated(line)
-    if line.endswith("POWER DOWN"):
-        return PowerDown(line, reason=line[: -len("POWER DOWN")].strip().lower() or "normal")
-    if "VOLTAGE WARN" in line:
-        return VoltageWarning(line, reason=line.split(" ")[0].lower())
-    if line.startswith("+CMTI:"):
-        f = _fields(line[6:])
-        if len(f) >= 2 and f[1].isdigit():
-            return SmsStored(line, store=f[0].strip('"'), index=int(f[1]))
-        return Urc(line)
-    if line.startswith("+CPIN:"):
-        return SimStatus(line, status=line[6:].strip())
-    for prefix, gprs in (("+CREG:", False), ("+CGREG:", True)):
-        if line.startswith(prefix):
-            f = _fields(line[len(prefix):])
-            # URC: `<stat>[,"<lac>","<ci>"]`; a query answer is `<n>,<stat>...` (spec §2).
-            if f[0].isdigit() and (len(f) == 1 or f[1].startswith('"')):
-                lac = f[1].strip('"') if len(f) > 2 else None
-                ci = f[2].strip('"') if len(f) > 2 else None
-                return RegistrationChanged(line, stat=int(f[0]), gprs=gprs, lac=lac, ci=ci)
-            return None
-    if line.startswith("$G") and len(line) > 6:
-        return NmeaSentence(line)
-    if line.startswith(("+CLIP:", "+CFUN:", "+CDS:", "*PSUTTZ", "DST:", "+CTZV:", "+CUSD:",
-                        "+UGNSINF:", "+CIEV:", "+CRING:", "NO CARRIER", "+CIPRXGET:")):
-        return Urc(line)
-    if _STRAY_FINALS.match(line):
-        return Urc(line)
-    return None
-
-
 def _is_control(b: int) -> bool:
     return (b < 0x20 and b != 0x09) or b == 0x7F
 
@@ -401,7 +277,10 @@ class _InFlight:
 class ATChannel:
     """Sans-IO AT command channel (see module docstring)."""
 
-    def __init__(self, echo: bool = True, partial_timeout: float = PARTIAL_TIMEOUT) -> None:
+    def __init__(self, urcs: UrcTable, echo: bool = True, partial_timeout: float = PARTIAL_TIMEOUT) -> None:
+        self.urcs = urcs
+        self._data_prefixes = urcs.data_prefixes
+        self._data_first = frozenset(p[0] for p in urcs.data_prefixes)
         self.echo = echo  # what we believe: ATE0/ATE1 results and RDY keep it current
         self.partial_timeout = partial_timeout
         self.last_rx: float | None = None
@@ -414,6 +293,7 @@ class ATChannel:
         self._partial_deadline: float | None = None
         self._ipd_left = 0
         self._ipd_header = ""
+        self._ipd_conn = 0
         self._ipd_data = bytearray()
         self._body_for: str | None = None  # header line waiting for its body line
         self._body_is_urc = False
@@ -580,9 +460,10 @@ class ATChannel:
 
     def _flush_partial(self) -> None:
         if self._ipd_left > 0:
-            log.warning("+IPD payload cut short: %d of %d bytes", len(self._ipd_data),
+            log.warning("%s payload cut short: %d of %d bytes", self._ipd_header, len(self._ipd_data),
                         len(self._ipd_data) + self._ipd_left)
-            self._emit(TcpData(self._ipd_header, data=bytes(self._ipd_data), truncated=True))
+            self._emit(TcpData(self._ipd_header, data=bytes(self._ipd_data), truncated=True,
+                               conn=self._ipd_conn))
             self._ipd_left = 0
             self._ipd_data.clear()
         if self._body_for is not None:
@@ -629,7 +510,7 @@ class ATChannel:
                 self._ipd_data += chunk
                 self._ipd_left -= len(chunk)
                 if self._ipd_left == 0:
-                    self._emit(TcpData(self._ipd_header, data=bytes(self._ipd_data)))
+                    self._emit(TcpData(self._ipd_header, data=bytes(self._ipd_data), conn=self._ipd_conn))
                     self._ipd_data.clear()
                 continue
             if self._after_cr and buf[0] == 0x0A:
@@ -657,23 +538,39 @@ class ATChannel:
                     del buf[0]
                 self._on_prompt(inf)
                 continue
-            if buf[:1] == b"+" and len(buf) < 5 and b"+IPD,".startswith(bytes(buf)):
-                return  # maybe the start of +IPD: wait for more
-            if buf.startswith(b"+IPD,"):
-                m = _IPD.match(buf)
-                if m:
-                    self._ipd_header = m.group(0).decode()
-                    self._ipd_left = int(m.group(1))
-                    del buf[: m.end()]
-                    if self._ipd_left == 0:
-                        self._emit(TcpData(self._ipd_header, data=b""))
+            if buf[0] in self._data_first:
+                header = self._data_header()
+                if header is MORE:
+                    return  # maybe a data header: wait for more
+                if header is not None:
                     continue
-                if len(buf) < _IPD_MAX_HEADER and re.fullmatch(rb"\+IPD,\d*", bytes(buf)):
-                    return  # header still arriving
             raw = self._take_line()
             if raw is None:
                 return
             self._on_raw_line(raw, now)
+
+    def _data_header(self) -> Literal["more", True] | None:
+        """Take a length-prefixed data header off the buffer (True), or say MORE, or None (a line)."""
+        buf = self._buf
+        for prefix in self._data_prefixes:
+            if len(buf) < len(prefix):
+                if prefix.startswith(bytes(buf)):
+                    return MORE
+                continue
+            if not buf.startswith(prefix):
+                continue
+            found = self.urcs.data_header(bytes(buf[:MAX_LINE]))
+            if found is None or found is MORE:
+                return found
+            assert isinstance(found, DataHeader)
+            self._ipd_header = buf[: found.end].decode("ascii", "replace")
+            self._ipd_left = found.length
+            self._ipd_conn = found.conn
+            del buf[: found.end]
+            if self._ipd_left == 0:
+                self._emit(TcpData(self._ipd_header, data=b"", conn=found.conn))
+            return True
+        return None
 
     def _skip_payload_echo(self) -> bool:
         """Consume the modem's echo of a prompt payload; False means "wait for more bytes"."""
@@ -745,12 +642,12 @@ class ATChannel:
         if line.startswith("+CMT:") or (line.startswith("+CDS:") and line[5:].strip().isdigit()):
             self._body_for, self._body_is_urc = line, True  # two-line URC: the body comes next
             return
-        urc = classify_urc(line)
+        urc = self.urcs.classify(line)
         if urc is not None:
             self._emit(urc)
-            if isinstance(urc, ModemBooted):
-                self.echo = True  # spec §1: echo is on after power-up
-            if isinstance(urc, ModemBooted | PowerDown):
+            if urc.echo_restored:
+                self.echo = True  # V.250 §6.2.4: echo is on after power-up
+            if urc.resets:
                 self._abort_all(urc.line)
             return
         if inf is not None:

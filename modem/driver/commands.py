@@ -222,10 +222,14 @@ def parse_cclk(lines: tuple[str, ...]) -> datetime:
 
 # -- GPRS and TCP (spec §3) ------------------------------------------------------------------------
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
+    """`value` as an AT string parameter (V.250 §5.4.2.2: no quote or line end inside)."""
     if '"' in value or not value.isascii() or "\r" in value or "\n" in value:
         raise ValueError(f"cannot pass {value!r} in an AT string parameter")  # our caller's bug
     return f'"{value}"'
+
+
+_quote = quote
 
 
 def cpin(pin: str) -> Command:

@@ -1,7 +1,10 @@
-"""What `Modem` publishes to its subscribers: faults, received data, URCs (frozen dataclasses).
+"""The one vocabulary of modem events: what a modem publishes to its subscribers (frozen dataclasses).
 
-The link supervisor matches on these types; none of them carries a driver object, so a subscriber
-never needs to know about the AT channel.
+Every modem the firmware can run on publishes these and only these: the AT driver
+(`modem.driver.modem.Modem`, whatever its dialect) and the AT-less stand-in `tcu.world.DirectModem`.
+The link supervisor (`tcu.link`) consumes them as they are: there is one type per fact, with no
+translation on the way. None of them carries a driver object, so a subscriber never needs to know
+about the AT channel. TCP events carry the link number `conn` that `tcp_connect` returned.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ class ModemEvent:
 class ModemActivity(ModemEvent):
     """Bytes arrived from the modem (feeds a silence watchdog). Published at most once per second."""
 
-    at: float
+    at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,7 @@ class ModemRebooted(ModemEvent):
 class ModemPoweredDown(ModemEvent):
     """`NORMAL POWER DOWN` / `UNDER-VOLTAGE POWER DOWN`: silent until the power key is pulsed."""
 
-    reason: str
+    reason: str = "normal"
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,11 @@ class VoltageWarning(ModemEvent):
 
 @dataclass(frozen=True)
 class ModemSilent(ModemEvent):
-    """`count` commands in a row timed out and not one byte came back meanwhile."""
+    """`count` commands in a row timed out and not one byte came back meanwhile: the modem is hung."""
 
-    count: int
-    last_rx: float | None
+    reason: str = "AT commands time out"
+    count: int = 0
+    last_rx: float | None = None
 
 
 @dataclass(frozen=True)
@@ -67,25 +71,29 @@ class RegistrationChanged(ModemEvent):
     """`+CREG:` (gprs False) or `+CGREG:` (gprs True) URC."""
 
     registration: Registration
-    gprs: bool
+    gprs: bool = False
 
 
 @dataclass(frozen=True)
 class TcpClosed(ModemEvent):
-    """The TCP connection is gone: `CLOSED` from the modem, or a `SEND FAIL`."""
+    """TCP link `conn` is gone: the remote end closed it (`CLOSED`), or a send failed (`SEND FAIL`)."""
 
-    reason: str
+    reason: str = "closed"
+    conn: int = 0
 
 
 @dataclass(frozen=True)
 class GprsLost(ModemEvent):
-    """`+PDP: DEACT`: the GPRS context is gone (and with it any TCP connection)."""
+    """`+PDP: DEACT`: the GPRS context is gone (and with it every TCP link)."""
 
 
 @dataclass(frozen=True)
 class TcpDataReceived(ModemEvent):
+    """Bytes from the peer of TCP link `conn`. `truncated`: the modem announced more than it gave."""
+
     data: bytes
     truncated: bool = False
+    conn: int = 0
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,29 @@
-"""The SIMCom 2G modem as a typed, callback-driven API on the runtime loop.
+"""An AT modem as a typed, callback-driven API on the runtime loop; the model is a `Dialect`.
 
 Style (for the link supervisor and anyone else):
 
-    modem = Modem(loop, open_modem(loop, "/dev/serial0"), power_key=key)
+    modem = open_modem(loop, "sim800:/dev/serial0", power_key=key)   # modem.driver.open
     modem.subscribe(on_event)                 # ModemEvent values (modem.driver.events)
     modem.probe(on_done)                      # every operation takes on_done(result)
     def on_done(result):                      # result is Ok(value) or Failed(reason, final, timeout)
         if isinstance(result, Ok): ...
+    conn = modem.tcp_connect(host, port, on_done)      # the link number, at once; Ok when connected
+    modem.tcp_send(data, on_done, conn=conn)           # TcpDataReceived / TcpClosed carry `conn`
 
 Every operation is a short script of AT commands (a generator that yields `Command`s and gets back
-`Response`s, see `_Op`); a failing step ends the operation with `Failed`. Operations may be started
-while others run: their commands share the channel's one queue, first come first served.
-`on_done` is called exactly once, always from the loop (never inside the call that started the
-operation), and an exception in it is logged, not propagated.
+`Response`s, see `modem.driver.script`); a failing step ends the operation with `Failed`. Operations
+may be started while others run: their commands share the channel's one queue, first come first
+served. `on_done` is called exactly once, always from the loop (never inside the call that started
+the operation), and an exception in it is logged, not propagated.
 
-Faults reach subscribers as events whatever operation is running: `ModemRebooted` (RDY; every
-pending command fails at once), `ModemPoweredDown` (not for the NORMAL POWER DOWN our own
-`power_cycle` causes), `TcpClosed` (CLOSED or SEND FAIL), `GprsLost` (+PDP: DEACT), `ModemSilent`
+What TS 27.007/27.005 standardise (identification, SIM, registration, signal, operator, clock, SMS,
+`AT+CFUN=1,1`) is scripted here; the bearer, TCP links and GNSS are the dialect's scripts, and which
+unsolicited line means what is the dialect's URC table (`modem.driver.dialect`). This class keeps the
+connection table: which link numbers are in use.
+
+Faults reach subscribers as events whatever operation is running: `ModemRebooted` (every pending
+command fails at once), `ModemPoweredDown` (not for the NORMAL POWER DOWN our own `power_cycle`
+causes), `TcpClosed` (remote close or SEND FAIL), `GprsLost` (+PDP: DEACT), `ModemSilent`
 (`silent_after` commands in a row timed out and no byte came back), `LineNoise` (garbage),
 `PortClosed`. `ModemActivity` (at most once a second) feeds a silence watchdog. Received SMS are
 read, deleted from storage and reassembled before `SmsReceived`; TCP bytes come as `TcpDataReceived`;
@@ -32,12 +39,14 @@ import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from modem.driver import at_channel as ch
 from modem.driver import commands as C
-from modem.driver.at_channel import ATChannel, Command, Final, Response
+from modem.driver import urc as U
+from modem.driver.at_channel import ATChannel, Command, Response
 from modem.driver.commands import ModemInfo, Operator, ParseError, Registration, Signal
+from modem.driver.dialect import DEFAULT_DIALECT, Dialect, get_dialect
 from modem.driver.events import (
     GnssFixReceived,
     GprsLost,
@@ -59,41 +68,21 @@ from modem.driver.events import (
     Unsolicited,
     VoltageWarning,
 )
+from modem.driver.script import Callback, Delay, Failed, Ok, Result, Script, StepFailed
 from modem.gnss import GnssError, NmeaAccumulator
 from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make_submits
 from runtime.logsetup import register_secret
 
 if TYPE_CHECKING:
     from modem.driver.power import PowerKey
-    from modem.gnss import GnssFix
     from runtime import Loop, Stream, Timer
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Ok(Generic[T]):
-    value: T = None  # type: ignore[assignment]
-
-
-@dataclass(frozen=True)
-class Failed:
-    """Why an operation failed. `final` is the modem's answer if it gave one; `timeout` if it gave none."""
-
-    reason: str
-    final: Final | None = None
-    timeout: bool = False
-
-
-Result = Ok[Any] | Failed
-Callback = Callable[[Result], None]
 
 
 @dataclass(frozen=True)
@@ -127,20 +116,9 @@ EventHandler = Callable[[ModemEvent], None]
 # Operation scripts
 # --------------------------------------------------------------------------------------------
 
-
-class _StepFailed(Exception):
-    def __init__(self, failed: Failed) -> None:
-        super().__init__(failed.reason)
-        self.failed = failed
-
-
-@dataclass(frozen=True)
-class _Delay:
-    seconds: float
-
-
-# An operation yields Command (gets Response; failures are thrown in as _StepFailed) or _Delay.
-OpGen = Generator[Command | _Delay, Response | None, Any]
+# An operation yields Command (gets Response; failures are thrown in as StepFailed), Delay, or a
+# ModemEvent to publish (see modem.driver.script).
+OpGen = Script
 
 
 class _Op:
@@ -154,27 +132,33 @@ class _Op:
         self.done = False
 
     def step(self, value: Response | None = None, error: Failed | None = None) -> None:
-        if self.done:
+        while not self.done:
+            try:
+                nxt = self.gen.throw(StepFailed(error)) if error is not None else self.gen.send(value)
+            except StopIteration as stop:
+                self.finish(Ok(stop.value))
+                return
+            except StepFailed as exc:
+                self.finish(exc.failed)
+                return
+            except (ParseError, SmsError, ValueError) as exc:
+                self.finish(Failed(f"{self.name}: {exc}"))
+                return
+            except Exception as exc:  # our bug: log loudly, fail the operation, keep the unit running
+                log.exception("modem operation %s crashed", self.name)
+                self.finish(Failed(f"{self.name}: internal error {exc!r}"))
+                return
+            if isinstance(nxt, ModemEvent):  # the script reports a fact (e.g. SEND FAIL: link closed)
+                if isinstance(nxt, TcpClosed):
+                    self.modem._links.discard(nxt.conn)
+                self.modem._publish(nxt)
+                value, error = None, None
+                continue
+            if isinstance(nxt, Delay):
+                self.modem._loop.call_later(nxt.seconds, self.step)
+            else:
+                self.modem._submit(nxt, self)
             return
-        try:
-            nxt = self.gen.throw(_StepFailed(error)) if error is not None else self.gen.send(value)
-        except StopIteration as stop:
-            self.finish(Ok(stop.value))
-            return
-        except _StepFailed as exc:
-            self.finish(exc.failed)
-            return
-        except (ParseError, SmsError, ValueError) as exc:
-            self.finish(Failed(f"{self.name}: {exc}"))
-            return
-        except Exception as exc:  # our bug: log loudly, fail the operation, keep the unit running
-            log.exception("modem operation %s crashed", self.name)
-            self.finish(Failed(f"{self.name}: internal error {exc!r}"))
-            return
-        if isinstance(nxt, _Delay):
-            self.modem._loop.call_later(nxt.seconds, self.step)
-        else:
-            self.modem._submit(nxt, self)
 
     def finish(self, result: Result) -> None:
         if self.done:
@@ -196,15 +180,17 @@ class _Op:
 
 
 class Modem:
-    """A SIMCom SIM800-class modem on a `Stream` (serial port, pty, pipe). See module docstring."""
+    """An AT modem of some `Dialect` on a `Stream` (serial port, pty, pipe). See module docstring."""
 
-    def __init__(self, loop: Loop, stream: Stream, *, power_key: PowerKey | None = None,
-                 echo: bool = True, sms_pdu_mode: bool = True, silent_after: int = 2,
-                 concat_timeout: float = 3600.0) -> None:
+    def __init__(self, loop: Loop, stream: Stream, *, dialect: str | Dialect = DEFAULT_DIALECT,
+                 power_key: PowerKey | None = None, echo: bool = True, sms_pdu_mode: bool = True,
+                 silent_after: int = 2, concat_timeout: float = 3600.0) -> None:
         self._loop = loop
         self._stream = stream
+        self.dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
         self.power_key = power_key
-        self.channel = ATChannel(echo=echo)
+        self.channel = ATChannel(self.dialect.urcs, echo=echo)
+        self._links: set[int] = set()  # TCP link numbers opened (or opening) and not known closed
         self.sms_pdu_mode = sms_pdu_mode
         self.silent_after = silent_after
         self._subscribers: list[EventHandler] = []
@@ -231,6 +217,16 @@ class Modem:
         """Add an event handler; returns a function that removes it."""
         self._subscribers.append(handler)
         return lambda: self._subscribers.remove(handler) if handler in self._subscribers else None
+
+    @property
+    def can_power_cycle(self) -> bool:
+        """A power key is wired: `power_cycle` can switch the modem off and on."""
+        return self.power_key is not None
+
+    @property
+    def max_connections(self) -> int:
+        """How many TCP links the dialect can hold at once."""
+        return self.dialect.max_connections
 
     @property
     def last_activity(self) -> float | None:
@@ -263,11 +259,11 @@ class Modem:
                 try:
                     yield C.at(timeout=interval)
                     return None
-                except _StepFailed as exc:
+                except StepFailed as exc:
                     if exc.failed.final is not None:  # ERROR: a modem that talks; pause like a real client
-                        yield _Delay(interval)
+                        yield Delay(interval)
                     # timeout: the wait was the pause; aborted by RDY: the modem just booted, ask again
-            raise _StepFailed(Failed("modem silent", timeout=True))
+            raise StepFailed(Failed("modem silent", timeout=True))
         self._start(script(), on_done, "probe")
 
     def init(self, on_done: Callback) -> None:
@@ -287,6 +283,7 @@ class Modem:
             yield from self._sms_setup()
             yield C.simple("AT+CREG=2")
             yield C.simple("AT+CGREG=2")
+            yield from self.dialect.setup()
             self.info = ModemInfo(man, model, rev, imei, iccid, imsi)
             return self.info
         self._start(script(), on_done, "init")
@@ -294,7 +291,7 @@ class Modem:
     def _optional(self, cmd: Command) -> Generator[Command, Response, str | None]:
         try:
             return C.parse_identity((yield cmd).lines)
-        except (_StepFailed, ParseError):
+        except (StepFailed, ParseError):
             return None
 
     def _sms_setup(self) -> Generator[Command, Response, None]:
@@ -367,62 +364,63 @@ class Modem:
             return C.parse_cclk((yield C.query("AT+CCLK?", "+CCLK:")).lines)
         self._start(script(), on_done, "network_time")
 
-    # -- GPRS and TCP (spec §3) ----------------------------------------------------------------
+    # -- the bearer and TCP links (the dialect's scripts) ----------------------------------------
     def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
-        """CIPSHUT, CIPMUX=0, CSTT, CIICR, CIFSR, CIPHEAD=1 → Ok(local IP address).
+        """Bring the data bearer up → Ok(local IP address). Every TCP link starts closed.
 
         The password goes to the modem only; it is never logged by the driver, and it is registered
         with the log redaction filter in case anyone else prints it.
         """
         register_secret(password)
-
-        def script() -> OpGen:
-            yield C.cipshut()
-            yield C.simple("AT+CIPMUX=0")
-            yield C.simple("AT+CIPHEAD=1")  # spec §3: +IPD,<len>: framing for received data
-            yield C.cstt(apn, user, password)
-            yield C.ciicr()
-            r = yield C.cifsr()
-            return r.final.line
-        self._start(script(), on_done, "gprs_attach")
+        self._links.clear()
+        self._start(self.dialect.gprs_attach(apn, user, password), on_done, "gprs_attach")
 
     def gprs_shutdown(self, on_done: Callback) -> None:
-        """`AT+CIPSHUT` → IP INITIAL from anywhere."""
-        def script() -> OpGen:
-            yield C.cipshut()
-        self._start(script(), on_done, "gprs_shutdown")
+        """Take the bearer down from any state; every TCP link closes with it."""
+        self._links.clear()
+        self._start(self.dialect.gprs_shutdown(), on_done, "gprs_shutdown")
 
-    def tcp_connect(self, host: str, port: int, on_done: Callback) -> None:
-        """`AT+CIPSTART` → Ok(None) on CONNECT OK / ALREADY CONNECT, Failed on CONNECT FAIL/ERROR."""
-        def script() -> OpGen:
-            yield C.cipstart(host, port)
-        self._start(script(), on_done, "tcp_connect")
+    def tcp_connect(self, host: str, port: int, on_done: Callback) -> int:
+        """Open a TCP link; returns its number at once, `on_done(Ok(None))` once it is connected.
 
-    def tcp_send(self, data: bytes, on_done: Callback) -> None:
-        """`AT+CIPSEND=<n>` + n bytes: Ok(None) means the modem took it (never that the server got it).
-
-        SEND FAIL also publishes TcpClosed. Payloads over 1460 bytes go in several sends.
+        The number is the lowest one not in use; it names the link in `tcp_send`, `tcp_close` and in
+        the `TcpDataReceived`/`TcpClosed` events. A dialect with one link reuses 0 (the modem answers
+        `ALREADY CONNECT` if it is still up). With every link in use: -1, and `Failed`.
         """
-        def script() -> OpGen:
-            for i in range(0, len(data), 1460):
-                try:
-                    yield C.cipsend(data[i:i + 1460])
-                except _StepFailed as exc:
-                    if exc.failed.final is not None and exc.failed.final.line == "SEND FAIL":
-                        self._publish(TcpClosed("SEND FAIL"))
-                    raise
-        self._start(script(), on_done, "tcp_send")
+        n = self.dialect.max_connections
+        conn = next((c for c in range(n) if c not in self._links), 0 if n == 1 else -1)
+        if conn < 0:
+            self._start(self._fail(f"all {n} TCP links in use"), on_done, "tcp_connect")
+            return conn
+        self._links.add(conn)
 
-    def tcp_close(self, on_done: Callback) -> None:
-        def script() -> OpGen:
-            yield C.cipclose()
-        self._start(script(), on_done, "tcp_close")
+        def done(result: Result) -> None:
+            if isinstance(result, Failed):
+                self._links.discard(conn)
+            on_done(result)
+        self._start(self.dialect.tcp_open(conn, host, port), done, "tcp_connect")
+        return conn
+
+    def tcp_send(self, data: bytes, on_done: Callback, conn: int = 0) -> None:
+        """Hand `data` to link `conn`: Ok(None) means the modem took it (never that the server got it).
+
+        SEND FAIL also publishes TcpClosed for the link. Large payloads go in several sends.
+        """
+        self._start(self.dialect.tcp_send(conn, data), on_done, "tcp_send")
+
+    def tcp_close(self, on_done: Callback, conn: int = 0) -> None:
+        """Close link `conn`; its number is free again at once (the close is queued before any reopen)."""
+        self._links.discard(conn)
+        self._start(self.dialect.tcp_close(conn), on_done, "tcp_close")
 
     def ip_status(self, on_done: Callback) -> None:
         """Ok("IP INITIAL" | "IP GPRSACT" | "CONNECT OK" | "TCP CLOSED" | "PDP DEACT" ...)."""
-        def script() -> OpGen:
-            return C.parse_state((yield C.cipstatus()).final.line)
-        self._start(script(), on_done, "ip_status")
+        self._start(self.dialect.ip_status(), on_done, "ip_status")
+
+    @staticmethod
+    def _fail(reason: str) -> OpGen:
+        raise StepFailed(Failed(reason))
+        yield  # pragma: no cover  (makes this a generator)
 
     # -- SMS -----------------------------------------------------------------------------------
     def send_sms(self, number: str, text: str, on_done: Callback, max_parts: int = 4) -> None:
@@ -493,29 +491,17 @@ class Modem:
         h = C.parse_cmgl_text_header(header)
         return StoredSms(h.index or 0, h.sender, body, h.time, h.status)
 
-    # -- GNSS -----------------------------------------------------------------------------------
+    # -- GNSS (the dialect's scripts) ---------------------------------------------------------------
     def gnss_power(self, on: bool, on_done: Callback) -> None:
-        def script() -> OpGen:
-            yield C.cgnspwr(on)
-        self._start(script(), on_done, "gnss_power")
+        self._start(self.dialect.gnss_power(on), on_done, "gnss_power")
 
     def gnss_stream(self, on: bool, on_done: Callback) -> None:
-        """`AT+CGNSTST=1|0`: NMEA sentences as URCs → `NmeaReceived` and `GnssFixReceived` events."""
-        def script() -> OpGen:
-            yield C.simple(f"AT+CGNSTST={1 if on else 0}")
-        self._start(script(), on_done, "gnss_stream")
+        """NMEA sentences as URCs → `NmeaReceived` and `GnssFixReceived` events."""
+        self._start(self.dialect.gnss_stream(on), on_done, "gnss_stream")
 
     def gnss_fix(self, on_done: Callback) -> None:
-        """Ok(GnssFix) from `AT+CGNSINF` (`.valid` False while there is no fix)."""
-        def script() -> OpGen:
-            from modem.gnss import parse_cgnsinf
-            r = yield C.cgnsinf()
-            try:
-                fix: GnssFix = parse_cgnsinf(C.find_line(r.lines, "+CGNSINF:"))
-            except GnssError as exc:
-                raise ParseError(str(exc)) from None
-            return fix
-        self._start(script(), on_done, "gnss_fix")
+        """Ok(GnssFix) (`.valid` False while there is no fix)."""
+        self._start(self.dialect.gnss_fix(), on_done, "gnss_fix")
 
     # -- power -----------------------------------------------------------------------------------
     def soft_reset(self, on_done: Callback, boot_timeout: float = 30.0) -> None:
@@ -524,7 +510,7 @@ class Modem:
             boots = self._boots
             try:
                 yield Command("AT+CFUN=1,1", timeout=C.T_CFUN)
-            except _StepFailed:
+            except StepFailed:
                 if self._boots == boots:  # RDY aborts the command itself: that is success
                     raise
             yield from self._await_boot(boots, boot_timeout)
@@ -540,12 +526,12 @@ class Modem:
         def script() -> OpGen:
             key = self.power_key
             if key is None:
-                raise _StepFailed(Failed("no power key"))
+                raise StepFailed(Failed("no power key"))
             self._cycling += 1
             try:
                 boots = self._boots
                 yield from self._pulse(key)
-                yield _Delay(settle)
+                yield Delay(settle)
                 if self._boots != boots or (yield from self._answers()):
                     return None  # it was off and has booted
                 yield from self._pulse(key)  # it was on and is now off: switch it on
@@ -554,28 +540,28 @@ class Modem:
                 self._cycling -= 1
         self._start(script(), on_done, "power_cycle")
 
-    def _pulse(self, key: PowerKey) -> Generator[Command | _Delay, Response | None, None]:
+    def _pulse(self, key: PowerKey) -> Generator[Command | Delay, Response | None, None]:
         done: list[bool] = []
         key.pulse(lambda: done.append(True))
         while not done:
-            yield _Delay(0.1)
+            yield Delay(0.1)
 
-    def _answers(self) -> Generator[Command | _Delay, Response | None, bool]:
+    def _answers(self) -> Generator[Command | Delay, Response | None, bool]:
         try:
             yield C.at(timeout=1.0)
             return True
-        except _StepFailed:
+        except StepFailed:
             return False
 
-    def _await_boot(self, boots: int, timeout: float) -> Generator[Command | _Delay, Response | None, None]:
+    def _await_boot(self, boots: int, timeout: float) -> Generator[Command | Delay, Response | None, None]:
         """Wait until RDY has been seen more often than `boots` times."""
         deadline = self._loop.time() + timeout
         while self._boots == boots:
             if self._loop.time() >= deadline:
                 if (yield from self._answers()):  # booted without RDY (autobauding modems say nothing)
                     return
-                raise _StepFailed(Failed("modem did not come back", timeout=True))
-            yield _Delay(0.2)
+                raise StepFailed(Failed("modem did not come back", timeout=True))
+            yield Delay(0.2)
 
     # -- machinery ------------------------------------------------------------------------------
     def _start(self, gen: OpGen, on_done: Callback, name: str) -> None:
@@ -659,7 +645,8 @@ class Modem:
             op = self._waiting.pop(ev.command.seq, None)
             if self._timeouts_in_row >= self.silent_after and not self._silent_reported:
                 self._silent_reported = True
-                self._publish(ModemSilent(self._timeouts_in_row, self.channel.last_rx))
+                self._publish(ModemSilent(f"{self._timeouts_in_row} AT commands unanswered",
+                                          self._timeouts_in_row, self.channel.last_rx))
             if op is not None:
                 op.step(error=Failed(f"{ev.command.shown}: no answer", timeout=True))
             return
@@ -673,44 +660,48 @@ class Modem:
             return
         self._on_urc(ev)
 
-    def _on_urc(self, urc: ch.Urc) -> None:
-        if isinstance(urc, ch.TcpData):
-            self._publish(TcpDataReceived(urc.data, urc.truncated))
-        elif isinstance(urc, ch.ModemBooted):
-            log.warning("modem rebooted (RDY)")
+    def _on_urc(self, urc: U.Urc) -> None:
+        if isinstance(urc, U.TcpData):
+            self._publish(TcpDataReceived(urc.data, urc.truncated, urc.conn))
+        elif isinstance(urc, U.ModemBooted):
+            log.warning("modem rebooted (%s)", urc.line)
             self._boots += 1
+            self._links.clear()
             self._publish(ModemRebooted())
-        elif isinstance(urc, ch.PowerDown):
+        elif isinstance(urc, U.PowerDown):
+            self._links.clear()
             if self._cycling and urc.reason == "normal":
                 log.info("modem powered down by our power-key pulse")
             else:
                 log.warning("modem powered down: %s", urc.line)
                 self._publish(ModemPoweredDown(urc.reason))
-        elif isinstance(urc, ch.VoltageWarning):
+        elif isinstance(urc, U.VoltageWarning):
             self._publish(VoltageWarning(urc.reason))
-        elif isinstance(urc, ch.TcpClosed):
-            self._publish(TcpClosed("CLOSED"))
-        elif isinstance(urc, ch.PdpDeactivated):
+        elif isinstance(urc, U.TcpClosed):
+            self._links.discard(urc.conn)
+            self._publish(TcpClosed("CLOSED", urc.conn))
+        elif isinstance(urc, U.PdpDeactivated):
+            self._links.clear()
             self._publish(GprsLost())
-        elif isinstance(urc, ch.RegistrationChanged):
+        elif isinstance(urc, U.RegistrationChanged):
             self._publish(RegistrationChanged(Registration(urc.stat, urc.lac, urc.ci), urc.gprs))
-        elif isinstance(urc, ch.SimStatus):
+        elif isinstance(urc, U.SimStatus):
             self._publish(SimStatusChanged(urc.status))
-        elif isinstance(urc, ch.CallReady | ch.SmsReady):
+        elif isinstance(urc, U.CallReady | U.SmsReady):
             self._publish(ModemReady(urc.line))
-        elif isinstance(urc, ch.Ring):
+        elif isinstance(urc, U.Ring):
             self._publish(IncomingCall())
-        elif isinstance(urc, ch.NmeaSentence):
+        elif isinstance(urc, U.NmeaSentence):
             self._publish(NmeaReceived(urc.line))
             self._on_nmea(urc.line)
-        elif isinstance(urc, ch.SmsDirect):
+        elif isinstance(urc, U.SmsDirect):
             self._on_cmt(urc)
-        elif isinstance(urc, ch.SmsStored):
+        elif isinstance(urc, U.SmsStored):
             self._on_cmti(urc)
         else:
             self._publish(Unsolicited(urc.line))
 
-    def _on_cmt(self, urc: ch.SmsDirect) -> None:
+    def _on_cmt(self, urc: U.SmsDirect) -> None:
         try:
             if C.is_pdu_cmt(urc.header):
                 d = decode_deliver(urc.text)
@@ -722,7 +713,7 @@ class Modem:
             log.warning("unreadable incoming SMS %r: %s", urc.header, exc)
             self._publish(Unsolicited(urc.header))
 
-    def _on_cmti(self, urc: ch.SmsStored) -> None:
+    def _on_cmti(self, urc: U.SmsStored) -> None:
         def script() -> OpGen:
             if urc.store != "SM":
                 yield C.simple(f'AT+CPMS="{urc.store}"')

@@ -1,19 +1,33 @@
-"""Open the modem's serial line by name: `/dev/serial0`, `/dev/ttyUSB2`, `/dev/pts/7`, a pyserial URL.
+"""Open a modem by name: `open_modem(loop, "sim800:/dev/serial0")` → a `Modem` speaking that dialect.
 
-The caller never imports a backend (STYLE.md, python-can): the spec string decides. DTR/RTS are
-never touched (a pty has none; a SIM800 HAT does not need them).
+The caller never imports a dialect or a port backend (STYLE.md, python-can): the spec string decides.
+
+    sim800:/dev/serial0          the SIM800 dialect on a serial port (115200 baud)
+    sim800:/dev/pts/7@9600       ... at another baud rate
+    sim800:socket://host:7777    ... on any pyserial URL
+    /dev/serial0, /tmp/modem     a bare port (or URL) means the default dialect, sim800
+
+An unknown dialect name is a `UnknownDialect` error naming the known ones. DTR/RTS are never touched
+(a pty has none; a SIM800 HAT does not need them).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Any
 
+from modem.driver.dialect import DEFAULT_DIALECT, UnknownDialect, dialect_names, get_dialect
 from runtime.serialport import open_serial
 
 if TYPE_CHECKING:
+    from modem.driver.modem import Modem
     from runtime import Loop, Stream
 
 DEFAULT_BAUD = 115200
+_DIALECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+
+__all__ = ["DEFAULT_BAUD", "UnknownDialect", "dialect_names", "open_modem", "open_port", "parse_modem_spec",
+           "parse_spec"]
 
 
 def parse_spec(spec: str) -> tuple[str, int]:
@@ -27,7 +41,39 @@ def parse_spec(spec: str) -> tuple[str, int]:
     return spec, DEFAULT_BAUD
 
 
-def open_modem(loop: Loop, spec: str, baudrate: int | None = None) -> Stream:
-    """A `Stream` to the modem; raises `serial.SerialException` naming the port if it cannot open."""
+def parse_modem_spec(spec: str) -> tuple[str, str]:
+    """`[dialect:]port` → (dialect, port). A bare port or pyserial URL (`loop://`) means sim800.
+
+    Raises `UnknownDialect` for a `name:` prefix nobody registered, ValueError for an empty spec.
+    """
+    spec = spec.strip()
+    name, sep, rest = spec.partition(":")
+    if sep and _DIALECT_NAME.fullmatch(name) and not rest.startswith("//"):
+        if name.lower() not in dialect_names():
+            raise UnknownDialect(f"unknown modem dialect {name!r} in {spec!r}; known: "
+                                 f"{', '.join(dialect_names())} (or a bare port for {DEFAULT_DIALECT})")
+        if not rest.strip():
+            raise ValueError(f"no port after {name}: in {spec!r}")
+        return name.lower(), rest.strip()
+    if not spec:
+        raise ValueError("empty modem port")
+    return DEFAULT_DIALECT, spec
+
+
+def open_port(loop: Loop, spec: str, baudrate: int | None = None) -> Stream:
+    """A `Stream` to a serial port, pty or pyserial URL (`port[@baud]`); raises `serial.SerialException`."""
     port, baud = parse_spec(spec)
     return open_serial(loop, port, baudrate=baudrate or baud)
+
+
+def open_modem(loop: Loop, spec: str, *, baudrate: int | None = None, **options: Any) -> Modem:
+    """The modem named by `spec` (`[dialect:]port[@baud]`), ready for `probe`/`init`.
+
+    `options` go to `Modem` (`power_key`, `sms_pdu_mode`, ...). The dialect is looked up before the
+    port is opened, so a typo in its name never touches a device.
+    """
+    from modem.driver.modem import Modem
+
+    dialect_name, port = parse_modem_spec(spec)
+    dialect = get_dialect(dialect_name)
+    return Modem(loop, open_port(loop, port, baudrate), dialect=dialect, **options)

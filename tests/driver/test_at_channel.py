@@ -7,23 +7,26 @@ from modem.driver.at_channel import (
     ESC,
     Aborted,
     ATChannel,
-    CallReady,
     Command,
     FinalKind,
     Garbage,
+    Response,
+    Timeout,
+)
+from modem.driver.dialects.sim800 import URCS
+from modem.driver.urc import (
+    CallReady,
     ModemBooted,
     NmeaSentence,
     PdpDeactivated,
     PowerDown,
     RegistrationChanged,
-    Response,
     Ring,
     SimStatus,
     SmsDirect,
     SmsStored,
     TcpClosed,
     TcpData,
-    Timeout,
     Urc,
     VoltageWarning,
 )
@@ -35,7 +38,7 @@ def run(ch: ATChannel, data: bytes, now: float = 0.0) -> list:
 
 
 def test_send_returns_bytes_and_queues_second():
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     a, b = Command("AT"), Command("AT+CSQ", prefixes=("+CSQ:",))
     assert ch.send(a, 0) == b"AT\r"
     assert ch.send(b, 0) is None
@@ -48,7 +51,7 @@ def test_send_returns_bytes_and_queues_second():
 
 
 def test_echo_off_and_echo_tracking():
-    ch = ATChannel(echo=True)
+    ch = ATChannel(URCS, echo=True)
     ch.send(Command("ATE0"), 0)
     run(ch, b"ATE0\r\r\nOK\r\n")
     assert ch.echo is False
@@ -61,7 +64,7 @@ def test_echo_off_and_echo_tracking():
 
 
 def test_errors_are_typed():
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     for wire, kind, code, text in [
         (b"\r\nERROR\r\n", FinalKind.ERROR, None, None),
         (b"\r\n+CME ERROR: 10\r\n", FinalKind.CME_ERROR, 10, None),
@@ -75,7 +78,7 @@ def test_errors_are_typed():
 
 
 def test_urcs_between_and_inside_responses():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT+CSQ", prefixes=("+CSQ:",))
     ch.send(cmd, 0)
     evs = run(ch, b"\r\nRING\r\n\r\n+CSQ: 9,0\r\n\r\n+CMTI: \"SM\",3\r\n\r\nOK\r\n\r\nCLOSED\r\n")
@@ -86,7 +89,7 @@ def test_urcs_between_and_inside_responses():
 
 
 def test_creg_urc_vs_query_answer():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT+CREG?", prefixes=("+CREG:",))
     ch.send(cmd, 0)
     evs = run(ch, b"\r\n+CREG: 1,5\r\n\r\nOK\r\n\r\n+CREG: 2\r\n\r\n+CGREG: 1,\"00A1\",\"1234\"\r\n")
@@ -96,7 +99,7 @@ def test_creg_urc_vs_query_answer():
 
 
 def test_boot_urcs():
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     evs = run(ch, b"\x00\xff\xffRDY\r\n\r\n+CFUN: 1\r\n\r\n+CPIN: READY\r\n\r\nCall Ready\r\n\r\nSMS Ready\r\n")
     assert isinstance(evs[0], Garbage)
     assert isinstance(evs[1], ModemBooted)
@@ -106,7 +109,7 @@ def test_boot_urcs():
 
 
 def test_power_and_voltage():
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     evs = run(ch, b"\r\nUNDER-VOLTAGE WARNNING\r\n\r\nUNDER-VOLTAGE POWER DOWN\r\n\r\nNORMAL POWER DOWN\r\n")
     assert evs[0] == VoltageWarning("UNDER-VOLTAGE WARNNING", reason="under-voltage")
     assert evs[1] == PowerDown("UNDER-VOLTAGE POWER DOWN", reason="under-voltage")
@@ -114,7 +117,7 @@ def test_power_and_voltage():
 
 
 def test_cipstart_ok_then_connect():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command('AT+CIPSTART="TCP","h",1', timeout=75, finals=("CONNECT OK", "ALREADY CONNECT"),
                   fail_finals=("CONNECT FAIL",), ok_is_final=False)
     ch.send(cmd, 0)
@@ -125,7 +128,7 @@ def test_cipstart_ok_then_connect():
 
 
 def test_cifsr_bare_ip():
-    ch = ATChannel(echo=True)
+    ch = ATChannel(URCS, echo=True)
     cmd = Command("AT+CIFSR", finals=(r"\d+\.\d+\.\d+\.\d+$",))
     ch.send(cmd, 0)
     [ev] = run(ch, b"AT+CIFSR\r\r\n10.64.12.7\r\n")
@@ -133,7 +136,7 @@ def test_cifsr_bare_ip():
 
 
 def test_prompt_payload_ctrl_z_and_urc_during_prompt():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT+CIPSEND", timeout=60, prompt=True, payload=b"hello\r\n",
                   finals=("SEND OK", r"DATA ACCEPT:"), fail_finals=("SEND FAIL",))
     assert ch.send(cmd, 0) == b"AT+CIPSEND\r"
@@ -145,7 +148,7 @@ def test_prompt_payload_ctrl_z_and_urc_during_prompt():
 
 
 def test_prompt_with_echo_skips_payload_echo():
-    ch = ATChannel(echo=True)
+    ch = ATChannel(URCS, echo=True)
     cmd = Command("AT+CIPSEND=6", prompt=True, payload=b"OK\r\nX\n", terminator=b"",
                   finals=("SEND OK",), fail_finals=("SEND FAIL",))
     ch.send(cmd, 0)
@@ -158,7 +161,7 @@ def test_prompt_with_echo_skips_payload_echo():
 
 
 def test_prompt_cancel_with_esc():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command('AT+CMGS="+1"', prompt=True, payload=b"", terminator=ESC)
     ch.send(cmd, 0)
     run(ch, b"\r\n> ")
@@ -168,7 +171,7 @@ def test_prompt_cancel_with_esc():
 
 
 def test_prompt_timeout_writes_esc_and_moves_on():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT+CMGS=20", timeout=10, prompt=True, payload=b"00", terminator=CTRL_Z)
     nxt = Command("AT")
     ch.send(cmd, 0)
@@ -189,7 +192,7 @@ def test_ipd_payload_with_crlf_and_fake_urcs_split_anywhere():
     payload = b"\r\nRING\r\n+CMTI: \"SM\",1\r\nOK\r\n\x00\xff"
     wire = b"\r\n+IPD," + str(len(payload)).encode() + b":" + payload + b"\r\nCLOSED\r\n"
     for cut in range(len(wire) + 1):
-        ch = ATChannel(echo=False)
+        ch = ATChannel(URCS, echo=False)
         ch.receive_data(wire[:cut], 0)
         ch.receive_data(wire[cut:], 0)
         evs = ch.events()
@@ -198,7 +201,7 @@ def test_ipd_payload_with_crlf_and_fake_urcs_split_anywhere():
 
 
 def test_ipd_during_command_and_truncated_ipd_flushes():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT+CSQ", prefixes=("+CSQ:",))
     ch.send(cmd, 0)
     evs = run(ch, b"\r\n+IPD,3:OK\n\r\n+CSQ: 5,0\r\n\r\nOK\r\n")
@@ -212,7 +215,7 @@ def test_ipd_during_command_and_truncated_ipd_flushes():
 
 
 def test_garbage_then_resync():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT")
     ch.send(cmd, 0)
     evs = run(ch, b"\x13\x80\xfe\r\n\r\nOK\r\n")
@@ -224,7 +227,7 @@ def test_garbage_then_resync():
 
 
 def test_silent_modem_times_out_every_command():
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     cmds = [Command("AT", timeout=1) for _ in range(3)]
     for c in cmds:
         ch.send(c, 0)
@@ -240,7 +243,7 @@ def test_silent_modem_times_out_every_command():
 
 
 def test_reboot_aborts_inflight_and_queue():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     a = Command("AT+CIPSEND", prompt=True, payload=b"x")
     b = Command("AT+CSQ")
     ch.send(a, 0)
@@ -251,7 +254,7 @@ def test_reboot_aborts_inflight_and_queue():
 
 
 def test_cmgr_body_may_look_like_final():
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     cmd = Command("AT+CMGR=1", prefixes=("+CMGR:",), body_after_prefix=True)
     ch.send(cmd, 0)
     [ev] = run(ch, b'\r\n+CMGR: "REC UNREAD","+1","","24/05/01,10:00:00+08"\r\nERROR\r\n\r\nOK\r\n')
@@ -262,7 +265,7 @@ def test_cmgr_body_may_look_like_final():
 
 
 def test_nmea_and_pdp():
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     evs = run(ch, b"\r\n$GPRMC,1,2*00\r\n\r\n+PDP: DEACT\r\n\r\nOK\r\n")
     assert isinstance(evs[0], NmeaSentence)
     assert isinstance(evs[1], PdpDeactivated)
@@ -270,8 +273,8 @@ def test_nmea_and_pdp():
 
 
 def test_pdu_status_report_is_two_lines():
-    from modem.driver.at_channel import SmsStatusReport
-    ch = ATChannel(echo=False)
+    from modem.driver.urc import SmsStatusReport
+    ch = ATChannel(URCS, echo=False)
     [ev] = run(ch, b"\r\n+CDS: 25\r\n0006D60B911326880736F4111011719551401110117195714000\r\n")
     assert ev == SmsStatusReport("+CDS: 25", pdu="0006D60B911326880736F4111011719551401110117195714000")
     [ev] = run(ch, b'\r\n+CDS: 6,46,"+4917",145,"24/05/01,10:00:00+08","24/05/01,10:00:05+08",0\r\n')

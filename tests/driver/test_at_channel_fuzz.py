@@ -8,7 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modem.driver import commands as C
-from modem.driver.at_channel import ATChannel, Command, Response, Timeout, Urc
+from modem.driver.at_channel import ATChannel, Command, Response, Timeout
+from modem.driver.dialects.sim800 import URCS
+from modem.driver.urc import Urc
 
 TOKENS = [b"\r\n", b"\r", b"\n", b"OK", b"ERROR", b"> ", b">", b"+IPD,", b"+IPD,5:", b"+IPD,99999:",
           b"RDY", b"+CMT: ,23", b"+CMT: \"+1\",\"\",\"24/01/01,00:00:00+00\"", b"+CMTI: \"SM\",",
@@ -29,7 +31,7 @@ COMMANDS = [
 def test_never_raises_and_always_settles(caplog, parts, cmd_ids, echo, gaps):
     """Also: the parser's last-resort `except` (log and resync) is never what saved us."""
     caplog.clear()
-    ch = ATChannel(echo=echo)
+    ch = ATChannel(URCS, echo=echo)
     now = 0.0
     for i in cmd_ids:
         ch.send(COMMANDS[i], now)
@@ -62,7 +64,7 @@ def test_chunking_does_not_change_events(parts, step):
     cmd = C.query("AT+CSQ", "+CSQ:")
 
     def run(pieces):
-        ch = ATChannel(echo=False)
+        ch = ATChannel(URCS, echo=False)
         ch.send(cmd, 0)
         for p in pieces:
             ch.receive_data(p, 0)
@@ -76,7 +78,7 @@ def test_chunking_does_not_change_events(parts, step):
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200))
 def test_resync_after_any_noise(noise):
-    ch = ATChannel(echo=False)
+    ch = ATChannel(URCS, echo=False)
     ch.receive_data(noise, 0)
     ch.tick(10)  # flush whatever is half-parsed (a partial line, a +IPD payload, a +CMT body)
     ch.events()

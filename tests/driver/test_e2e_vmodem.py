@@ -11,14 +11,11 @@ from datetime import UTC, datetime
 import pytest
 
 from modem.driver.at_channel import Command
-from modem.driver.open import open_modem
-from modem.driver.power import VirtualPowerKey
-from modem.driver.sim800 import (
+from modem.driver.modem import (
     Failed,
     GnssFixReceived,
     GprsLost,
     LineNoise,
-    Modem,
     ModemPoweredDown,
     ModemRebooted,
     ModemSilent,
@@ -28,6 +25,8 @@ from modem.driver.sim800 import (
     TcpClosed,
     TcpDataReceived,
 )
+from modem.driver.open import open_modem
+from modem.driver.power import VirtualPowerKey
 from modem.emulator import VirtualModem, VirtualNetwork
 from runtime import RealLoop
 from runtime.pty import PtyEndpoint
@@ -39,8 +38,8 @@ class World:
         self.pty = PtyEndpoint(self.loop)
         self.network = VirtualNetwork(self.loop)
         self.vm = VirtualModem(self.loop, self.pty.stream, self.network, profile="instant")
-        self.modem = Modem(self.loop, open_modem(self.loop, self.pty.path), sms_pdu_mode=sms_pdu_mode,
-                           power_key=VirtualPowerKey(self.loop, self.vm, pulse_s=0.1))
+        self.modem = open_modem(self.loop, self.pty.path, sms_pdu_mode=sms_pdu_mode,
+                                power_key=VirtualPowerKey(self.loop, self.vm, pulse_s=0.1))
         self.events: list = []
         self.modem.subscribe(self.events.append)
         self.server_rx = bytearray()

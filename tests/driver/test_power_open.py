@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from modem.driver.open import open_modem, parse_spec
+from modem.driver.open import open_port, parse_spec
 from modem.driver.power import GpioPowerKey, VirtualPowerKey
 from runtime import RealLoop, VirtualLoop
 from runtime.pty import PtyEndpoint
@@ -79,7 +79,7 @@ def test_open_modem_on_pty_and_url():
     ep = PtyEndpoint(loop)
     got = []
     try:
-        s = open_modem(loop, ep.path)
+        s = open_port(loop, ep.path)
         ep.stream.set_handlers(got.append)
         s.write(b"AT\r")
         deadline = loop.time() + 2
@@ -93,7 +93,7 @@ def test_open_modem_on_pty_and_url():
 
 def test_open_modem_pyserial_url():
     loop = RealLoop()
-    u = open_modem(loop, "loop://")
+    u = open_port(loop, "loop://")
     echo = []
     u.set_handlers(echo.append)
     u.write(b"ping")

@@ -8,7 +8,7 @@ import pytest
 from driver_fakes import ScriptedModem
 
 from modem.driver.commands import Registration
-from modem.driver.sim800 import (
+from modem.driver.modem import (
     Failed,
     GprsLost,
     LineNoise,
@@ -237,7 +237,7 @@ def test_power_cycle(was_on):
 
 
 def test_port_closed_fails_pending_and_publishes():
-    from modem.driver.sim800 import PortClosed
+    from modem.driver.modem import PortClosed
     h = Harness()
     h.fake.silent = True
     got = []

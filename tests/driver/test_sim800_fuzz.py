@@ -7,7 +7,7 @@ import logging
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from modem.driver.sim800 import Failed, Modem, Ok
+from modem.driver.modem import Failed, Modem, Ok
 from runtime import VirtualLoop, pipe_pair
 
 LINES = [b"\r\nOK\r\n", b"\r\nERROR\r\n", b"\r\n> ", b"\r\nRDY\r\n", b"\r\n+CMT: ,24\r\n", b"\r\n+CMTI: \"SM\",1\r\n",

@@ -8,6 +8,7 @@ import pytest
 from transcript_replay import replay, unescape
 
 from modem.driver.at_channel import ATChannel
+from modem.driver.dialects.sim800 import URCS
 
 DIR = Path(__file__).parent / "transcripts"
 FILES = sorted(DIR.glob("*.txt"))
@@ -25,7 +26,7 @@ def test_transcript(path):
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_transcript_bytes_one_at_a_time_never_raise(path):
     """The modem side of each transcript, fed byte by byte into an idle channel."""
-    ch = ATChannel()
+    ch = ATChannel(URCS)
     for line in path.read_text().splitlines():
         if line.startswith("rx "):
             for b in unescape(line[3:]):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from modem.driver.modem import Modem, ModemReady, Ok, SmsReceived, TcpDataReceived
 from modem.driver.power import VirtualPowerKey
-from modem.driver.sim800 import Modem, ModemReady, Ok, SmsReceived, TcpDataReceived
 from modem.emulator import VirtualModem, VirtualNetwork
 from runtime import VirtualLoop, pipe_pair
 

@@ -22,10 +22,10 @@ from modem.driver.at_channel import (
     Event,
     Garbage,
     Response,
-    SmsDirect,
-    TcpData,
     Timeout,
 )
+from modem.driver.dialects.sim800 import URCS
+from modem.driver.urc import SmsDirect, TcpData
 
 
 def unescape(text: str) -> bytes:
@@ -84,7 +84,7 @@ def summary(ev: Event) -> str:
 
 def replay(path: Path) -> int:
     """Run a transcript; returns the number of events checked. AssertionError names the line."""
-    ch = ATChannel(echo=True)
+    ch = ATChannel(URCS, echo=True)
     now = 0.0
     pending: list[Event] = []
     checked = 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+from modem.driver.commands import Registration
 from runtime import VirtualLoop
 from tcu.link import (
     STATES,
@@ -15,12 +16,17 @@ from tcu.link import (
     ModemPoweredDown,
     ModemRebooted,
     ModemSilent,
-    Registration,
+    RegistrationChanged,
     ServerAlive,
     SignalQuality,
     StepDone,
     TcpClosed,
 )
+
+
+def registration(registered: bool) -> RegistrationChanged:
+    """`+CREG` as the modem reports it: home network or not registered."""
+    return RegistrationChanged(Registration(1 if registered else 0), gprs=False)
 
 
 class ScriptedModem:
@@ -61,7 +67,7 @@ class ScriptedModem:
         elif kind == "register" and self.creg_errors:
             self.feed(StepDone(kind, False, "AT+CREG?: ERROR"))
         elif kind in ("register", "poll"):
-            self.feed(Registration(self.registered))
+            self.feed(registration(self.registered))
             if kind == "register":
                 self.feed(StepDone(kind, True))
             else:
@@ -348,11 +354,11 @@ def test_back_off_starts_over_when_registration_returns() -> None:
     loop.run_for(600)
     assert sup.backoff_step >= 4
     modem.registered = False
-    modem.feed(Registration(False))
+    modem.feed(registration(False))
     loop.run_for(60)
     assert sup.state == "register" and sup.backoff_step >= 4
     modem.registered = modem.tcp_ok = True
-    modem.feed(Registration(True))
+    modem.feed(registration(True))
     assert sup.backoff_step == 0
     loop.run_for(20)
     assert sup.online

@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from modem.driver.commands import Registration, Signal
+from modem.driver.events import ModemActivity, ModemEvent, ModemSilent
+from modem.driver.script import Callback, Failed, Ok
 from runtime import VirtualLoop
 from tcu.ovms.car_client import CarSession
-from tcu.server_link import Done, LinkDriver, ModemListener
+from tcu.server_link import LinkDriver
 
 
 class FakeOps:
-    """A `ModemOps` that answers at once; registration and signal come from two switches."""
+    """A modem (`ModemApi`) that answers at once; registration and signal come from two switches."""
+
+    can_power_cycle = True
 
     def __init__(self, loop: VirtualLoop) -> None:
         self.loop = loop
@@ -19,44 +24,56 @@ class FakeOps:
         self.dbm: float | None = -71.0
         self.gprs_ok = True
         self.calls: list[str] = []
-        self.listener: ModemListener | None = None
+        self.subscribers: list[Callable[[ModemEvent], None]] = []
 
-    def set_listener(self, listener: ModemListener) -> None:
-        self.listener = listener
+    def subscribe(self, handler: Callable[[ModemEvent], None]) -> Callable[[], None]:
+        self.subscribers.append(handler)
+        return lambda: None
 
-    def _answer(self, done: Callable[..., None], *result: Any) -> None:
+    def publish(self, ev: ModemEvent) -> None:
+        for h in self.subscribers:
+            h(ev)
+
+    def _answer(self, done: Callback, result: Any) -> None:
         def fire() -> None:
-            if self.listener is not None:
-                self.listener.modem_activity()   # the modem answers: the watchdog is fed
-            done(*result)
+            self.publish(ModemActivity(self.loop.time()))   # the modem answers: the watchdog is fed
+            done(result)
         self.loop.call_later(0.1, fire)
 
-    def _ok(self, name: str, done: Done, ok: bool = True) -> None:
+    def _ok(self, name: str, done: Callback, ok: bool = True) -> None:
         self.calls.append(name)
-        self._answer(done, ok, "")
+        self._answer(done, Ok(None) if ok else Failed("ERROR"))
 
-    def probe(self, done: Done) -> None: self._ok("probe", done)
-    def init(self, done: Done) -> None: self._ok("init", done)
-    def check_sim(self, done: Done) -> None: self._ok("sim", done)
-    def attach_gprs(self, apn: str, user: str, password: str, done: Done) -> None:
-        self._ok("gprs", done, self.gprs_ok)
+    def probe(self, on_done: Callback, tries: int = 10, interval: float = 1.0) -> None: self._ok("probe", on_done)
+    def init(self, on_done: Callback) -> None: self._ok("init", on_done)
+    def sim_status(self, on_done: Callback) -> None:
+        self.calls.append("sim")
+        self._answer(on_done, Ok("READY"))
+    def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
+        self._ok("gprs", on_done, self.gprs_ok)
+    def gprs_shutdown(self, on_done: Callback) -> None: self.calls.append("shut_gprs")
 
-    def open_tcp(self, host: str, port: int, done: Done) -> None: self._ok("tcp", done, False)
-    def tcp_send(self, data: bytes) -> None: self.calls.append("send")
-    def close_tcp(self) -> None: self.calls.append("close_tcp")
-    def shut_gprs(self) -> None: self.calls.append("shut_gprs")
-    def soft_reset(self, done: Done) -> None: self._ok("soft_reset", done)
-    def power_cycle(self, done: Done) -> None: self._ok("power_cycle", done)
-    def send_sms(self, number: str, text: str, done: Done) -> None: self._ok("sms", done)
-    def select_operator(self, done: Done) -> None: self._ok("select_operator", done)
+    def tcp_connect(self, host: str, port: int, on_done: Callback) -> int:
+        self._ok("tcp", on_done, False)
+        return 0
 
-    def query_registration(self, done: Callable[[bool | None, str], None]) -> None:
+    def tcp_send(self, data: bytes, on_done: Callback, conn: int = 0) -> None: self.calls.append("send")
+    def tcp_close(self, on_done: Callback, conn: int = 0) -> None: self.calls.append("close_tcp")
+    def soft_reset(self, on_done: Callback) -> None: self._ok("soft_reset", on_done)
+    def power_cycle(self, on_done: Callback) -> None: self._ok("power_cycle", on_done)
+    def send_sms(self, number: str, text: str, on_done: Callback) -> None: self._ok("sms", on_done)
+    def select_operator_auto(self, on_done: Callback) -> None: self._ok("select_operator", on_done)
+    def gnss_power(self, on: bool, on_done: Callback) -> None: self.calls.append("gnss_power")
+    def gnss_fix(self, on_done: Callback) -> None: self._ok("gnss_fix", on_done, False)
+
+    def registration(self, on_done: Callback, gprs: bool = False) -> None:
         self.calls.append("creg")
-        self._answer(done, self.registered, "")
+        self._answer(on_done, Ok(Registration(1 if self.registered else 0)))
 
-    def signal(self, done: Callable[[float | None], None]) -> None:
+    def signal(self, on_done: Callback) -> None:
         self.calls.append("csq")
-        self._answer(done, self.dbm)
+        dbm = self.dbm
+        self._answer(on_done, Ok(Signal(99 if dbm is None else int((dbm + 113) // 2), 0, dbm)))
 
 
 def make() -> tuple[VirtualLoop, FakeOps, LinkDriver]:
@@ -95,6 +112,6 @@ def test_driver_silence_power_cycles() -> None:
     loop, ops, drv = make()
     drv.start()
     loop.run_for(5)
-    drv.modem_silent("3 AT commands unanswered")
+    ops.publish(ModemSilent("3 AT commands unanswered"))
     loop.run_for(1)
     assert ops.calls.count("power_cycle") == 1

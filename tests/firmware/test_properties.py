@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modem.driver.commands import Registration
 from tcu import link as L
 from tcu.report import alert_ids, alert_tag
 from tcu.server_link import split_server
@@ -12,7 +13,7 @@ from tcu.server_link import split_server
 EVENTS = st.one_of(
     st.builds(L.StepDone, st.sampled_from([*L.STATES, "bogus"]), st.booleans(), st.text(max_size=5)),
     st.just(L.ModemActivity()),
-    st.builds(L.Registration, st.booleans()),
+    st.builds(lambda r: L.RegistrationChanged(Registration(1 if r else 0)), st.booleans()),
     st.just(L.ModemRebooted()),
     st.just(L.ModemPoweredDown()),
     st.builds(L.TcpClosed, st.text(max_size=5)),

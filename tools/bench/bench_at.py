@@ -4,8 +4,9 @@ The virtual modem (`modem.emulator.VirtualModem`, timing profile "instant": no e
 latency, so what is left is the two programs and the pty) runs in a child process on the real clock,
 as a real modem is a separate device. In this process, on the same pty and in alternating rounds:
 - bare: `serial.Serial.write(b"AT\\r")` and `readline()` until `OK` (blocking pyserial, nothing else);
-- ours: `modem.driver.sim800.Modem.command(Command("AT"))` on a `RealLoop` over
-  `modem.driver.open.open_modem` (what the unit runs: operation script, ATChannel, selector loop).
+- ours: `Modem.command(Command("AT"))` on a `RealLoop`, the modem opened by
+  `modem.driver.open.open_modem("sim800:<pty>")` (what the unit runs: operation script, ATChannel,
+  selector loop).
 """
 
 from __future__ import annotations
@@ -92,11 +93,11 @@ def our_channel(path: str, n: int) -> list[float]:
     """Round trips of `Modem.command(AT)` on the real loop, in seconds (issue to on_done)."""
     from modem.driver.at_channel import Command
     from modem.driver.open import open_modem
-    from modem.driver.sim800 import Modem, Ok
+    from modem.driver.script import Ok
     from runtime import RealLoop
 
     loop = RealLoop(seed=1)
-    modem = Modem(loop, open_modem(loop, path))
+    modem = open_modem(loop, f"sim800:{path}")
     samples: list[float] = []
     errors: list[str] = []
     started = [0.0]

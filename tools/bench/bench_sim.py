@@ -2,7 +2,7 @@
 
 The world here is built from the public pieces, one per unit, all on one `VirtualLoop`:
 `VirtualCar` (demo-ev, the "day" scenario) → `can_bus.memory.frame_link` → `tcu.unit.Unit` →
-`DriverModemOps` → `modem.driver.sim800.Modem` → `pipe_pair` (the UART) → `VirtualModem`
+`modem.driver.modem.Modem` (the sim800 dialect) → `pipe_pair` (the UART) → `VirtualModem`
 (realistic SIM800 timing, harsh weather) → one shared `VirtualNetwork` → one `OvmsServer` on the same
 loop, which every unit logs into. That is the wiring of `tcu sim` (tcu.world.World, one unit only)
 with N units; `tcu sim --report`'s own figure for one unit and a day is printed beside ours.
@@ -63,11 +63,10 @@ def build_world(n: int, state_dir: str, *, seed: int = 1, weather: str | None = 
     """
     from can_bus.car import VirtualCar
     from can_bus.memory import frame_link
-    from modem.driver.sim800 import Modem
+    from modem.driver.modem import Modem
     from modem.emulator import VirtualModem, VirtualNetwork
     from runtime import VirtualLoop, pipe_pair
     from tcu.params import Params
-    from tcu.server_link import DriverModemOps
     from tcu.unit import Unit
     from tools.server.core import OvmsServer
 
@@ -85,10 +84,10 @@ def build_world(n: int, state_dir: str, *, seed: int = 1, weather: str | None = 
         uart_unit, uart_modem = pipe_pair(loop, name=f"uart{k}")
         vmodem = VirtualModem(loop, uart_modem, network, number=f"+4477009{k:05d}", profile="realistic",
                               weather=weather, gnss=car.position, name=f"vmodem{k}")
-        modem = Modem(loop, uart_unit)
+        modem = Modem(loop, uart_unit, dialect="sim800")
         params = Params({"vehicle_id": vid, "server": "127.0.0.1:6867", "server_password": PASSWORD,
                          "owner": OWNER, "profile": "demo-ev", "apn": "internet"})
-        unit = Unit(loop, params, DriverModemOps(modem), unit_end, os.path.join(state_dir, vid))
+        unit = Unit(loop, params, modem, unit_end, os.path.join(state_dir, vid))
         unit.start()
         if scenario is not None:
             schedule_day(loop, car, scenario, phase=k * DAY / max(1, n))
