@@ -46,14 +46,26 @@ class Command:
         return args[index]
 
 
+PromptDone = Callable[["Interpreter", "Prompt"], "Reply"]
+
+
 @dataclass
 class Prompt:
-    """A '> ' prompt waiting for payload: Ctrl-Z ends it, or exactly `length` bytes."""
+    """A '> ' prompt waiting for payload: Ctrl-Z ends it, or exactly `length` bytes.
 
-    kind: str  # "cmgs-text" | "cmgs-pdu" | "cipsend"
+    `complete` answers the payload once it is in (the command module that opened the prompt owns
+    it, so the interpreter needs to know no command); None means the SMS modules' `send_payload`.
+    `marker` is what the modem prints to ask for the data: `> ` for CMGS/CIPSEND, `DOWNLOAD` for
+    AT+HTTPDATA (which also does not echo what it takes).
+    """
+
+    kind: str  # "cmgs-text" | "cmgs-pdu" | "cipsend" | "httpdata"
     length: int | None = None
     target: str = ""
     buf: bytearray = field(default_factory=bytearray)
+    complete: PromptDone | None = None
+    marker: bytes = b"\r\n> "
+    echo: bool = True
 
 
 @dataclass
@@ -69,16 +81,27 @@ class Reply:
 
 
 Handler = Callable[["Interpreter", Command], Reply]
-COMMANDS: dict[str, Handler] = {}
 
 
-def command(*names: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        for name in names:
-            COMMANDS[name] = fn
-        return fn
+class CommandTable(dict[str, Handler]):
+    """A dialect's command handlers by name ("+CIPSTART", "E", "S0").
 
-    return register
+    A new dialect starts from a copy of another's table (`CommandTable(SIM800_COMMANDS)`) and
+    registers or deletes what differs, so a second modem is a module, not a fork of the interpreter.
+    """
+
+    def command(self, *names: str) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            for name in names:
+                self[name] = fn
+            return fn
+
+        return register
+
+
+# The SIM800 table: the `commands_*` modules register in it with `@command("+X")` on import.
+COMMANDS = CommandTable()
+command = COMMANDS.command
 
 
 class ParseError(ValueError):

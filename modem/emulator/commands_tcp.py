@@ -1,4 +1,12 @@
-"""GPRS and the single TCP connection: the CIPSTATUS state machine of sim800-at.md §3."""
+"""GPRS and TCP: the CIPSTATUS state machine of sim800-at.md §3, single- and multi-connection.
+
+SIM800 Series AT Command Manual V1.09 chapter 8. With `AT+CIPMUX=0` (the default) there is one link
+and the stack's state *is* the connection's state (`CONNECT OK`, `TCP CLOSED` ...); results are bare
+(`CONNECT OK`, `SEND OK`, `CLOSED`). With `AT+CIPMUX=1` there are six links (0..5), each with its own
+client state (§8.2.12: INITIAL, CONNECTING, CONNECTED, CLOSED), the stack shows `IP STATUS` or
+`IP PROCESSING`, and every result names its link: `<n>, CONNECT OK`, `<n>, SEND OK`, `<n>, CLOSED`.
+Faults (send-fail, stall, remote-close, gprs-down, tcp-refused, tcp-unreachable) hit every link.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,16 @@ if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
 
 log = logging.getLogger(__name__)
+
+CIPSEND_MAX = 1460  # manual §8.2.3: the most one AT+CIPSEND takes (and one pushed chunk holds)
+CIPRXGET_HEX_MAX = 730  # manual §8.2.26: AT+CIPRXGET=3 reads at most 730 bytes (1460 hex digits)
+
+# Single-connection stack states that mirror the one link's client state.
+_SINGLE_STATE = {
+    st.LINK_CONNECTING: st.TCP_CONNECTING,
+    st.LINK_CONNECTED: st.CONNECT_OK,
+    st.LINK_CLOSED: st.TCP_CLOSED,
+}
 
 
 def _setting(name: str, attr: str, allowed: tuple[int, ...]):  # type: ignore[no-untyped-def]
@@ -36,20 +54,82 @@ def _setting(name: str, attr: str, allowed: tuple[int, ...]):  # type: ignore[no
 command("+CIPHEAD")(_setting("+CIPHEAD", "ciphead", (0, 1)))
 command("+CIPQSEND")(_setting("+CIPQSEND", "cipqsend", (0, 1)))
 command("+CIPSPRT")(_setting("+CIPSPRT", "cipsprt", (0, 1, 2)))
+command("+CIPSRIP")(_setting("+CIPSRIP", "cipsrip", (0, 1)))
+# TLS is not emulated: AT+CIPSSL=1 is taken, and a CIPSTART with it on answers CONNECT FAIL.
+command("+CIPSSL")(_setting("+CIPSSL", "cipssl", (0, 1)))
 
 
+# ---------------------------------------------------------------------------------------- helpers
+def multi(m: Interpreter) -> bool:
+    return m.settings.cipmux == 1
+
+
+def _tag(m: Interpreter, link: st.Link, text: str) -> str:
+    """`CONNECT OK` in single mode, `<n>, CONNECT OK` in multi mode (as a real SIM800 prints it)."""
+    return f"{link.n}, {text}" if multi(m) else text
+
+
+def _link_arg(m: Interpreter, text: str) -> st.Link:
+    try:
+        n = int(text)
+    except ValueError:
+        raise AtError() from None
+    if not 0 <= n < len(m.links):
+        raise AtError()
+    return m.links[n]
+
+
+def _set_state(m: Interpreter, link: st.Link, state: str) -> None:
+    link.state = state
+    if not multi(m) and link.n == 0:
+        m.tcp_state = _SINGLE_STATE[state]
+
+
+def stack_state(m: Interpreter) -> str:
+    """What `STATE:` shows: in multi mode IP PROCESSING while some link is in use."""
+    if multi(m) and m.tcp_state == st.IP_STATUS and any(lk.state in st.LINK_OPEN_STATES for lk in m.links):
+        return st.IP_PROCESSING
+    return m.tcp_state
+
+
+def _link_fields(link: st.Link) -> str:
+    """`<n>,<bearer>,<TCP/UDP>,<IP address>,<port>,<client state>` (manual §8.2.12)."""
+    if link.state == st.LINK_INITIAL:
+        return f'{link.n},,"","","","{link.state}"'
+    return f'{link.n},0,"TCP","{link.host}","{link.port}","{link.state}"'
+
+
+def _link_of(m: Interpreter, sock: int) -> st.Link | None:
+    for link in m.links:
+        if link.sock == sock and sock:
+            return link
+    return None
+
+
+def _close_link(m: Interpreter, link: st.Link, state: str = st.LINK_CLOSED) -> None:
+    m.drop_sock(link.sock)
+    link.sock = 0
+    _set_state(m, link, state)
+
+
+# ---------------------------------------------------------------------------------------- commands
 @command("+CIPMUX")
 def cipmux(m: Interpreter, c: Command) -> Reply:
     if c.op == "read":
-        return Reply(lines=["+CIPMUX: 0"])
+        return Reply(lines=[f"+CIPMUX: {m.settings.cipmux}"])
     if c.op == "test":
         return Reply(lines=["+CIPMUX: (0,1)"])
-    if c.op != "set" or c.int_arg(0) != 0:
-        raise AtError()  # single connection only in this emulator
+    if c.op != "set":
+        raise AtError()
+    v = c.int_arg(0)
+    # Manual §8.2.1 note: only effective in IP INITIAL (that is, after AT+CIPSHUT or a reboot).
+    if v not in (0, 1) or m.tcp_state != st.IP_INITIAL:
+        raise AtError()
+    m.settings.cipmux = v
     return Reply()
 
 
-@command("+CDNSCFG", "+CLPORT", "+CIPSRIP", "+CIPDPDP", "+CIPMODE", "+CIPCCFG", "+CIPSHOWTP", "+CIPATS")
+@command("+CDNSCFG", "+CLPORT", "+CIPDPDP", "+CIPMODE", "+CIPCCFG", "+CIPSHOWTP", "+CIPATS")
 def accepted(m: Interpreter, c: Command) -> Reply:
     if c.op == "set" and c.name == "+CIPMODE" and c.int_arg(0) != 0:
         raise AtError()  # transparent mode is not emulated
@@ -91,7 +171,7 @@ def ciicr(m: Interpreter, c: Command) -> Reply:
         m.tcp_state = st.PDP_DEACT
         return Reply(final="ERROR", delay=delay)
     m.tcp_state = st.IP_GPRSACT
-    m.local_ip = f"10.{m.rng.randrange(1, 255)}.{m.rng.randrange(256)}.{m.rng.randrange(1, 255)}"
+    m.local_ip = m.new_ip()
     return Reply(delay=delay)
 
 
@@ -111,7 +191,18 @@ def cifsr(m: Interpreter, c: Command) -> Reply:
 def cipstatus(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
         return Reply()
-    return Reply(trailer=[f"STATE: {m.tcp_state}"])
+    if c.op == "set":
+        if not multi(m):
+            raise AtError()
+        link = _link_arg(m, c.str_arg(0))
+        return Reply(lines=["+CIPSTATUS: " + _link_fields(link)])
+    if c.op != "exec":
+        raise AtError()
+    if not multi(m):
+        return Reply(trailer=[f"STATE: {m.tcp_state}"])
+    # Manual §8.2.12: OK, STATE:, then one C: line per link, with no blank line between them.
+    rows = "\r\n".join("C: " + _link_fields(link) for link in m.links)
+    return Reply(trailer=[f"STATE: {stack_state(m)}", rows])
 
 
 @command("+CIPSHUT")
@@ -123,10 +214,17 @@ def cipshut(m: Interpreter, c: Command) -> Reply:
 @command("+CIPSTART")
 def cipstart(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
-        return Reply(lines=['+CIPSTART: ("TCP","UDP"),("(0-255).(0-255).(0-255).(0-255)"),(1-65535)'])
+        links = f"(0-{len(m.links) - 1})," if multi(m) else ""
+        return Reply(lines=[f'+CIPSTART: {links}("TCP","UDP"),("(0-255).(0-255).(0-255).(0-255)"),(1-65535)'])
     if c.op != "set":
         raise AtError()
     args = c.args()
+    link = m.links[0]
+    if multi(m):
+        if len(args) != 4:
+            raise AtError()
+        link = _link_arg(m, args[0])
+        args = args[1:]
     if len(args) != 3 or args[0].upper() != "TCP":
         raise AtError()
     host = args[1]
@@ -136,129 +234,184 @@ def cipstart(m: Interpreter, c: Command) -> Reply:
         raise AtError() from None
     if not 0 < port < 65536 or not host:
         raise AtError()
-    if m.tcp_state == st.CONNECT_OK:
-        return Reply(after=lambda: m.urc("ALREADY CONNECT"))
-    if m.tcp_state not in (st.IP_STATUS, st.TCP_CLOSED):
-        raise AtError()
-    m.conn_id += 1
-    m.tcp_state = st.TCP_CONNECTING
-    m.rx_buffer.clear()
-    conn = m.conn_id
-    if m.faults.on("tcp-refused", m.now):
-        m.later(m.delay("cipstart"), on_connected, m, conn, False, "refused by fault")
-    elif m.faults.on("tcp-unreachable", m.now):
-        m.later(m.timing.cipstart_timeout, _connect_result, m, conn, False, "unreachable by fault")
+    if multi(m):
+        # Manual §8.2.2 note: multi-IP links open from IP STATUS (shown as IP PROCESSING once in use).
+        if m.tcp_state != st.IP_STATUS:
+            raise AtError()
+        if link.state in st.LINK_OPEN_STATES:
+            return Reply(after=lambda: m.urc(_tag(m, link, "ALREADY CONNECT")))
     else:
-        m.action(TcpConnect(conn, host, port))
+        if m.tcp_state == st.CONNECT_OK:
+            return Reply(after=lambda: m.urc("ALREADY CONNECT"))
+        if m.tcp_state not in (st.IP_STATUS, st.TCP_CLOSED):
+            raise AtError()
+    _open(m, link, host, port)
     return Reply()
 
 
-def on_connected(m: Interpreter, conn_id: int, ok: bool, reason: str | None) -> None:
-    if conn_id != m.conn_id or m.tcp_state != st.TCP_CONNECTING:
-        if ok:
-            m.action(TcpClose(conn_id))
-        return
-    if ok and m.faults.on("tcp-refused", m.now):
-        m.action(TcpClose(conn_id))
-        ok = False
-    delay = m.delay("cipstart")
-    m.later(delay, _connect_result, m, conn_id, ok, reason)
+def _open(m: Interpreter, link: st.Link, host: str, port: int) -> None:
+    m.drop_sock(link.sock)
+    link.sock = m.new_sock(LINK_SOCKETS)
+    link.host, link.port = host, port
+    link.rx.clear()
+    _set_state(m, link, st.LINK_CONNECTING)
+    sock = link.sock
+    if m.settings.cipssl:
+        log.info("%s: link %d: TLS is not emulated; CONNECT FAIL", m.name, link.n)
+        m.later(m.delay("cipstart"), _connect_result, m, sock, False, "SSL is not emulated")
+    elif m.faults.on("tcp-refused", m.now):
+        m.later(m.delay("cipstart"), LINK_SOCKETS.connected, m, sock, False, "refused by fault")
+    elif m.faults.on("tcp-unreachable", m.now):
+        m.later(m.timing.cipstart_timeout, _connect_result, m, sock, False, "unreachable by fault")
+    else:
+        m.action(TcpConnect(sock, host, port))
 
 
-def _connect_result(m: Interpreter, conn_id: int, ok: bool, reason: str | None) -> None:
-    if conn_id != m.conn_id or m.tcp_state != st.TCP_CONNECTING:
+class _LinkSockets:
+    """The network side of the links: the interpreter hands it the events of their connections."""
+
+    def connected(self, m: Interpreter, sock: int, ok: bool, reason: str | None) -> None:
+        link = _link_of(m, sock)
+        if link is None or link.state != st.LINK_CONNECTING:
+            if ok:
+                m.action(TcpClose(sock))
+            return
+        if ok and m.faults.on("tcp-refused", m.now):
+            m.action(TcpClose(sock))
+            ok = False
+        m.later(m.delay("cipstart"), _connect_result, m, sock, ok, reason)
+
+    def data(self, m: Interpreter, sock: int, data: bytes) -> None:
+        link = _link_of(m, sock)
+        if link is None or link.state != st.LINK_CONNECTED or not data:
+            return
+        if m.faults.on("stall", m.now):
+            log.debug("%s: stall: dropping %d bytes received on link %d", m.name, len(data), link.n)
+            return
+        if m.settings.ciprxget:
+            was_empty = not link.rx
+            link.rx += data
+            if was_empty:
+                m.urc(f"+CIPRXGET: 1,{link.n}" if multi(m) else "+CIPRXGET: 1")
+            return
+        for i in range(0, len(data), CIPSEND_MAX):
+            chunk = data[i : i + CIPSEND_MAX]
+            head = b""
+            if m.settings.cipsrip:  # manual §8.2.20: "RECV FROM:<IP ADDRESS>:<PORT>"
+                head += f"\r\nRECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
+            if multi(m):
+                head += f"\r\n+RECEIVE,{link.n},{len(chunk)}:\r\n".encode()
+            elif m.settings.ciphead:
+                head += f"\r\n+IPD,{len(chunk)}:".encode()
+            m.urc(head + chunk, raw=True)
+
+    def closed(self, m: Interpreter, sock: int) -> None:
+        link = _link_of(m, sock)
+        if link is None:
+            return
+        if link.state == st.LINK_CONNECTED:
+            _close_link(m, link)
+            m.urc(_tag(m, link, "CLOSED"))
+        elif link.state == st.LINK_CONNECTING:
+            _connect_result(m, sock, False, "closed while connecting")
+
+
+LINK_SOCKETS = _LinkSockets()
+
+
+def _connect_result(m: Interpreter, sock: int, ok: bool, reason: str | None) -> None:
+    link = _link_of(m, sock)
+    if link is None or link.state != st.LINK_CONNECTING:
         if ok:
-            m.action(TcpClose(conn_id))
+            m.action(TcpClose(sock))
         return
     if not ok:
-        log.info("%s: TCP connect failed: %s", m.name, reason)
-        m.tcp_state = st.TCP_CLOSED
-        m.urc("CONNECT FAIL")
+        log.info("%s: link %d: TCP connect failed: %s", m.name, link.n, reason)
+        _close_link(m, link)
+        m.urc(_tag(m, link, "CONNECT FAIL"))
         return
-    m.tcp_state = st.CONNECT_OK
-    m.urc("CONNECT OK")
+    _set_state(m, link, st.LINK_CONNECTED)
+    m.urc(_tag(m, link, "CONNECT OK"))
     if m.faults.on("remote-close", m.now):
-        m.later(0.5, _remote_close_if, m, conn_id)
+        m.later(0.5, _remote_close_if, m, sock)
 
 
-def _remote_close_if(m: Interpreter, conn_id: int) -> None:
-    if conn_id == m.conn_id and m.tcp_state == st.CONNECT_OK:
-        remote_close(m)
+def _remote_close_if(m: Interpreter, sock: int) -> None:
+    link = _link_of(m, sock)
+    if link is not None and link.state == st.LINK_CONNECTED:
+        _close_link(m, link)
+        m.urc(_tag(m, link, "CLOSED"))
 
 
 def remote_close(m: Interpreter) -> None:
-    """The server (or the network) ends the connection."""
-    m.end_tcp(st.TCP_CLOSED)
-    m.urc("CLOSED")
-
-
-def on_peer_closed(m: Interpreter, conn_id: int) -> None:
-    if conn_id != m.conn_id:
-        return
-    if m.tcp_state == st.CONNECT_OK:
-        m.conn_id += 1
-        m.tcp_state = st.TCP_CLOSED
-        m.urc("CLOSED")
-    elif m.tcp_state == st.TCP_CONNECTING:
-        _connect_result(m, conn_id, False, "closed while connecting")
-
-
-def on_data(m: Interpreter, conn_id: int, data: bytes) -> None:
-    if conn_id != m.conn_id or m.tcp_state != st.CONNECT_OK or not data:
-        return
-    if m.faults.on("stall", m.now):
-        log.debug("%s: stall: dropping %d received bytes", m.name, len(data))
-        return
-    if m.settings.ciprxget:
-        was_empty = not m.rx_buffer
-        m.rx_buffer += data
-        if was_empty:
-            m.urc("+CIPRXGET: 1")
-        return
-    for i in range(0, len(data), 1460):
-        chunk = data[i : i + 1460]
-        if m.settings.ciphead:
-            m.urc(b"\r\n+IPD," + str(len(chunk)).encode() + b":" + chunk, raw=True)
-        else:
-            m.urc(chunk, raw=True)
+    """The server (or the network) ends every open connection."""
+    for link in m.links:
+        if link.state == st.LINK_CONNECTED:
+            _close_link(m, link)
+            m.urc(_tag(m, link, "CLOSED"))
 
 
 @command("+CIPSEND")
 def cipsend(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
-        return Reply(lines=["+CIPSEND: <length>"])
+        return Reply(lines=[f"+CIPSEND: (0-{len(m.links) - 1}),<length>" if multi(m) else "+CIPSEND: <length>"])
     if c.op == "read":
-        return Reply(lines=["+CIPSEND: 1460"])
-    if m.tcp_state != st.CONNECT_OK:
-        raise AtError()
+        if multi(m):
+            return Reply(lines=[f"+CIPSEND: {lk.n},{CIPSEND_MAX}" for lk in m.links if lk.state == st.LINK_CONNECTED])
+        return Reply(lines=[f"+CIPSEND: {CIPSEND_MAX}"])
+    link = m.links[0]
     length = None
-    if c.op == "set":
-        length = c.int_arg(0)
-        if not 0 < length <= 1460:
+    if multi(m):
+        if c.op != "set":
             raise AtError()
-    return Reply(final=None, prompt=Prompt("cipsend", length=length))
+        link = _link_arg(m, c.str_arg(0))
+        if len(c.args()) > 1:
+            length = c.int_arg(1)
+        if link.state != st.LINK_CONNECTED:
+            raise AtError()
+    else:
+        if m.tcp_state != st.CONNECT_OK:
+            raise AtError()
+        if c.op == "set":
+            length = c.int_arg(0)
+    if length is not None and not 0 < length <= CIPSEND_MAX:
+        raise AtError()
+    return Reply(final=None, prompt=Prompt("cipsend", length=length, target=str(link.n), complete=send_payload))
 
 
-def send_payload(m: Interpreter, data: bytes) -> Reply:
-    if m.tcp_state != st.CONNECT_OK:
-        return Reply(final="SEND FAIL", delay=m.delay("cipsend"))
-    if m.faults.on("send-fail", m.now):
-        return Reply(final="SEND FAIL", delay=m.delay("cipsend"))
+def send_payload(m: Interpreter, p: Prompt) -> Reply:
+    """The payload after `> ` is in: hand it to the link's connection."""
+    data = bytes(p.buf)
+    link = m.links[int(p.target or 0)]
+    if link.state != st.LINK_CONNECTED or m.faults.on("send-fail", m.now):
+        return Reply(final=_tag(m, link, "SEND FAIL"), delay=m.delay("cipsend"))
     if m.faults.on("stall", m.now):
-        log.debug("%s: stall: dropping %d sent bytes", m.name, len(data))
+        log.debug("%s: stall: dropping %d bytes sent on link %d", m.name, len(data), link.n)
     elif data:
-        m.action(TcpSend(m.conn_id, data))
+        m.action(TcpSend(link.sock, data))
     if m.settings.cipqsend:
-        return Reply(final=f"DATA ACCEPT:{len(data)}", delay=m.delay("command"))
+        accept = f"DATA ACCEPT:{link.n},{len(data)}" if multi(m) else f"DATA ACCEPT:{len(data)}"
+        return Reply(final=accept, delay=m.delay("command"))
     if m.settings.cipsprt == 2:
         return Reply(final=None)
-    return Reply(final="SEND OK", delay=m.delay("cipsend"))
+    return Reply(final=_tag(m, link, "SEND OK"), delay=m.delay("cipsend"))
 
 
 @command("+CIPCLOSE")
 def cipclose(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
         return Reply()
+    if multi(m):
+        # AT+CIPCLOSE=<n>[,<quick>]: manual §8.2.5.
+        if c.op != "set":
+            raise AtError()
+        link = _link_arg(m, c.str_arg(0))
+        if len(c.args()) > 1 and c.int_arg(1) not in (0, 1):
+            raise AtError()
+        if link.state not in st.LINK_OPEN_STATES:
+            raise AtError()
+        _close_link(m, link)
+        return Reply(final=f"{link.n}, CLOSE OK")
     if m.tcp_state not in (st.CONNECT_OK, st.TCP_CONNECTING):
         raise AtError()
     m.end_tcp(st.TCP_CLOSED)
@@ -270,23 +423,30 @@ def ciprxget(m: Interpreter, c: Command) -> Reply:
     if c.op == "read":
         return Reply(lines=[f"+CIPRXGET: {m.settings.ciprxget}"])
     if c.op == "test":
-        return Reply(lines=["+CIPRXGET: (0-4),(1-1460)"])
+        links = f"(0-{len(m.links) - 1})," if multi(m) else ""
+        return Reply(lines=[f"+CIPRXGET: (0-4),{links}(1-{CIPSEND_MAX})"])
     if c.op != "set":
         raise AtError()
     mode = c.int_arg(0)
     if mode in (0, 1):
         m.settings.ciprxget = mode
         return Reply()
-    if not m.settings.ciprxget:
+    if not m.settings.ciprxget or mode not in (2, 3, 4):
         raise AtError()
+    # Manual §8.2.26: AT+CIPRXGET=<mode>[,<id>][,<reqlength>]; <id> only in multi-IP mode.
+    link, first = (_link_arg(m, c.str_arg(1)), 2) if multi(m) else (m.links[0], 1)
+    prefix = f"+CIPRXGET: {mode},{link.n}" if multi(m) else f"+CIPRXGET: {mode}"
     if mode == 4:
-        return Reply(lines=[f"+CIPRXGET: 4,{len(m.rx_buffer)}"])
-    if mode in (2, 3):
-        want = c.int_arg(1, 1460)
-        if mode == 3:
-            want = min(want, 730)
-        chunk = bytes(m.rx_buffer[:want])
-        del m.rx_buffer[: len(chunk)]
-        payload: bytes = chunk if mode == 2 else chunk.hex().upper().encode()
-        return Reply(lines=[f"+CIPRXGET: {mode},{len(chunk)},{len(m.rx_buffer)}", payload])
-    raise AtError()
+        return Reply(lines=[f"{prefix},{len(link.rx)}"])
+    want = c.int_arg(first, CIPSEND_MAX)
+    if want < 1:
+        raise AtError()
+    if mode == 3:
+        want = min(want, CIPRXGET_HEX_MAX)
+    chunk = bytes(link.rx[:want])
+    del link.rx[: len(chunk)]
+    payload: bytes = chunk if mode == 2 else chunk.hex().upper().encode()
+    head = f"{prefix},{len(chunk)},{len(link.rx)}"
+    if m.settings.cipsrip:
+        head += f",{link.host}:{link.port}"
+    return Reply(lines=[head, payload])

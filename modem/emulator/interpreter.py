@@ -6,7 +6,8 @@
     interp.take_actions() -> list  # TcpConnect / TcpSend / TcpClose / SmsOut for the adapter
 
 Network events come back in through `tcp_connected`, `tcp_data`, `tcp_closed` and `sms_arrived`.
-Command handlers live in the `commands_*` modules, one per group of sim800-at.md §2.
+What the modem answers to each command comes from its dialect (`modem.emulator.dialects`): a table
+of handlers, the SIM800's in the `commands_*` modules, one per group of sim800-at.md §2.
 """
 
 from __future__ import annotations
@@ -18,18 +19,21 @@ import re
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-# The command modules register their handlers in COMMANDS on import.
-from modem.emulator import commands_basic, commands_gnss, commands_network, commands_sms, commands_tcp  # noqa: F401
+from modem.emulator import commands_sms, commands_tcp
 from modem.emulator import state as st
-from modem.emulator.command import COMMANDS, Command, ParseError, Prompt, Reply, parse_line
+from modem.emulator.command import Command, ParseError, Prompt, Reply, parse_line
+from modem.emulator.dialects import Dialect, dialect_named
 from modem.emulator.errors import AtError
 from modem.emulator.events import Action, SmsOut, TcpClose
 from modem.emulator.faults import ONE_SHOT, Faults
 from modem.emulator.gnss import FixedPosition, as_source
 from modem.emulator.timing import INSTANT, Timing
 from modem.sms import SmsDeliver, encode_deliver
+
+if TYPE_CHECKING:
+    from modem.emulator.commands_http import HttpSession
 
 log = logging.getLogger(__name__)
 transcript = logging.getLogger("modem.emulator.transcript")
@@ -44,6 +48,16 @@ DEFAULT_EPOCH = 1_767_225_600.0
 
 _HUNT = re.compile(rb"[Aa]")
 _CONTROL = re.compile(rb"[\r\n\x08\x1a\x1b]")
+
+
+class SocketUser(Protocol):
+    """Whoever opened a network connection (a TCP link, the HTTP client) gets its events."""
+
+    def connected(self, m: Interpreter, sock: int, ok: bool, reason: str | None) -> None: ...
+
+    def data(self, m: Interpreter, sock: int, data: bytes) -> None: ...
+
+    def closed(self, m: Interpreter, sock: int) -> None: ...
 
 
 class Interpreter:
@@ -62,7 +76,9 @@ class Interpreter:
         powered: bool = True,
         now: float = 0.0,
         name: str = "vmodem",
+        dialect: str | Dialect = "sim800",
     ) -> None:
+        self.dialect = dialect_named(dialect)
         self.imei = imei
         self.number = number
         self.smsc = smsc
@@ -80,6 +96,10 @@ class Interpreter:
         self.sms_queue: list[SmsDeliver] = []
         self.msg_ref = 0
         self.boots = 0
+        # Network connections by number; numbers are never reused, so late events of a closed one
+        # find no owner and are dropped (survives reboots for the same reason).
+        self.sockets: dict[int, SocketUser] = {}
+        self._sock_seq = 0
         self._out = bytearray()
         self._actions: list[Action] = []
         self._events: list[tuple[float, int, int | None, Callable[..., None], tuple]] = []
@@ -335,7 +355,7 @@ class Interpreter:
         self._respond(combined, error=error, wrapped=True)
 
     def _dispatch(self, cmd: Command) -> Reply:
-        handler = COMMANDS.get(cmd.name)
+        handler = self.dialect.commands.get(cmd.name)
         if handler is None:
             raise AtError()
         return handler(self, cmd)
@@ -354,7 +374,7 @@ class Interpreter:
         for line in reply.trailer:
             out += b"\r\n" + line.encode("latin-1", "replace") + b"\r\n"
         if reply.prompt is not None:
-            out += b"\r\n> "
+            out += reply.prompt.marker
         delay = reply.delay + (self.delay("command") if reply.delay == 0 else 0.0)
         if delay <= 0:
             self._finish(bytes(out), reply)
@@ -388,7 +408,7 @@ class Interpreter:
             take = self._inbuf[: p.length - len(p.buf)]
             del self._inbuf[: len(take)]
             p.buf += take
-            if self.settings.echo:
+            if self.settings.echo and p.echo:
                 self._emit(bytes(take))
             if len(p.buf) >= p.length:
                 self._end_prompt(send=True)
@@ -440,10 +460,7 @@ class Interpreter:
             self._respond(Reply())
             return
         try:
-            if p.kind == "cipsend":
-                reply = commands_tcp.send_payload(self, bytes(p.buf))
-            else:
-                reply = commands_sms.send_payload(self, p)
+            reply = (p.complete or commands_sms.send_payload)(self, p)
         except AtError as exc:
             self._respond(Reply(final=None), error=exc)
             return
@@ -453,9 +470,11 @@ class Interpreter:
     def _reset_volatile(self) -> None:
         self.settings = st.Settings()
         self.tcp_state = st.IP_INITIAL
-        self.conn_id = 0
-        self.rx_buffer = bytearray()
+        self.links = [st.Link(n) for n in range(self.dialect.links)]
         self.local_ip = ""
+        self.bearers = {cid: st.BearerProfile() for cid in (1, 2, 3)}  # AT+SAPBR profiles
+        self.cgact: dict[int, int] = {1: 0}  # AT+CGACT: cid -> 0/1
+        self.http: HttpSession | None = None  # AT+HTTPINIT .. AT+HTTPTERM
         self.sim_ready = False
         self.sms_ready = False
         self.booted = False  # the boot URC sequence is over (vmodem serve / wait report it)
@@ -507,8 +526,8 @@ class Interpreter:
     def _boot_ready(self) -> None:
         self.booted = True
         if self.sim_usable() and not self.sms_ready:
-            self.urc("Call Ready")
-            self.urc("SMS Ready")
+            for text in self.dialect.ready_urcs:
+                self.urc(text)
             self.sms_ready = True
             self.deliver_pending_sms()
 
@@ -530,8 +549,8 @@ class Interpreter:
             transcript.info("%s <- %s", self.name, urc)
             self._urcs.clear()
             self._emit(b"\r\n" + urc.encode() + b"\r\n")
-        if self.tcp_state in (st.CONNECT_OK, st.TCP_CONNECTING):
-            self.action(TcpClose(self.conn_id))
+        for sock in list(self.sockets):
+            self.drop_sock(sock)
         self._gen += 1
         self.powered = False
         self.mode = "off"
@@ -596,22 +615,53 @@ class Interpreter:
                 self.urc(self.creg_line("+CGREG", self.settings.cgreg, gstat, query=False))
         if gstat not in (1, 5) and self.tcp_state in st.PDP_ACTIVE_STATES:
             self.pdp_deact()
+        if gstat not in (1, 5):
+            self.bearers_lost()
         if stat in (1, 5):
             self.deliver_pending_sms()
 
     def end_tcp(self, state: str, *, bearer_gone: bool = False) -> None:
-        """Leave the current TCP connection and move the CIPSTATUS machine to `state`.
+        """Leave every TCP link and move the CIPSTATUS machine to `state`.
 
-        An open or opening connection is closed on the network side; bumping `conn_id` makes every
-        late event of the old connection stale. `bearer_gone`: the PDP context went too.
+        Open or opening connections are closed on the network side; their numbers are forgotten,
+        so late events of them are dropped. `bearer_gone`: the PDP context went too (links go back
+        to INITIAL and lose what they had not read).
         """
-        if self.tcp_state in (st.CONNECT_OK, st.TCP_CONNECTING):
-            self.action(TcpClose(self.conn_id))
-        self.conn_id += 1
+        for link in self.links:
+            self.drop_sock(link.sock)
+            link.sock = 0
+            if bearer_gone:
+                link.state = st.LINK_INITIAL
+                link.rx.clear()
+            elif link.state in st.LINK_OPEN_STATES:
+                link.state = st.LINK_CLOSED
         self.tcp_state = state
         if bearer_gone:
             self.local_ip = ""
-            self.rx_buffer.clear()
+
+    def bearers_lost(self) -> None:
+        """GPRS went away: open AT+SAPBR bearers report `+SAPBR <cid>: DEACT`, contexts deactivate."""
+        for cid, bearer in self.bearers.items():
+            if bearer.status != st.BEARER_CLOSED:
+                bearer.status, bearer.ip = st.BEARER_CLOSED, "0.0.0.0"
+                self.urc(f"+SAPBR {cid}: DEACT")
+        for cid in self.cgact:
+            self.cgact[cid] = 0
+
+    # ------------------------------------------------------------------ network connections
+    def new_sock(self, user: SocketUser) -> int:
+        """A number for a new network connection; its events go to `user`."""
+        self._sock_seq += 1
+        self.sockets[self._sock_seq] = user
+        return self._sock_seq
+
+    def drop_sock(self, sock: int) -> None:
+        """Forget a connection and close it on the network side (no-op for 0 or a forgotten one)."""
+        if self.sockets.pop(sock, None) is not None:
+            self.action(TcpClose(sock))
+
+    def new_ip(self) -> str:
+        return f"10.{self.rng.randrange(1, 255)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}"
 
     def pdp_deact(self) -> None:
         self.end_tcp(st.PDP_DEACT, bearer_gone=True)
@@ -682,22 +732,30 @@ class Interpreter:
             # Coming back takes a network search, as after boot.
             self.net_ready = False
             self.later(self.timing.draw("register", self.rng), self._network_found)
-        if kind == "remote-close" and on and self.tcp_state == st.CONNECT_OK:
+        if kind == "remote-close" and on:
             commands_tcp.remote_close(self)
         self.check_registration()
 
     # ------------------------------------------------------------------ network events
     def tcp_connected(self, conn_id: int, ok: bool, reason: str | None, now: float) -> None:
         self._advance(now)
-        commands_tcp.on_connected(self, conn_id, ok, reason)
+        user = self.sockets.get(conn_id)
+        if user is not None:
+            user.connected(self, conn_id, ok, reason)
+        elif ok:
+            self.action(TcpClose(conn_id))  # nobody waits for it any more
 
     def tcp_data(self, conn_id: int, data: bytes, now: float) -> None:
         self._advance(now)
-        commands_tcp.on_data(self, conn_id, data)
+        user = self.sockets.get(conn_id)
+        if user is not None:
+            user.data(self, conn_id, data)
 
     def tcp_closed(self, conn_id: int, now: float) -> None:
         self._advance(now)
-        commands_tcp.on_peer_closed(self, conn_id)
+        user = self.sockets.pop(conn_id, None)
+        if user is not None:
+            user.closed(self, conn_id)
 
     def sms_arrived(self, parts: list[SmsDeliver], now: float) -> None:
         """The network hands over a message (all its parts) for this subscriber."""
@@ -780,7 +838,9 @@ class Interpreter:
             "creg": self.reg_stat(),
             "cgreg": self.gprs_stat(),
             "csq": self.rssi()[0],
-            "tcp_state": self.tcp_state,
+            "tcp_state": commands_tcp.stack_state(self),
+            "cipmux": s.cipmux,
+            "links": {lk.n: lk.state for lk in self.links if lk.state != st.LINK_INITIAL},
             "echo": s.echo,
             "cmgf": s.cmgf,
             "cscs": s.cscs,

@@ -39,6 +39,7 @@ class VirtualModem:
         gnss: Any = None,
         powered: bool = True,
         name: str | None = None,
+        dialect: str = "sim800",
     ) -> None:
         self.loop = loop
         self.network = network or VirtualNetwork(loop)
@@ -58,6 +59,7 @@ class VirtualModem:
             powered=powered,
             now=loop.time(),
             name=self.name,
+            dialect=dialect,
         )
         self.stream: Stream | None = None
         self._timer: Timer | None = None

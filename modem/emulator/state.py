@@ -20,8 +20,29 @@ TCP_CLOSING = "TCP CLOSING"
 TCP_CLOSED = "TCP CLOSED"
 PDP_DEACT = "PDP DEACT"
 
+# SIM800 manual V1.09 §8.2.2: in multi-IP mode (AT+CIPMUX=1) the stack shows IP PROCESSING while a
+# link is in use, instead of the single-connection states.
+IP_PROCESSING = "IP PROCESSING"
+
 # States in which a PDP context (an IP address) exists.
-PDP_ACTIVE_STATES = frozenset({IP_GPRSACT, IP_STATUS, TCP_CONNECTING, CONNECT_OK, TCP_CLOSING, TCP_CLOSED})
+PDP_ACTIVE_STATES = frozenset(
+    {IP_GPRSACT, IP_STATUS, IP_PROCESSING, TCP_CONNECTING, CONNECT_OK, TCP_CLOSING, TCP_CLOSED}
+)
+
+# SIM800 manual V1.09 §8.2.12 <client state>: one link of the multi-IP mode, as AT+CIPSTATUS prints it.
+LINK_INITIAL = "INITIAL"
+LINK_CONNECTING = "CONNECTING"
+LINK_CONNECTED = "CONNECTED"
+LINK_REMOTE_CLOSING = "REMOTE CLOSING"
+LINK_CLOSING = "CLOSING"
+LINK_CLOSED = "CLOSED"
+LINK_OPEN_STATES = frozenset({LINK_CONNECTING, LINK_CONNECTED})
+
+# SIM800 manual V1.09 §9.2.1 AT+SAPBR <Status>.
+BEARER_CONNECTING = 0
+BEARER_CONNECTED = 1
+BEARER_CLOSING = 2
+BEARER_CLOSED = 3
 
 # 27.005 §3.1 <stat>: text-mode names and PDU-mode numbers.
 STAT_TEXT = {0: "REC UNREAD", 1: "REC READ", 2: "STO UNSENT", 3: "STO SENT", 4: "ALL"}
@@ -53,11 +74,43 @@ class Settings:
     cipqsend: int = 0
     cipsprt: int = 1
     ciprxget: int = 0
+    cipsrip: int = 0
+    cipssl: int = 0
     apn: str = ""
     cgdcont_apn: str = ""
     gnss_power: bool = False
     gnss_stream: bool = False
     pin_ok: bool = False
+
+
+@dataclass
+class Link:
+    """One TCP link of the IP stack: link 0 in single-connection mode, 0..5 with AT+CIPMUX=1.
+
+    `sock` names the network connection the adapter holds for it (0: none); a new connection gets a
+    new number, so a late event of an old one is recognised and dropped.
+    """
+
+    n: int
+    state: str = LINK_INITIAL
+    sock: int = 0
+    host: str = ""
+    port: int = 0
+    rx: bytearray = field(default_factory=bytearray)  # AT+CIPRXGET=1: data waiting to be read
+
+
+@dataclass
+class BearerProfile:
+    """One AT+SAPBR bearer profile (cid 1..3): the parameters of §9.2.1 and whether it is up."""
+
+    contype: str = "GPRS"
+    apn: str = "CMNET"
+    user: str = ""
+    pwd: str = ""
+    phonenum: str = ""
+    rate: str = "2"
+    status: int = BEARER_CLOSED
+    ip: str = "0.0.0.0"
 
 
 @dataclass

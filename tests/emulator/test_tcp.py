@@ -196,3 +196,28 @@ def test_real_loop_refuses_non_loopback_hosts() -> None:
         assert results == [(None, "host example.com not allowed")]
     finally:
         loop.close()
+
+
+def test_cipssl_is_taken_but_tls_connects_fail(r: Rig) -> None:
+    Server(r)
+    assert r.at("AT+CIPSSL=?") == "\r\n+CIPSSL: (0,1)\r\n\r\nOK\r\n"
+    assert r.at("AT+CIPSSL=1") == "\r\nOK\r\n"
+    bring_up(r)
+    assert r.at('AT+CIPSTART="TCP","127.0.0.1",6867') + r.run(0.1) == "\r\nOK\r\n\r\nCONNECT FAIL\r\n"
+    assert r.at("AT+CIPSSL=0") == "\r\nOK\r\n"
+    connect(r)
+
+
+def test_cipsrip_shows_the_sender(r: Rig) -> None:
+    srv = Server(r)
+    r.at("AT+CIPSRIP=1")
+    r.at("AT+CIPHEAD=1")
+    bring_up(r)
+    connect(r)
+    srv.conns[0].write(b"xyz")
+    assert r.run(0.1) == "\r\nRECV FROM:127.0.0.1:6867\r\n\r\n+IPD,3:xyz"
+
+
+def test_cipmux_zero_outside_ip_initial_is_refused(r: Rig) -> None:
+    bring_up(r)
+    assert r.at("AT+CIPMUX=0") == "\r\nERROR\r\n"
