@@ -23,8 +23,10 @@ TCP reconnect pacing: the back-off is the *period* between attempt starts (CIPST
 came (a stalled bearer) is retried within seconds, so the unit is online within ~`backoff_cap` of the
 network recovering; a CIPSTART that fails at once still waits out most of the period (no hammering).
 The back-off starts over when the network shows life: registration or the GPRS bearer coming back after
-being lost, and of course a successful login. Bytes from the server during a login that then fails do
-not count: a server that answers and rejects us must not be hammered.
+being lost, and a session that stayed up for `stable_after` seconds. A login alone does not count: a
+server that accepts us and drops us at once (issue 12: a login every ~4.8 s, forever) is retried at the
+growing, capped back-off like any other failure. Bytes from the server during a login that then fails
+do not count either: a server that answers and rejects us must not be hammered.
 """
 
 from __future__ import annotations
@@ -176,6 +178,7 @@ class LinkConfig:
     backoff_base: float = 5.0          # TCP reconnects: capped exponential back-off with jitter,
     backoff_cap: float = 40.0          # the period between attempt starts (a 30 s login timeout counts)
     backoff_floor: float = 2.0         # least pause after a failed attempt, however long it took
+    stable_after: float = 60.0         # a session up this long starts the reconnect back-off over
     tcp_attempts: int = 3              # TCP failures before a GPRS re-attach
     gprs_backoff_step: float = 5.0     # GPRS re-attach back-off: 5, 10 … 45 s (OVMS v2)
     gprs_backoff_cap: float = 45.0
@@ -345,6 +348,8 @@ class LinkSupervisor:
             self.ping_sent_at = None
             return [Action("close_tcp", "ping unanswered")] + self._escalate_tcp(now, "ping unanswered")
         acts: list[Action] = []
+        if self.backoff_step and self.online_since is not None and now - self.online_since >= cfg.stable_after:
+            self.backoff_step = 0   # the session held: a later drop is news, not a server that drops us
         if self.ping_sent_at is None and now - self.last_server_rx >= cfg.ping_interval:
             self.ping_sent_at = now
             acts.append(Action("ping", "session idle"))
@@ -546,7 +551,7 @@ class LinkSupervisor:
             self.ping_sent_at = None
             self.tcp_failures = self.gprs_failures = self.soft_resets = 0
             self.last_reset_at = None
-            self.backoff_step = 0
+            # backoff_step is left alone: it starts over once the session has held (`_online_tick`).
             self.counters["login"] += 1
             return acts + [Action("online")]
         return acts + self._run_entry(sdef, now)
