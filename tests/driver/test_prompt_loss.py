@@ -22,6 +22,7 @@ from modem.driver.at_channel import (
     Response,
     Timeout,
 )
+from modem.driver.dialects.sim800 import URCS
 
 
 def cmgs() -> Command:
@@ -34,13 +35,7 @@ def cipsend_fixed() -> Command:
 
 
 def channel() -> ATChannel:
-    # The dialect's URC table became a constructor argument in the driver's dialect refactor (H1);
-    # this accepts both while that lands.
-    try:
-        from modem.driver.dialects.sim800 import URCS
-    except ImportError:
-        return ATChannel(echo=False)
-    return ATChannel(URCS, echo=False)  # type: ignore[misc,call-arg,arg-type,unused-ignore]
+    return ATChannel(URCS, echo=False)
 
 
 def feed(ch: ATChannel, data: bytes, now: float) -> list:
