@@ -435,7 +435,7 @@ class Interpreter:
             if b == ESC:
                 self._end_prompt(send=False)
                 return
-            if b == LF and p.buf.endswith(b"\r"):
+            if b == LF and (not p.buf or p.buf.endswith(b"\r")):  # 27.005: LF after a CR is no text
                 return
             if self.settings.echo:
                 self._emit(bytes([b]))
