@@ -395,6 +395,12 @@ class Interpreter:
             reply.after()
         self._flush_urcs()
 
+    def end_prompt(self, prompt: Prompt) -> None:
+        """Time is up for a data prompt (AT+HTTPDATA's <time>): take what came as the payload."""
+        if self._prompt is prompt and self.mode == "prompt":
+            self._end_prompt(send=True)
+            self._flush_urcs()
+
     def respond_late(self, reply: Reply) -> None:
         """For prompt completions: the same framing as a command's reply."""
         self.mode = "cmd"

@@ -9,7 +9,9 @@ from __future__ import annotations
 # Imported for their registrations in COMMANDS.
 from modem.emulator import (  # noqa: F401
     commands_basic,
+    commands_bearer,
     commands_gnss,
+    commands_http,
     commands_network,
     commands_sms,
     commands_tcp,
