@@ -94,6 +94,7 @@ def serve(args: argparse.Namespace) -> int:
         profile=args.timing,
         weather=weather,
         gnss=gnss,
+        dialect=args.dialect,
     )
     control_path = args.control or default_control_path(args.link)
     control = ControlServer(loop, modem, control_path)
@@ -198,6 +199,7 @@ def _client(args: argparse.Namespace) -> ControlClient:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from modem.emulator.dialects import known_dialects
     from runtime.logsetup import add_args
 
     parser = argparse.ArgumentParser(prog="vmodem", description="Virtual SIM800-class modem on a pty.")
@@ -209,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=None, help="world seed (random faults, delays)")
     p.add_argument("--profile", default=None, help="weather profile: calm, harsh, or a .json/.toml file")
     p.add_argument("--timing", default="realistic", choices=["realistic", "instant"])
+    p.add_argument("--dialect", default="sim800", choices=known_dialects(), help="modem model (default: sim800)")
     p.add_argument("--number", default="+447700900999", help="the SIM's phone number")
     p.add_argument("--allow-host", action="append", help="allow TCP to this non-loopback host")
     p.add_argument("--gnss", metavar="LAT,LON", help="GNSS fix at a fixed point (default: no fix)")
