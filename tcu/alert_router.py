@@ -10,22 +10,32 @@ decides which alerts *also* go to the owner by SMS:
   beyond it. An alert the budget cannot pay for is dropped from the SMS path (it still reaches the
   server when the link returns) and reported with `Drop`.
 SMS needs GSM registration only; without it, SMS wait (nothing is dropped for lack of coverage).
+
+An SMS the modem fails to send (SMS centre down, modem port gone) is queued again and retried after a
+capped back-off (`runtime.backoff`, 10 s doubling to 10 min), critical alerts included: a retry at once
+turned one failing SMS centre into ~870 `AT+CMGS` a second (issue 12). Alerts raised meanwhile join the
+queue; none is dropped for the failures, and the failed attempts are refunded to the budget.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from modem.sms import SmsError, split_text
+from runtime.backoff import Backoff
 from tcu.vehicle_logic import Alert
 
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 4  # sms-commands.md: longer texts as a concatenated SMS of at most 4 parts
 DAY_S = 86_400.0
+RETRY_FIRST_S = 10.0   # a failed alert SMS is tried again after 10 s, 20 s, 40 s ...
+RETRY_CAP_S = 600.0    # ... at most 10 min apart while the SMS centre or the modem keeps failing
 
 
 @dataclass(frozen=True)
@@ -49,6 +59,12 @@ class Drop:
 Action = SendToServer | SendSms | Drop
 
 
+class ParamSource(Protocol):
+    """What the settings need of `tcu.params.Params`."""
+
+    def get(self, name: str) -> object: ...
+
+
 @dataclass(frozen=True)
 class RouterSettings:
     server_deadline_s: float = 60.0
@@ -58,14 +74,20 @@ class RouterSettings:
     coalesce_s: float = 5.0
 
     @classmethod
-    def from_params(cls, params: object) -> RouterSettings:
-        get = params.get  # type: ignore[attr-defined]
+    def from_params(cls, params: ParamSource) -> RouterSettings:
+        get = params.get
         return cls(
-            server_deadline_s=float(get("alert.server_deadline_s")),
-            sms_per_day=int(get("alert.sms_per_day")),
-            sms_min_interval_s=float(get("alert.sms_min_interval_s")),
-            coalesce_s=float(get("alert.coalesce_s")),
+            server_deadline_s=_num(get("alert.server_deadline_s")),
+            sms_per_day=int(_num(get("alert.sms_per_day"))),
+            sms_min_interval_s=_num(get("alert.sms_min_interval_s")),
+            coalesce_s=_num(get("alert.coalesce_s")),
         )
+
+
+def _num(value: object) -> float:
+    if isinstance(value, int | float | str):
+        return float(value)
+    raise TypeError(f"expected a number, got {value!r}")
 
 
 def sms_parts(text: str) -> int:
@@ -79,9 +101,9 @@ def sms_parts(text: str) -> int:
 class AlertRouter:
     def __init__(self, owner: str, settings: RouterSettings | None = None,
                  server_up: bool = False, gsm_registered: bool = True,
-                 sent_history: Iterable[tuple[float, int]] = ()) -> None:
-        """`sent_history`: (time, parts) of alert SMS already sent (e.g. from the SMS log after a restart),
-        on the same clock as `now`, so the daily budget survives restarts."""
+                 sent_history: Iterable[tuple[float, int]] = (), rng: random.Random | None = None) -> None:
+        """`sent_history`: (time, parts) of alert SMS already sent (kept by the unit across restarts),
+        on the same clock as `now`, so the daily budget survives restarts. `rng`: the retry jitter."""
         self.owner = owner
         self.s = settings or RouterSettings()
         self.server_up = server_up
@@ -92,6 +114,8 @@ class AlertRouter:
         self._last_sms: float | None = None
         self._in_flight: dict[tuple[str, ...], tuple[list[Alert], tuple[float, int]]] = {}
         self._actions: list[Action] = []
+        self.retry = Backoff(first=RETRY_FIRST_S, cap=RETRY_CAP_S, rng=rng)
+        self.last_failure = ""
         self.stats = {"sms_sent": 0, "sms_parts": 0, "dropped": 0, "server_confirmed": 0}
 
     # -- inputs ------------------------------------------------------------------------------------
@@ -139,10 +163,16 @@ class AlertRouter:
         self.gsm_registered = registered
         return self.tick(now)
 
-    def sms_result(self, alert_ids: tuple[str, ...], ok: bool, now: float) -> list[Action]:
-        """The modem accepted (`ok`) or failed to send a `SendSms`; a failed one is queued again and
-        its parts are refunded to the budget."""
+    def sms_result(self, alert_ids: tuple[str, ...], ok: bool, now: float, reason: str = "") -> list[Action]:
+        """The modem accepted (`ok`) or failed to send a `SendSms`; a failed one is queued again, its
+        parts are refunded to the budget, and no alert SMS leaves before the retry back-off is over."""
         flight = self._in_flight.pop(tuple(alert_ids), None)
+        if ok:
+            self.retry.succeeded()
+            self.last_failure = ""
+        elif self.retry.ready(now):   # several SMS failing together are one failure, not several
+            self.retry.failed(now)
+            self.last_failure = reason or "send failed"
         if flight is not None and not ok:
             alerts, entry = flight
             if entry in self._sent_times:
@@ -176,14 +206,27 @@ class AlertRouter:
     def pending_sms(self) -> int:
         return len(self._sms_queue)
 
+    def status(self, now: float) -> dict[str, object]:
+        """Retry state and budget for DIAG / `tcu state` (times on the `now` clock)."""
+        return {
+            "pending": len(self._sms_queue), "in_flight": len(self._in_flight),
+            "failures": self.retry.attempts, "next_try": self.retry.next_at if self.retry.attempts else None,
+            "last_error": self.last_failure, "retry": self.retry.describe(now),
+            "parts_24h": self._parts_used(now), "budget_24h": self.s.sms_per_day,
+            "dropped": self.stats["dropped"],
+        }
+
     # -- the SMS decision --------------------------------------------------------------------------
     def _next_sms_time(self) -> float:
         if any(a.critical for a, _ in self._sms_queue.values()):
-            return min(t for a, t in self._sms_queue.values() if a.critical)
+            return self._after_retry(min(t for a, t in self._sms_queue.values() if a.critical))
         t = min(q for _, q in self._sms_queue.values()) + self.s.coalesce_s
         if self._last_sms is not None:
             t = max(t, self._last_sms + self.s.sms_min_interval_s)
-        return t
+        return self._after_retry(t)
+
+    def _after_retry(self, t: float) -> float:
+        return t if self.retry.next_at is None else max(t, self.retry.next_at)
 
     def _parts_used(self, now: float) -> int:
         while self._sent_times and self._sent_times[0][0] <= now - DAY_S:

@@ -13,6 +13,7 @@ import math
 import time as _time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
+from typing import Protocol
 
 from tcu.metrics import Metrics, MetricValue
 
@@ -61,6 +62,12 @@ class HistoryRecord:
         return cls(str(d["kind"]), float(d["at"]), dict(d["data"]))
 
 
+class ParamSource(Protocol):
+    """What the settings need of `tcu.params.Params`."""
+
+    def get(self, name: str) -> object: ...
+
+
 @dataclass(frozen=True)
 class LogicSettings:
     soc_low: float = 10.0
@@ -72,15 +79,22 @@ class LogicSettings:
     breadcrumb_s: float = 60.0  # a position record this often while driving (0: never)
 
     @classmethod
-    def from_params(cls, params: Mapping[str, object] | object) -> LogicSettings:
-        get = params.get if hasattr(params, "get") else params.__getitem__  # type: ignore[union-attr]
+    def from_params(cls, params: ParamSource | Mapping[str, object]) -> LogicSettings:
+        get = params.get
+
+        def num(name: str) -> float:
+            value = get(name)
+            if not isinstance(value, int | float | str):
+                raise TypeError(f"{name}: expected a number, got {value!r}")
+            return float(value)
+
         return cls(
-            soc_low=float(get("alert.soc_low")),
-            v12_low_drop=float(get("alert.12v_low_drop")),
-            v12_recover=float(get("alert.12v_recover")),
-            moved_m=float(get("alert.moved_m")),
-            left_on_s=float(get("alert.left_on_s")),
-            tz_offset_min=int(get("tz_offset")),
+            soc_low=num("alert.soc_low"),
+            v12_low_drop=num("alert.12v_low_drop"),
+            v12_recover=num("alert.12v_recover"),
+            moved_m=num("alert.moved_m"),
+            left_on_s=num("alert.left_on_s"),
+            tz_offset_min=int(num("tz_offset")),
         )
 
 

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from tcu.alert_router import AlertRouter, Drop, RouterSettings, SendSms, SendToServer, sms_parts
+import random
+from dataclasses import replace
+
+from tcu.alert_router import (
+    RETRY_CAP_S,
+    RETRY_FIRST_S,
+    AlertRouter,
+    Drop,
+    RouterSettings,
+    SendSms,
+    SendToServer,
+    sms_parts,
+)
 from tcu.params import Params
 from tcu.vehicle_logic import Alert
 
@@ -17,8 +29,8 @@ def sms(actions: list) -> list[SendSms]:
     return [a for a in actions if isinstance(a, SendSms)]
 
 
-def router(**kw: float) -> AlertRouter:
-    s = RouterSettings(**{"server_deadline_s": 60, "sms_min_interval_s": 60, "coalesce_s": 5, **kw})
+def router(**kw: int) -> AlertRouter:
+    s = replace(RouterSettings(server_deadline_s=60, sms_min_interval_s=60, coalesce_s=5), **kw)
     return AlertRouter(OWNER, s, server_up=True)
 
 
@@ -110,10 +122,46 @@ def test_failed_sms_is_retried_and_refunded() -> None:
     r = router(sms_per_day=1, sms_min_interval_s=0, coalesce_s=0)
     r.link_changed(False, 0.0)
     (m,) = sms(r.alert_raised(alert(1), 0.0))
-    again = sms(r.sms_result(m.alert_ids, ok=False, now=1.0))
+    assert sms(r.sms_result(m.alert_ids, ok=False, now=1.0)) == []     # not at once: back-off
+    again = sms(r.tick(1.0 + RETRY_FIRST_S * 1.1))
     assert again and again[0].alert_ids == ("a1",)
-    r.sms_result(again[0].alert_ids, ok=True, now=2.0)
-    assert isinstance(r.alert_raised(alert(2), 3.0)[-1], Drop)
+    r.sms_result(again[0].alert_ids, ok=True, now=20.0)
+    assert isinstance(r.alert_raised(alert(2), 30.0)[-1], Drop)
+
+
+def test_failing_sms_backs_off_and_keeps_every_alert() -> None:
+    """SMS centre down: retries 10 s, 20 s, 40 s … apart (capped at 10 min), critical ones too, and an
+    alert raised meanwhile waits in the queue and goes with the next attempt (issue 12 items 2, 3)."""
+    r = AlertRouter(OWNER, RouterSettings(sms_min_interval_s=0, coalesce_s=0, sms_per_day=1000),
+                    server_up=False, rng=random.Random(1))
+    sends: list[tuple[float, SendSms]] = []
+    now = 0.0
+    pending = sms(r.alert_raised(alert(1, critical=True), now))
+    while now < 3600.0:
+        for m in pending:
+            sends.append((now, m))
+        acts = [a for m in pending for a in r.sms_result(m.alert_ids, ok=False, now=now, reason="+CMS ERROR: 332")]
+        if now >= 25.0 and r.pending_sms + len(acts) < 2 and not any("a2" in m.alert_ids for _, m in sends):
+            acts += r.alert_raised(alert(2, critical=True), now)    # raised while SMS keeps failing
+        pending = sms(acts)
+        nxt = r.next_deadline()
+        assert nxt is not None and nxt > now
+        now = nxt
+        pending += sms(r.tick(now))
+    times = [t for t, _ in sends]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert len(sends) <= 14                                # not 870 a second
+    assert gaps[0] >= RETRY_FIRST_S * 0.9 and max(gaps) <= RETRY_CAP_S * 1.1
+    assert all(b >= a * 0.8 for a, b in zip(gaps, gaps[1:], strict=False))   # growing, then capped
+    assert r.stats["dropped"] == 0
+    assert {i for _, m in sends[3:] for i in m.alert_ids} == {"a1", "a2"}     # a2 joined the retries
+    # the SMS centre is back: the attempt in flight succeeds, and success resets the back-off
+    (last,) = pending
+    assert set(last.alert_ids) == {"a1", "a2"} and r.status(now)["in_flight"] == 1
+    assert r.status(now)["failures"] == len(sends) and r.status(now)["last_error"] == "+CMS ERROR: 332"
+    r.sms_result(last.alert_ids, ok=True, now=now)
+    st = r.status(now)
+    assert st["failures"] == 0 and st["pending"] == 0 and st["in_flight"] == 0 and st["next_try"] is None
 
 
 def test_long_bursts_split_at_four_parts() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcu.metrics import Metrics
+from tcu.metrics import Metrics, MetricValue
 from tcu.params import Params
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic, distance_m, format_distance
 
@@ -14,14 +17,14 @@ T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
 
 class Rig:
-    def __init__(self, **settings: float) -> None:
+    def __init__(self, **settings: Any) -> None:  # LogicSettings fields
         self.m = Metrics()
-        self.logic = VehicleLogic(self.m, LogicSettings(**settings))
+        self.logic = VehicleLogic(self.m, replace(LogicSettings(), **settings))
         self.m.subscribe(self.logic.on_metric)
         self.now = T0
         self.alerts: list[Alert] = []
 
-    def set(self, **kv: object) -> list[Alert]:
+    def set(self, **kv: MetricValue) -> list[Alert]:
         for k, v in kv.items():
             self.m.set("v." + k.replace("_", "."), v, self.now)
         return self.tick()
@@ -212,7 +215,9 @@ def test_trip_and_breadcrumbs() -> None:
     r.set(p_speed=50.0)
     for _ in range(3):
         r.advance(60)
-        r.set(p_latitude=r.m.get("v.p.latitude") + 0.01)
+        lat = r.m.get("v.p.latitude")
+        assert isinstance(lat, float)
+        r.set(p_latitude=lat + 0.01)
     r.m.apply([("v.p.odometer", 1003.5), ("v.b.soc", 78.0)], r.now)
     r.set(e_on=False)
     r.advance(600)
@@ -242,7 +247,7 @@ def test_charge_session_record() -> None:
 class _PlainDispatch(VehicleLogic):
     """The rules without `on_metric`'s speed shortcut: every change goes to its handler."""
 
-    def on_metric(self, name: str, old: object, new: object, now: float) -> None:  # type: ignore[override]
+    def on_metric(self, name: str, old: MetricValue | None, new: MetricValue, now: float) -> None:
         handler = self._handlers.get(name)
         if handler is not None:
             handler(self, old, new, now)
