@@ -83,6 +83,7 @@ class DirectModem:
         self.stall = False        # TCP up but nothing flows
         self.alive = True
         self._streams: dict[int, Stream] = {}   # open TCP links by number
+        self._opening: set[int] = set()         # numbers handed out whose connect has not finished
         self.position: Callable[[], tuple[float, float, float, float]] | None = None  # lat, lon, course, speed
         smsc.devices[number] = self._sms_in
 
@@ -161,6 +162,7 @@ class DirectModem:
         self._later(on_done, Ok(None), activity=False)
 
     def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
+        self._drop_tcp()   # like CIPSHUT before an attach: a new bearer starts with no links
         ok = self.coverage and self.gprs
         self._later(on_done, Ok("10.0.0.2") if ok else Failed("AT+CIICR: ERROR"), 1.0)
 
@@ -169,15 +171,18 @@ class DirectModem:
         self._later(on_done, Ok(None), activity=False)
 
     def tcp_connect(self, host: str, port: int, on_done: Callback) -> int:
-        conn = next((c for c in range(self.max_connections) if c not in self._streams), -1)
+        conn = next((c for c in range(self.max_connections) if c not in self._streams and c not in self._opening),
+                    -1)
         if conn < 0:
             self._later(on_done, Failed(f"all {self.max_connections} TCP links in use"), activity=False)
             return conn
         if not (self.coverage and self.gprs):
             self._later(on_done, Failed("CONNECT FAIL"), 2.0)
             return conn
+        self._opening.add(conn)
 
         def connected(stream: Stream | None, error: str | None) -> None:
+            self._opening.discard(conn)
             if stream is None:
                 on_done(Failed(error or "CONNECT FAIL"))
                 return
