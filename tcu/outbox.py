@@ -50,7 +50,7 @@ _TAG_ALPHABET = "".join(c for c in string.ascii_lowercase + string.digits if c n
 KINDS = ("alert", "reply", "history", "info")
 STATES = ("queued", "sent", "delivered")
 
-_SCHEMA = """
+SCHEMA = _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
@@ -175,6 +175,12 @@ class Outbox:
                 if not (i.id in self._mem_only and i.state == "delivered")]
         if not self._space_saved:
             c.execute("INSERT OR IGNORE INTO outbox_meta (k, v) VALUES ('tag_space', ?)", (self.tag_space,))
+        if self._over:   # ids handed out from memory are never handed out again, written or not
+            row = c.execute("SELECT seq FROM sqlite_sequence WHERE name='outbox'").fetchone()
+            if row is None:
+                c.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('outbox', ?)", (self._hi,))
+            elif int(row[0]) < self._hi:
+                c.execute("UPDATE sqlite_sequence SET seq=? WHERE name='outbox'", (self._hi,))
         if rows:
             c.executemany(f"INSERT OR REPLACE INTO outbox ({_COLS}) VALUES ({','.join('?' * 13)})", rows)
 

@@ -7,6 +7,11 @@ change the owner made by SMS survives a restart; `reset(name)` drops an override
 Every value is validated on the way in and errors name the setting (`server: expected HOST[:PORT],
 got 'a:b:c'`), so `tcu run` stops at start with a message a person can act on. Secret parameters are
 flagged: they are never logged, never shown by `PARAMS?`, and offered to the log redactor.
+
+The runtime layer lives in `params.db` in the state directory. `Params.open` checks it at start
+(`tcu.db_check`: a damaged file is set aside, what can be read kept); when the directory cannot be
+used at all, or a write fails later (disk full), the change still takes effect in memory, is written
+with the next write that succeeds, and the fault is reported (`guard`, `store_fault`, `damage`).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tcu.db_check import Damage, open_checked
 from tcu.phone import normalise_number
-from tcu.sqlite_store import open_db, transaction
+from tcu.sqlite_store import open_db, storage_fault, transaction
+from tcu.storage_guard import StorageGuard
 
 log = logging.getLogger(__name__)
 
@@ -274,14 +281,38 @@ class Params:
         else:
             self._conn = open_db(db)
         self._overrides: dict[str, ParamValue] = {}
+        self._unsaved: dict[str, ParamValue | None] = {}   # changes not yet on disk (None: a reset)
         self._listeners: list[Callable[[str, ParamValue], None]] = []
+        self.guard = StorageGuard("params.db")
+        self.damage: Damage | None = None          # params.db was damaged at start (set by `open`)
+        self.store_fault: str | None = None        # the state directory could not be used at all
         if self._conn is not None:
-            self._conn.execute("CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            self._conn.execute(_SCHEMA)
             for name, text in self._conn.execute("SELECT name, value FROM params"):
                 try:
                     self._overrides[name] = _validate(name, text)
                 except ConfigError as e:
                     log.warning("ignoring stored override: %s", e)
+
+    @classmethod
+    def open(cls, config: Mapping[str, object] | None, path: str | Path, wall: float) -> Params:
+        """Parameters with their runtime layer in `path`, checked at start; never fails for the disk's sake.
+
+        A damaged file → `damage`; a directory that cannot be used (read-only, full, missing
+        permission) → the runtime layer lives in memory and `store_fault` says why, naming the setting."""
+        try:
+            conn, damage = open_checked(path, _SCHEMA, ("params",), wall)
+        except (sqlite3.Error, OSError) as e:
+            fault = storage_fault(e)
+            if fault is None:
+                raise
+            params = cls(config, None)
+            params.store_fault = f"state_dir: {Path(path).parent} is {fault}"
+            log.error("%s: parameters changed by SMS or server will not survive a restart", params.store_fault)
+            return params
+        params = cls(config, conn)
+        params.damage = damage
+        return params
 
     @classmethod
     def from_files(
@@ -368,12 +399,8 @@ class Params:
             if name not in RUNTIME_SETTABLE:
                 raise ConfigError(f"{name}: cannot be changed at run time")
             checked[name] = _validate(name, value)
-        if self._conn is not None:
-            with transaction(self._conn) as c:
-                c.executemany(
-                    "INSERT OR REPLACE INTO params (name, value) VALUES (?, ?)",
-                    [(n, _format(v)) for n, v in checked.items()],
-                )
+        self._unsaved.update(checked)
+        self._save()
         self._overrides.update(checked)
         for name, v in checked.items():
             log.info("parameter %s changed by %s to %s", name, source,
@@ -384,16 +411,43 @@ class Params:
 
     def reset(self, name: str) -> None:
         """Drop the runtime override of `name`, falling back to the config file."""
-        if self._conn is not None:
-            with transaction(self._conn) as c:
-                c.execute("DELETE FROM params WHERE name = ?", (name,))
+        self._unsaved[name] = None
+        self._save()
         if self._overrides.pop(name, None) is not None:
             for cb in tuple(self._listeners):
                 cb(name, self.get(name))
 
+    def _save(self, now: float = 0.0) -> bool:
+        """Write the unsaved changes in one transaction; on a failing disk they stay in memory (True: all saved)."""
+        if self._conn is None or not self._unsaved:
+            self._unsaved.clear()
+            return True
+        try:
+            with transaction(self._conn) as c:
+                for name, v in self._unsaved.items():
+                    if v is None:
+                        c.execute("DELETE FROM params WHERE name = ?", (name,))
+                    else:
+                        c.execute("INSERT OR REPLACE INTO params (name, value) VALUES (?, ?)", (name, _format(v)))
+        except sqlite3.Error as e:
+            self.guard.failed(e, now)     # re-raises our own bugs
+            return False
+        self._unsaved.clear()
+        self.guard.succeeded(now)
+        return True
+
+    def retry(self, now: float) -> bool:
+        """Write what a failing disk refused (the unit's storage back-off calls this). True: nothing left."""
+        if not self._unsaved or not self.guard.may_try(now):
+            return not self._unsaved
+        return self._save(now)
+
     def subscribe(self, callback: Callable[[str, ParamValue], None]) -> None:
         """`callback(name, new_value)` after each runtime change (e.g. the link re-inits on `server`)."""
         self._listeners.append(callback)
+
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
 def _format(v: ParamValue) -> str:

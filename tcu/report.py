@@ -16,9 +16,14 @@ from dataclasses import dataclass, field
 _TAG = re.compile(r"#a(\d+)\b")
 
 
-def alert_tag(alert_id: int) -> str:
-    """The marker that travels with alert `alert_id` to the server and the phone."""
-    return f"#a{alert_id}"
+def alert_tag(alert_id: int, space: str = "") -> str:
+    """The marker that travels with alert `alert_id` to the server and the phone: `#a17-k3fq`.
+
+    `space` is the outbox file's random tag space (tcu.outbox): ids restart when the state directory
+    is lost, the space does not repeat, so the server's 24 h duplicate filter (keyed on the whole
+    text) never takes a new alarm for an old one. It follows the number so that `#a<digits>` — the
+    server's and `alert_ids`' pattern — still finds the tag."""
+    return f"#a{alert_id}-{space}" if space else f"#a{alert_id}"
 
 
 def alert_ids(text: str) -> list[int]:
@@ -45,8 +50,9 @@ class Outage:
         recovered = None
         if self.end is not None and self.recovered_at is not None:
             recovered = round(max(0.0, self.recovered_at - self.end), 3)
-        out = {"start": round(self.start, 3), "end": None if self.end is None else round(self.end, 3),
-               "recovered_after_s": recovered}
+        out: dict[str, object] = {"start": round(self.start, 3),
+                                  "end": None if self.end is None else round(self.end, 3),
+                                  "recovered_after_s": recovered}
         if self.kind:
             out["kind"] = self.kind
         return out

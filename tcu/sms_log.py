@@ -18,7 +18,7 @@ from pathlib import Path
 from tcu.sqlite_store import open_db, storage_fault, transaction
 from tcu.storage_guard import StorageGuard
 
-_SCHEMA = """
+SCHEMA = _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sms_log (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     at REAL NOT NULL,
@@ -83,6 +83,23 @@ class SmsLog:
             del self._unwritten[0]
             self.lost += 1
         return entry
+
+    def retry(self, now: float) -> bool:
+        """Write the lines a failing disk refused, when the back-off allows. True: nothing left in memory."""
+        if not self._unwritten and not self.guard.failing:
+            return True
+        if not self.guard.may_try(now):
+            return False
+        try:
+            with transaction(self.conn) as c:
+                c.executemany("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
+                              [(e.at, e.direction, e.number, e.text, e.note) for e in self._unwritten])
+        except sqlite3.Error as e:
+            self.guard.failed(e, now)
+            return False
+        self._unwritten.clear()
+        self.guard.succeeded(now)
+        return True
 
     def recent(self, limit: int = 20) -> list[SmsLogEntry]:
         """The last `limit` entries, oldest first (lines not yet written included)."""

@@ -13,6 +13,7 @@ the first is weather the unit rides out (issue 12), the second must raise in tes
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import sqlite3
@@ -38,12 +39,15 @@ _FAULTS = {
     14: "cannot open the file",      # SQLITE_CANTOPEN
     26: "damaged (not a database)",  # SQLITE_NOTADB
 }
+_OS_FAULTS = {errno.EROFS: "read-only", errno.ENOSPC: "disk full", errno.EDQUOT: "disk full",
+              errno.EACCES: "not writable (permission denied)", errno.EPERM: "not writable (permission denied)",
+              errno.EIO: "I/O error", errno.ENOENT: "missing", errno.ENOTDIR: "not a directory"}
 
 
 def storage_fault(e: BaseException) -> str | None:
     """`disk full`, `read-only`, … when `e` is the disk's or the file's fault; None for our own bugs."""
     if isinstance(e, OSError):
-        return os.strerror(e.errno) if e.errno else str(e)
+        return _OS_FAULTS.get(e.errno or 0) or (os.strerror(e.errno).lower() if e.errno else str(e))
     if not isinstance(e, sqlite3.Error):
         return None
     code = getattr(e, "sqlite_errorcode", None)

@@ -6,7 +6,9 @@ items in memory and delivers them, the SMS log drops a line rather than a reply.
 disk is not hammered at every metric change), logs at most one line a minute per database, and tells
 its listener (the unit's health) when a fault starts, changes and ends.
 
-Sans-IO: the caller passes the time in; nothing here reads a clock or touches a file.
+Sans-IO: the caller passes the time in, or gives the guard its loop's clock (`clock=loop.time`)
+when the times its store is called with are something else (the outbox stamps deliveries with
+wall-clock time); nothing here touches a file.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ class StorageGuard:
     """Whether `name`'s writes may try the disk now, and the bookkeeping of its failures."""
 
     def __init__(self, name: str, rng: random.Random | None = None, *, first: float = 2.0,
-                 cap: float = 120.0) -> None:
+                 cap: float = 120.0, clock: Callable[[], float] | None = None) -> None:
         self.name = name
+        self.clock = clock
         self.fault: str | None = None        # "disk full", "read-only", … while writes fail
         self.backoff = Backoff(first=first, cap=cap, rng=rng)
         self.listeners: list[StorageListener] = []
@@ -42,13 +45,17 @@ class StorageGuard:
 
     def may_try(self, now: float) -> bool:
         """True when a write should go to the disk (healthy, or the back-off wait is over)."""
-        return self.fault is None or self.backoff.ready(now)
+        return self.fault is None or self.backoff.ready(self._t(now))
+
+    def _t(self, now: float) -> float:
+        return self.clock() if self.clock is not None else now
 
     def failed(self, error: BaseException, now: float) -> str:
         """A write failed. Re-raises `error` when it is our bug, not the disk's; returns the fault text."""
         fault = storage_fault(error)
         if fault is None:
             raise error
+        now = self._t(now)
         new = fault != self.fault
         self.fault = fault
         delay = self.backoff.failed(now)
@@ -63,6 +70,7 @@ class StorageGuard:
         """A write reached the disk: the fault (if any) is over."""
         if self.fault is None:
             return
+        now = self._t(now)
         log.warning("%s: writes reach the disk again after %d failures", self.name, self.backoff.attempts)
         self.fault = None
         self.backoff.succeeded()

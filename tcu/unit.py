@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,16 +34,15 @@ from tcu.gnss_poll import GnssPoller
 from tcu.health import Health, Problem
 from tcu.link import LinkConfig
 from tcu.metrics import Metrics
-from tcu.outbox import Outbox, OutboxItem
+from tcu.outbox import OutboxItem
 from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, Delivered
 from tcu.params import ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.server_link import LinkDriver, ModemApi
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
-from tcu.sms_log import SmsLog
-from tcu.sqlite_store import open_db, transaction
 from tcu.status_file import CHECK_EVERY, FILENAME, FORMAT, StatusWriter
+from tcu.unit_storage import UnitStorage
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
 
 log = logging.getLogger(__name__)
@@ -73,21 +71,6 @@ class UnitHooks:
     command_done: Callable[[str, CommandResult], None] | None = None
 
 
-class _State:
-    """The unit's own small key/value store (connection counter across restarts)."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-        conn.execute("CREATE TABLE IF NOT EXISTS unit_state (k TEXT PRIMARY KEY, v TEXT NOT NULL)")
-
-    def bump(self, key: str) -> int:
-        with transaction(self.conn) as c:
-            row = c.execute("SELECT v FROM unit_state WHERE k=?", (key,)).fetchone()
-            n = int(row[0]) + 1 if row else 1
-            c.execute("INSERT OR REPLACE INTO unit_state (k, v) VALUES (?, ?)", (key, str(n)))
-        return n
-
-
 class Unit:
     """The firmware. `start()` begins; everything else happens in callbacks on `loop`."""
 
@@ -101,7 +84,6 @@ class Unit:
         self.health = Health()
         self.params = params
         self.state_dir = Path(state_dir)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         self.hooks = hooks or UnitHooks()
         self.started_at = loop.time()
         self.metrics = Metrics()
@@ -112,9 +94,11 @@ class Unit:
         self.decoder = profile.decoder()
         self.can_port = can_port
         self.can_frames = 0
-        self.outbox = Outbox(self.state_dir / "outbox.db")
-        self._state = _State(open_db(self.state_dir / "unit.db"))
-        self.boot = self._state.bump("boot")
+        # The state directory (tcu.unit_storage): checked at start, in memory if unusable, and a
+        # failing disk becomes a health problem, never a lost alert or an unanswered SMS.
+        self.storage = UnitStorage(loop, self.state_dir, self.health, params, notify=self._storage_notice)
+        self.outbox = self.storage.outbox
+        self.boot = self.storage.state.bump("boot", loop.time())
         self.logic = VehicleLogic(self.metrics, LogicSettings.from_params(params), wall=self._wall_of)
         self.metrics.subscribe(self.logic.on_metric, names=self.logic.watched_metrics())
         self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
@@ -136,7 +120,7 @@ class Unit:
         self.gnss: GnssPoller | None = None
         if gnss:
             self.gnss = GnssPoller(loop, self._gnss_fix, self.metrics, power_on=self._gnss_on)
-        self.interpreter = CommandInterpreter(_Context(self), SmsLog(self.state_dir / "sms_log.db"))
+        self.interpreter = CommandInterpreter(_Context(self), self.storage.sms_log)
         self.params.subscribe(self._on_param)
         # SMS fallback: the router decides, the outbox remembers
         self.router = AlertRouter(str(params["owner"]), RouterSettings.from_params(params),
@@ -183,9 +167,11 @@ class Unit:
         for item in self.outbox.pending():
             if item.kind == "alert" and item.sms_attempts == 0:
                 self._route_new(item, restored=True)
+        self.storage.start()
 
     def stop(self) -> None:
         self.link.stop()
+        self.storage.stop()
         if self.gnss is not None:
             self.gnss.stop()
         for t in [self._logic_timer, self._router_timer, self._status_timer]:
@@ -286,18 +272,27 @@ class Unit:
     def raise_alert(self, alert: Alert) -> int:
         """Write the alert to the outbox first, then route it. Returns its outbox id (the alert tag)."""
         payload = json.dumps({"text": alert.text, "kind": alert.kind, "critical": alert.critical,
-                              "id": alert.id, "wall": alert.raised_at})
+                              "id": alert.id, "wall": alert.raised_at, "space": self.outbox.tag_space})
         item = self.outbox.add("alert", payload, self.loop.time(), ref=alert.id)
-        self.last_alert = (self.loop.time(), f"{alert.text} {alert_tag(item.id)}")
-        log.info("alert %s raised: %s", alert_tag(item.id), alert.text)
+        self.last_alert = (self.loop.time(), f"{alert.text} {self._tag(item)}")
+        log.info("alert %s raised: %s", self._tag(item), alert.text)
         if self.hooks.alert_raised:
             self.hooks.alert_raised(item.id, alert)
         self._route_new(item)
         return item.id
 
+    def _tag(self, item: OutboxItem) -> str:
+        """`#a<id>-<space>`: unique at the server even after the state directory was lost (tcu.outbox)."""
+        return alert_tag(item.id, str(json.loads(item.payload).get("space", "")))
+
+    def _storage_notice(self, text: str) -> None:
+        """Damage found at start reaches the owner the way alerts do (server, or SMS when it is down)."""
+        wall = self.loop.wall()
+        self.raise_alert(Alert(f"storage-{wall:.0f}", "storage", text, False, wall))
+
     def _route_new(self, item: OutboxItem, restored: bool = False) -> None:
         data = json.loads(item.payload)
-        tagged = Alert(item.ref or str(item.id), data["kind"], f"{data['text']} {alert_tag(item.id)}",
+        tagged = Alert(item.ref or str(item.id), data["kind"], f"{data['text']} {self._tag(item)}",
                        bool(data["critical"]), float(data.get("wall", self.loop.wall())))
         self._ref_to_item[tagged.id] = item.id
         if restored:
@@ -343,7 +338,8 @@ class Unit:
                 log.warning("alert SMS failed (%s); the router queues it again", reason)
             self._router_actions(self.router.sms_result(a.alert_ids, ok, self.loop.time()))
 
-        self.send_sms(a.number, a.text, done)
+        # while the state directory fails, the owner hears it with the alert itself (issue 12)
+        self.send_sms(a.number, f"{a.text} (storage failing)" if self.storage.failing else a.text, done)
 
     def send_sms(self, number: str, text: str, done: Callable[[bool, str], None] | None = None) -> None:
         """Any SMS out (alerts, command replies); counts and observes it."""
@@ -475,7 +471,7 @@ class Unit:
     def _encode_item(self, item: OutboxItem, now: float) -> bytes:
         data = json.loads(item.payload)
         if item.kind == "alert":
-            return self.session.send_alert(item.id, f"{data['text']} {alert_tag(item.id)}", now)
+            return self.session.send_alert(item.id, f"{data['text']} {self._tag(item)}", now)
         if item.kind == "history":
             timediff = min(0, int(data.get("wall", self.loop.wall()) - self.loop.wall()))
             return self.session.send_history(item.id, data["rtype"], data["data"], now, recno=item.id,
