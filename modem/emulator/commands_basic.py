@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modem.emulator.command import COMMANDS, Command, Reply, basic_value, command
+from modem.emulator.command import Command, Reply, basic_value, command
 from modem.emulator.errors import AtError, CmeError
 from modem.emulator.state import Settings
 
@@ -83,7 +83,7 @@ def ipr(m: Interpreter, c: Command) -> Reply:
 
 @command("+CLAC")
 def clac(m: Interpreter, c: Command) -> Reply:
-    names = sorted(n for n in COMMANDS if n.startswith("+"))
+    names = sorted(n for n in m.dialect.commands if n.startswith("+"))
     return Reply(lines=["AT" + n for n in names])
 
 
@@ -128,9 +128,9 @@ def _identity(value_of):  # type: ignore[no-untyped-def]
     return handler
 
 
-command("+CGMI", "+GMI")(_identity(lambda m: MANUFACTURER))
-command("+CGMM", "+GMM")(_identity(lambda m: MODEL))
-command("+CGMR", "+GMR")(_identity(lambda m: REVISION))
+command("+CGMI", "+GMI")(_identity(lambda m: m.dialect.manufacturer))
+command("+CGMM", "+GMM")(_identity(lambda m: m.dialect.model))
+command("+CGMR", "+GMR")(_identity(lambda m: m.dialect.revision))
 command("+CGSN", "+GSN")(_identity(lambda m: m.imei))
 
 
