@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from modem.emulator.dialects import Dialect
 from modem.emulator.events import SmsOut, TcpClose, TcpConnect, TcpSend
 from modem.emulator.interpreter import Interpreter
 from modem.emulator.network import SentSms, VirtualNetwork
@@ -39,7 +40,7 @@ class VirtualModem:
         gnss: Any = None,
         powered: bool = True,
         name: str | None = None,
-        dialect: str = "sim800",
+        dialect: str | Dialect = "sim800",
     ) -> None:
         self.loop = loop
         self.network = network or VirtualNetwork(loop)
