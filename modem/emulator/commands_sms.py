@@ -10,6 +10,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from modem.emulator import state as st
+from modem.emulator import text_mode
 from modem.emulator.command import Command, Prompt, Reply, command
 from modem.emulator.errors import AtError, CmsError
 from modem.emulator.events import SmsOut
@@ -33,26 +34,26 @@ def _require_sms(m: Interpreter) -> None:
 
 
 def to_te(m: Interpreter, text: str) -> str:
-    """Text as the host sees it under AT+CSCS."""
-    if m.settings.cscs == "UCS2":
-        return text.encode("utf-16-be").hex().upper()
-    if m.settings.cscs == "HEX":
-        return text.encode("latin-1", "replace").hex().upper()
-    return text
+    """A string parameter (a number) as the host sees it under AT+CSCS."""
+    return text_mode.string_to_te(m.settings.cscs, text)
 
 
-def from_te(m: Interpreter, raw: bytes) -> str:
-    if m.settings.cscs in ("UCS2", "HEX"):
-        try:
-            data = bytes.fromhex(raw.decode("ascii").strip())
-        except (ValueError, UnicodeDecodeError):
-            raise CmsError(305) from None
-        if m.settings.cscs == "UCS2":
-            if len(data) % 2:
-                raise CmsError(305)
-            return data.decode("utf-16-be", "replace")
-        return data.decode("latin-1")
-    return raw.decode("latin-1")
+def number_from_te(m: Interpreter, raw: str) -> str:
+    """A phone number under AT+CSCS: coded in the character set, or — what most clients send after
+    AT+CSCS="HEX"/"UCS2" for the text's sake — the plain dial string; anything else is refused."""
+    try:
+        number = text_mode.string_from_te(m.settings.cscs, raw)
+    except text_mode.TextModeError:
+        number = raw
+    if not _dial_string(number):
+        number = raw
+    if not _dial_string(number):
+        raise CmsError(305)
+    return number
+
+
+def _dial_string(number: str) -> bool:
+    return bool(number) and all(ch.isdigit() and ch.isascii() or ch in "+*#" for ch in number)
 
 
 @command("+CMGF")
@@ -76,10 +77,7 @@ def csca(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
         return Reply()
     if c.op == "set":
-        number = c.str_arg(0)
-        if m.settings.cscs == "UCS2":
-            number = from_te(m, number.encode())
-        m.smsc = number
+        m.smsc = number_from_te(m, c.str_arg(0))
     return Reply()
 
 
@@ -176,11 +174,7 @@ def cmgs(m: Interpreter, c: Command) -> Reply:
         raise AtError()
     _require_sms(m)
     if m.settings.cmgf == 1:
-        da = c.str_arg(0)
-        if m.settings.cscs == "UCS2":
-            da = from_te(m, da.encode())
-        if not da or not all(ch.isdigit() or ch in "+*#" for ch in da):
-            raise CmsError(305)
+        da = number_from_te(m, c.str_arg(0))
         return Reply(final=None, prompt=Prompt("cmgs-text", target=da))
     length = c.int_arg(0)
     if not 7 <= length <= 164:
@@ -191,14 +185,16 @@ def cmgs(m: Interpreter, c: Command) -> Reply:
 def send_payload(m: Interpreter, p: Prompt) -> Reply:
     """Ctrl-Z after AT+CMGS: hand the message to the network, answer +CMGS: <mr>."""
     if p.kind == "cmgs-text":
-        text = from_te(m, bytes(p.buf)).replace("\r", "\n")
-        if m.settings.csmp[3] & 0x0C == 0x08:  # DCS says UCS-2: 70 UTF-16 units fit one message
-            if len(text.encode("utf-16-be")) // 2 > 70:
-                raise CmsError(305)
-        else:  # GSM 7-bit: characters outside the alphabet become '?', as on the handset
-            text = "".join(ch if gsm7.is_gsm7(ch) else "?" for ch in text)
-            if sum(gsm7.septet_length(ch) for ch in text) > 160:
-                raise CmsError(305)
+        dcs = m.settings.csmp[3]
+        try:
+            text = text_mode.body_from_te(m.settings.cscs, dcs, bytes(p.buf)).replace("\r", "\n")
+        except text_mode.TextModeError:
+            raise CmsError(305) from None
+        kind = text_mode.alphabet(dcs)
+        if kind == "gsm7" and sum(gsm7.septet_length(ch) for ch in text) > 160:
+            raise CmsError(305)
+        if kind != "gsm7" and len(text.encode("utf-16-be" if kind == "ucs2" else "latin-1")) > 140:
+            raise CmsError(305)  # 140 octets of user data: 70 UCS2 characters
         out = SmsOut(m.number, p.target, text, 0)
         wants_report = bool(m.settings.csmp[0] & 0x20)
     else:
@@ -247,11 +243,12 @@ def deliver(m: Interpreter, part: SmsDeliver) -> None:
     mode, mt = m.settings.cnmi[0], m.settings.cnmi[1]
     if mt == 2 and mode != 0:
         if m.settings.cmgf == 1:
+            data, dcs, length = text_mode.body_to_te(m.settings.cscs, part.text)
             head = f'+CMT: "{to_te(m, part.originator)}","","{scts}"'
             if m.settings.csdh:
-                head += f",{_toa(part.originator)},{4 if part.concat is None else 68},0,{_dcs(part.text)},"
-                head += f'"{m.smsc}",145,{len(part.text)}'
-            m.urc(f"{head}\r\n{to_te(m, part.text)}")
+                head += f",{_toa(part.originator)},{4 if part.concat is None else 68},0,{dcs},"
+                head += f'"{to_te(m, m.smsc)}",{_toa(m.smsc)},{length}'
+            m.urc(f"{head}\r\n{data}")
         else:
             m.urc(f"+CMT: ,{tpdu_len}\r\n{pdu}")
         return
@@ -268,19 +265,16 @@ def _toa(number: str) -> int:
     return 145 if number.startswith("+") else 129
 
 
-def _dcs(text: str) -> int:
-    return 0 if gsm7.is_gsm7(text) else 8
-
-
-def _header_text(m: Interpreter, index: int | None, msg: st.StoredSms) -> str:
+def _header_text(m: Interpreter, index: int | None, msg: st.StoredSms, dcs: int, length: int) -> str:
+    """27.005 §3.4.3/§4.3 text-mode header of +CMGL (with <index>) or +CMGR (without)."""
     stat = st.STAT_TEXT[msg.stat]
     idx = f"{index}," if index is not None else ""
     head = f'{idx}"{stat}","{to_te(m, msg.number)}","","{msg.scts}"'
     if m.settings.csdh:
         head += (
-            f",{_toa(msg.number)},{len(msg.text)}"
+            f",{_toa(msg.number)},{length}"
             if index is not None
-            else (f',{_toa(msg.number)},4,0,{_dcs(msg.text)},"{m.smsc}",145,{len(msg.text)}')
+            else f',{_toa(msg.number)},4,0,{dcs},"{to_te(m, m.smsc)}",{_toa(m.smsc)},{length}'
         )
     return head
 
@@ -312,7 +306,8 @@ def cmgr(m: Interpreter, c: Command) -> Reply:
 def _render(m: Interpreter, index: int | None, msg: st.StoredSms) -> list[str | bytes]:
     if m.settings.cmgf == 1:
         prefix = "+CMGL: " if index is not None else "+CMGR: "
-        return [prefix + _header_text(m, index, msg), to_te(m, msg.text)]
+        data, dcs, length = text_mode.body_to_te(m.settings.cscs, msg.text)
+        return [prefix + _header_text(m, index, msg, dcs, length), data]
     if index is None:
         return [f"+CMGR: {msg.stat},,{msg.tpdu_length}", msg.pdu]
     return [f"+CMGL: {index},{msg.stat},,{msg.tpdu_length}", msg.pdu]
