@@ -19,9 +19,11 @@ with the retry count and next attempt) and `BusBack`.
 from __future__ import annotations
 
 import logging
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
 import can
@@ -46,7 +48,7 @@ CAN_ERR_RESTARTED = 0x100
 # then doubling to a cap that bounds how long a returned adapter waits unread. A try is one open():
 # cheap enough to repeat every few seconds for as long as the adapter stays away.
 REOPEN_FIRST = 0.5
-REOPEN_CAP = 10.0
+REOPEN_CAP = 5.0
 IFF_UP = 0x1  # linux/if.h
 # A reopened SLCAN adapter must answer `V` within this (blocks the loop only while probing a reopen).
 SLCAN_PROBE_TIMEOUT = 0.5
@@ -91,7 +93,7 @@ def open_bus(spec: str, loop: Loop, **options: Any) -> CanPort:
         bus = opener()
     except (can.CanError, OSError) as exc:
         raise BusOpenError(f"cannot open {spec}: {exc}") from exc
-    reopen = _checked(opener, kind, target) if kind in ("socketcan", "slcan") else None
+    reopen = _DeviceReopener(opener, kind, target) if kind in ("socketcan", "slcan") else None
     return PythonCanPort(loop, bus, name=spec, reopen=reopen)
 
 
@@ -106,37 +108,69 @@ def _make_bus(kind: str, target: str, opts: dict[str, str]) -> can.BusABC:
     return can.Bus(interface="virtual", channel=target, receive_own_messages=False)
 
 
-def _checked(opener: Callable[[], can.BusABC], kind: str, target: str) -> Callable[[], can.BusABC]:
-    """The reopen function: the device at the path must really be our adapter again.
+class Reopener(Protocol):
+    """How a port gets its vanished adapter back: `lost()` when it goes, `open()` for each attempt
+    (raises can.CanError, OSError or BusOpenError while the adapter is not back)."""
+
+    def lost(self) -> None: ...
+
+    def open(self) -> can.BusABC: ...
+
+
+def _link_identity(path: str) -> tuple[int, int, int] | None:
+    """The symlink itself (not what it points at), or None when `path` is not a symlink."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_ctime_ns) if stat.S_ISLNK(st.st_mode) else None
+
+
+class _DeviceReopener:
+    """Reopen `spec`'s device at its path, making sure what answers there really is our adapter again.
 
     SocketCAN: a socket bound to an interface that is still down is not back. SLCAN: a path that opens
-    is not enough — a stale link (an emulator killed with SIGKILL cannot remove it) may point at a pty
-    number another program now holds — so the adapter must answer the Lawicel `V` (version) command
-    that CANable, USBtin, CANUSB and `vcar` all answer.
+    is not enough. A link whose device vanished under it (`vcar serve` killed with SIGKILL cannot
+    remove its link) may soon point at a pty number another program holds: such a stale link is not
+    opened again until it is replaced (the restarted emulator, or udev, makes a new one). And the
+    adapter must answer the Lawicel `V` (version) command, which CANable, USBtin, CANUSB and `vcar`
+    all answer.
     """
 
-    def reopen() -> can.BusABC:
-        bus = opener()
-        if kind == "socketcan":
-            flags = Path("/sys/class/net") / target / "flags"
+    def __init__(self, opener: Callable[[], can.BusABC], kind: str, target: str) -> None:
+        self._opener = opener
+        self._kind = kind
+        self._target = target
+        self._stale_link: tuple[int, int, int] | None = None
+
+    def lost(self) -> None:
+        ident = _link_identity(self._target)
+        self._stale_link = ident if ident is not None and not os.path.exists(self._target) else None
+
+    def open(self) -> can.BusABC:
+        if self._stale_link is not None:
+            if _link_identity(self._target) == self._stale_link:
+                raise BusOpenError(f"{self._target} is still the link to the vanished device")
+            self._stale_link = None
+        bus = self._opener()
+        if self._kind == "socketcan":
+            flags = Path("/sys/class/net") / self._target / "flags"
             try:
                 up = bool(int(flags.read_text().strip(), 16) & IFF_UP)
             except (OSError, ValueError):
                 up = True  # no sysfs here: trust the open
             if not up:
                 _shutdown(bus)
-                raise BusOpenError(f"interface {target} is down")
+                raise BusOpenError(f"interface {self._target} is down")
         elif isinstance(bus, slcanBus):
             try:
                 hw, _sw = bus.get_version(SLCAN_PROBE_TIMEOUT)
-            except can.CanError:
+            except (can.CanError, ValueError, IndexError):  # no adapter, or something else answering
                 hw = None
             if hw is None:
                 _shutdown(bus)
-                raise BusOpenError(f"no SLCAN adapter answers at {target}")
+                raise BusOpenError(f"no SLCAN adapter answers at {self._target}")
         return bus
-
-    return reopen
 
 
 def _shutdown(bus: can.BusABC) -> None:
@@ -166,14 +200,14 @@ class PythonCanPort(CanPort):
     """
 
     def __init__(self, loop: Loop, bus: can.BusABC, name: str = "can",
-                 reopen: Callable[[], can.BusABC] | None = None) -> None:
+                 reopen: Reopener | None = None) -> None:
         super().__init__()
         self.name = name
         self.bus = bus
         self._loop = loop
         self._fd: int | None = None
         self._timer: Timer | None = None
-        self._reopen_fn = reopen
+        self._reopener = reopen
         self._reopen_timer: Timer | None = None
         self._gone: BusGone | None = None
         self.backoff = Backoff(first=REOPEN_FIRST, cap=REOPEN_CAP, rng=loop.random(f"can-reopen:{name}"))
@@ -265,29 +299,32 @@ class PythonCanPort(CanPort):
         """The adapter vanished: stop reading, close it, say so, and schedule the first reopen."""
         if self._gone is not None:
             return
+        # Not an on_error: a vanished adapter is a state (on_state), not trouble the bus survives.
         self.stats.lost += 1
         self._detach()
         _shutdown(self.bus)
         self.backoff.succeeded()
-        if self._reopen_fn is None:
+        if self._reopener is None:
             self._gone = BusGone(self.name, text, now, 0, None)
-            self._error(f"{text}; no longer reading this bus", now=now, key="lost")
+            self._ratelog.warning("lost", now, "%s: %s; no longer reading this bus", self.name, text)
         else:
+            self._reopener.lost()
             delay = self.backoff.failed(now)
             self._gone = BusGone(self.name, text, now, 0, now + delay)
             self._reopen_timer = self._loop.call_later(delay, self._reopen)
-            self._error(f"{text}; adapter gone, reopening it (first try in {delay:.1f} s)", now=now, key="lost")
+            self._ratelog.warning("lost", now, "%s: %s; adapter gone, reopening it (first try in %.1f s)",
+                                  self.name, text, delay)
         self._state(self._gone)
 
     def _reopen(self) -> None:
         self._reopen_timer = None
         gone = self._gone
-        if self.closed or gone is None or self._reopen_fn is None:
+        if self.closed or gone is None or self._reopener is None:
             return
         now = self._loop.time()
         try:
-            bus = self._reopen_fn()
-        except (can.CanError, OSError) as exc:
+            bus = self._reopener.open()
+        except (can.CanError, OSError, BusOpenError) as exc:
             delay = self.backoff.failed(now)
             self._gone = BusGone(self.name, gone.reason, gone.since, gone.retries + 1, now + delay)
             self._ratelog.info("reopen", now, "%s: still gone (%s); %d tries, next in %.1f s",

@@ -3,6 +3,7 @@
     tcu sim [--hours H] [--seed N] [--scenario day] [--weather calm|harsh] [--speed max|<factor>]
             [--report FILE.json] [--demo] [--modem emulated|direct] [--state-dir DIR]
     tcu run --config FILE [--modem PORT] [--can BUS] [--server HOST:PORT] ... (see `tcu run --help`)
+    tcu state --state-dir DIR [--json]    the unit's health, link, queue and retry counters
 """
 
 from __future__ import annotations
@@ -137,15 +138,18 @@ def run_paced(world: object, factor: float, quiet: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tcu import config_cli
+    from tcu import config_cli, state_cli
 
     parser = argparse.ArgumentParser(prog="tcu", description="tcu-sim telematics unit firmware")
     sub = parser.add_subparsers(dest="command", required=True)
     add_sim_args(sub.add_parser("sim", help="run the whole simulated world on the virtual clock"))
     config_cli.add_run_args(sub.add_parser("run", help="run the unit on the real clock against real devices"))
+    state_cli.add_args(sub.add_parser("state", help="what the unit in a state directory is doing, or why not"))
     args = parser.parse_args(argv)
     if args.command == "sim":
         return cmd_sim(args)
+    if args.command == "state":
+        return state_cli.cmd_state(args)
     return config_cli.cmd_run(args)
 
 

@@ -179,6 +179,8 @@ class Unit:
                 t.cancel()
         if self._status_every is not None:
             self.write_status()
+        if self.can_port is not None:
+            self.can_port.close()
 
     # -- GNSS ------------------------------------------------------------------------------------------------
     def _gnss_on(self) -> None:

@@ -17,7 +17,7 @@ import can
 import pytest
 
 from can_bus import load_profile, open_bus
-from can_bus.bus import REOPEN_CAP, REOPEN_FIRST, PythonCanPort
+from can_bus.bus import REOPEN_CAP, REOPEN_FIRST, BusOpenError, PythonCanPort, _DeviceReopener
 from can_bus.ingest import CanIngest
 from can_bus.port import BusBack, BusEvent, BusGone
 from runtime import RealLoop, VirtualLoop
@@ -29,21 +29,24 @@ DEMO = load_profile("demo-ev")
 class FakeAdapter:
     """A USB adapter that can be pulled out: buses opened on it fail like python-can's when it goes."""
 
-    def __init__(self, cause: OSError) -> None:
+    def __init__(self, loop: VirtualLoop, cause: OSError) -> None:
+        self.loop = loop
         self.plugged = True
         self.cause = cause
-        self.opens = 0
+        self.losses = 0
         self.open_tries: list[float] = []
         self.frames: deque[can.Message] = deque()
 
-    def opener(self, loop: VirtualLoop):
-        def open_() -> can.BusABC:
-            self.open_tries.append(loop.time())
-            if not self.plugged:
+    def lost(self) -> None:
+        self.losses += 1
+
+    def open(self) -> can.BusABC:
+        self.open_tries.append(self.loop.time())
+        if not self.plugged:
+            if len(self.open_tries) % 2:  # python-can's "no such port", or our own probe's "no adapter here"
                 raise can.CanInitializationError("could not open port: [Errno 2] No such file or directory")
-            self.opens += 1
-            return FakeBus(self)
-        return open_
+            raise BusOpenError("no SLCAN adapter answers at /tmp/can")
+        return FakeBus(self)
 
 
 class FakeBus(can.BusABC):
@@ -69,8 +72,8 @@ class FakeBus(can.BusABC):
                          ids=["slcan-eio", "socketcan-down", "socketcan-removed"])
 def test_vanished_adapter_is_reopened_with_capped_backoff(cause: OSError, caplog) -> None:
     loop = VirtualLoop(seed=3)
-    adapter = FakeAdapter(cause)
-    port = PythonCanPort(loop, adapter.opener(loop)(), name="slcan:/tmp/can", reopen=adapter.opener(loop))
+    adapter = FakeAdapter(loop, cause)
+    port = PythonCanPort(loop, adapter.open(), name="slcan:/tmp/can", reopen=adapter)
     frames: list[tuple[int, bytes]] = []
     events: list[BusEvent] = []
     port.set_handler(lambda i, d, t: frames.append((i, d)), None, events.append)
@@ -83,7 +86,7 @@ def test_vanished_adapter_is_reopened_with_capped_backoff(cause: OSError, caplog
     adapter.plugged = False
     gone_at = loop.time()
     loop.run_for(60.0)
-    assert port.gone is not None and port.stats.lost == 1
+    assert port.gone is not None and port.stats.lost == 1 and adapter.losses == 1
     first = events[0]
     assert isinstance(first, BusGone) and first.retries == 0 and first.name == "slcan:/tmp/can"
     assert str(cause.strerror) in first.reason
@@ -116,8 +119,8 @@ def test_vanished_adapter_is_reopened_with_capped_backoff(cause: OSError, caplog
 
 def test_port_without_reopen_stays_gone_and_says_so() -> None:
     loop = VirtualLoop(seed=1)
-    adapter = FakeAdapter(OSError(errno.EIO, "Input/output error"))
-    port = PythonCanPort(loop, adapter.opener(loop)(), name="fake")
+    adapter = FakeAdapter(loop, OSError(errno.EIO, "Input/output error"))
+    port = PythonCanPort(loop, adapter.open(), name="fake")
     events: list[BusEvent] = []
     port.set_handler(lambda i, d, t: None, None, events.append)
     adapter.plugged = False
@@ -125,6 +128,47 @@ def test_port_without_reopen_stays_gone_and_says_so() -> None:
     assert len(events) == 1 and isinstance(events[0], BusGone) and events[0].next_try is None
     assert adapter.open_tries == [0.0]
     port.close()
+
+
+def test_a_stale_link_is_not_reopened_until_it_is_replaced(tmp_path: Path) -> None:
+    """`vcar serve` killed with SIGKILL leaves its link pointing at a pty number another program may take
+    next: never open what a stale link points at; wait for the restarted emulator's new link."""
+    device, link = tmp_path / "pts7", tmp_path / "can"
+    device.write_text("")
+    link.symlink_to(device)
+    opened: list[str] = []
+
+    def opener() -> can.BusABC:
+        opened.append("open")
+        return FakeBus(FakeAdapter(VirtualLoop(), OSError()))
+
+    reopener = _DeviceReopener(opener, "slcan", str(link))
+    device.unlink()             # the pty vanished with the emulator; the link stays
+    reopener.lost()
+    device.write_text("")       # someone else's pty now has that number
+    with pytest.raises(BusOpenError, match="still the link"):
+        reopener.open()
+    assert opened == []
+    link.unlink()               # the emulator, started again, makes its link anew
+    link.symlink_to(device)
+    reopener.open().shutdown()
+    assert opened == ["open"]
+
+
+def test_a_link_whose_device_is_still_there_is_reopened(tmp_path: Path) -> None:
+    device, link = tmp_path / "ttyACM0", tmp_path / "by-id"
+    device.write_text("")
+    link.symlink_to(device)
+    opened: list[str] = []
+
+    def opener() -> can.BusABC:
+        opened.append("open")
+        return FakeBus(FakeAdapter(VirtualLoop(), OSError()))
+
+    reopener = _DeviceReopener(opener, "slcan", str(link))
+    reopener.lost()             # a read error, but the device node never went away
+    reopener.open().shutdown()
+    assert opened == ["open"]
 
 
 def _run_until(loop: RealLoop, cond, timeout: float) -> bool:

@@ -29,6 +29,9 @@ class Adapter:
         self.plugged = True
         self.frames: deque[can.Message] = deque()
 
+    def lost(self) -> None:
+        pass
+
     def open(self) -> can.BusABC:
         if not self.plugged:
             raise can.CanInitializationError("could not open port /dev/ttyACM0: No such file or directory")
@@ -62,7 +65,7 @@ def make_unit(tmp_path: Path, notify_after: float = 600.0, **unit_kw: object):
                      "vehicle_id": "TESTCAR", "module_password": "modpass1", "profile": "demo-ev",
                      "health.notify_after_s": notify_after}, tmp_path / "unit" / "params.db")
     adapter = Adapter()
-    port = PythonCanPort(loop, adapter.open(), name="slcan:/dev/ttyACM0", reopen=adapter.open)
+    port = PythonCanPort(loop, adapter.open(), name="slcan:/dev/ttyACM0", reopen=adapter)
     unit = Unit(loop, params, modem, port, tmp_path / "unit", **unit_kw)  # type: ignore[arg-type]
     unit.start()
     return loop, unit, adapter, modem, smsc
