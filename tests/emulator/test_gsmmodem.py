@@ -7,7 +7,9 @@ default timing; the client connects the moment `vmodem: ready` is printed; jobs 
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from typing import Any
@@ -41,6 +43,11 @@ def run_client(vm: VmodemServe, text_mode: bool, send: list[str], inject: tuple[
         still_text_mode = modem.smsTextMode
         vm.sms(*inject)
         arrived.wait(30)
+        # gsmmodem deletes the message (AT+CMGD) after its callback: let it finish before closing.
+        deadline = time.monotonic() + 10
+        while stored(vm) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = stored(vm)
     finally:
         modem.close()
     return {
@@ -48,9 +55,15 @@ def run_client(vm: VmodemServe, text_mode: bool, send: list[str], inject: tuple[
         "refs": refs,
         "text_mode": still_text_mode,
         "received": received,
+        "left_stored": left,
         "outbox": [(s["to"], s["text"], s["parts"]) for s in vm.outbox()],
         "imei": [ln for ln in vm.tool("status").stdout.splitlines() if '"imei"' in ln][0].split('"')[3],
     }
+
+
+def stored(vm: VmodemServe) -> int:
+    """Messages in the modem's SMS stores, as `vmodem status` reports them."""
+    return sum(json.loads(vm.tool("status").stdout)["sms"].values())
 
 
 JOBS: dict[str, tuple[bool, list[str], tuple[str, str]]] = {
@@ -78,9 +91,11 @@ def test_text_mode_send_and_receive(runs: dict[str, dict[str, Any]]) -> None:
     assert run["outbox"] == [(PHONE, "Hello from gsmmodem", 1), (PHONE, "Second, in text mode", 1)]
     assert run["refs"] == [1, 2]
     assert run["received"] == [("+447700900555", "STAT")]
+    assert run["left_stored"] == 0  # read with AT+CMGR, then deleted with AT+CMGD
 
 
 def test_pdu_mode_send_and_receive(runs: dict[str, dict[str, Any]]) -> None:
     run = runs["pdu"]
     assert run["outbox"] == [(PHONE, "Grüße ✓ 你好", 1), (PHONE, LONG_TEXT, 2)]
     assert run["received"] == [("+447700900556", "Ünïcödé ✓")]
+    assert run["left_stored"] == 0
