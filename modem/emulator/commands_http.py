@@ -195,8 +195,11 @@ def _start(m: Interpreter, s: HttpSession) -> None:
     s.sock = m.new_sock(HTTP_SOCKETS)
     s.parser = ResponseParser(head_only=s.method == 2)
     s.request = request
-    m.action(TcpConnect(s.sock, url.host, url.port))
     m.later(s.timeout, _timeout, m, s, s.sock)
+    if m.faults.on("tcp-refused", m.now):  # the same network faults as a CIPSTART
+        m.later(m.delay("cipstart"), HTTP_SOCKETS.connected, m, s.sock, False, "refused by fault")
+    elif not m.faults.on("tcp-unreachable", m.now):  # unreachable: nothing until the timeout
+        m.action(TcpConnect(s.sock, url.host, url.port))
 
 
 def _timeout(m: Interpreter, s: HttpSession, sock: int) -> None:

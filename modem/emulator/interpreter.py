@@ -651,6 +651,8 @@ class Interpreter:
             if bearer.status != st.BEARER_CLOSED:
                 bearer.status, bearer.ip = st.BEARER_CLOSED, "0.0.0.0"
                 self.urc(f"+SAPBR {cid}: DEACT")
+                if self.http is not None and self.http.cid == cid:
+                    self.http.bearer_closed(self)
         for cid in self.cgact:
             self.cgact[cid] = 0
 

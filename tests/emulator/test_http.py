@@ -215,3 +215,22 @@ def test_reboot_ends_http_and_bearer(r: Rig) -> None:
     r.at("ATE0")
     assert r.at("AT+SAPBR=2,1") == '\r\n+SAPBR: 1,3,"0.0.0.0"\r\n\r\nOK\r\n'
     assert r.at("AT+HTTPINIT") == "\r\nOK\r\n"
+
+
+def test_gprs_loss_and_network_faults_end_a_request_with_601(r: Rig) -> None:
+    HttpServer(r)
+    bearer_up(r)
+    r.at("AT+HTTPINIT")
+    r.at('AT+HTTPPARA="URL","http://127.0.0.1:8080/"')
+    r.modem.fault("tcp-refused")
+    assert action(r, 0) == "\r\n+HTTPACTION: 0,601,0\r\n"
+    r.modem.clear_faults()
+    r.modem.fault("tcp-unreachable")
+    r.at('AT+HTTPPARA="TIMEOUT",30')
+    assert r.at("AT+HTTPACTION=0") + r.run(29) == "\r\nOK\r\n"
+    assert r.run(2) == "\r\n+HTTPACTION: 0,601,0\r\n"
+    r.modem.clear_faults()
+    r.modem.fault("stall")
+    assert r.at("AT+HTTPACTION=0") == "\r\nOK\r\n"
+    r.modem.fault("gprs-down")
+    assert r.run(0.1) == "\r\n+SAPBR 1: DEACT\r\n\r\n+HTTPACTION: 0,601,0\r\n"
