@@ -45,8 +45,11 @@ def _outbox_counts(path: Path) -> dict[str, object]:
     """Undelivered items by kind, from the database opened read-only (never created, never locked)."""
     if not path.exists():
         return {"error": f"no {path.name}"}
+    # With a WAL beside it (the unit is running, or was killed) read through it; without one the file is
+    # all there is: open it immutable, so that reading creates no -wal/-shm files in the unit's directory.
+    wal = path.with_name(path.name + "-wal").exists() and path.with_name(path.name + "-shm").exists()
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2.0)
+        conn = sqlite3.connect(f"file:{path}?mode=ro" + ("" if wal else "&immutable=1"), uri=True, timeout=2.0)
         try:
             rows = conn.execute("SELECT kind, state, COUNT(*) FROM outbox WHERE state != 'delivered' "
                                 "GROUP BY kind, state").fetchall()
