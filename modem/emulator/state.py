@@ -81,6 +81,8 @@ class Settings:
     gnss_power: bool = False
     gnss_stream: bool = False
     pin_ok: bool = False
+    # Plain numeric settings a command only stores and reports (+CSCLK, +CNETLIGHT, +CBATCHK, +CENG...).
+    registers: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
