@@ -41,8 +41,15 @@ from .world import OWNER, SERVER_PASSWORD, VEHICLE, ChaosWorld, Delivery, comman
 
 # Which scenarios the CI test asserts, and why they may be. A scenario not listed is reported only.
 ASSERTED: Final[dict[str, str]] = {
-    "tcp-flood": "server: pre-login connections and failed logins logged per burst, not per attempt (H7)",
+    "car-vanish": "can_bus reopens a vanished SLCAN adapter with capped back-off (bde4419)",
+    "disk-full": "unit storage keeps alerts in memory and retries on a full disk (a1c308b); needs root",
+    "corrupt-outbox": "unit storage sets a damaged outbox.db aside and starts a fresh one (a1c308b, 24736d7)",
+    "tcp-flood": "server: pre-login connections and failed logins logged per burst, guessing slowed (H7)",
     "server-emfile": "runtime accept back-off + server (H7): no spin, existing car served, app gets in after",
+    # Reported, not asserted yet (fix not landed when this table was written):
+    #   sms-flood      - item 9: no budget for replies to unknown numbers; one log line per refused SMS
+    #   modem-vanish, modem-vanish-twice, truncated-outbox, state-lost, disk-full-long, sms-flood-big,
+    #   sms-failing    - full run only; switch on as their fixes land
 }
 
 # A process writing more than this many lines per second of a scenario (beyond a small allowance for
