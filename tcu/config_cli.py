@@ -5,14 +5,25 @@ run time by SMS or server command wins over both, see `tcu.params`). A missing o
 stops the unit at start with a message that names the setting, e.g.
 
     tcu run: server: required but not set (OVMS v2 server HOST[:PORT])
+
+Passwords: a flag's value is visible to every user of the machine (`ps`, `/proc/<pid>/cmdline`), so
+each password can also come from a file (`--server-password-file`, or `server_password_file` in the
+config file) or the environment (`TCU_SERVER_PASSWORD`, `TCU_MODULE_PASSWORD`, `TCU_APN_PASSWORD`,
+which only the unit's own user can read). The flags still work, with a warning.
+
+The state directory is created 0700 with 0600 databases. One that cannot be used (read-only, full,
+no permission) does not stop the unit: the car's only link runs on in-memory state, and the unit
+says so (`state_dir: /x is read-only …` at start, in the health, to the owner).
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +61,9 @@ FLAGS = {
     "tz_offset": "tz_offset", "country_code": "country_code", "power_key": "power_key",
 }
 REQUIRED = ("modem", "can", "server", "vehicle_id", "server_password", "owner")
+# Secrets that may come from a file or the environment instead of a flag anyone can read in `ps`.
+SECRET_SOURCES = {"server_password": "TCU_SERVER_PASSWORD", "module_password": "TCU_MODULE_PASSWORD",
+                  "apn_password": "TCU_APN_PASSWORD"}
 
 
 class StartError(Exception):
@@ -60,7 +74,14 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="TOML configuration file")
     p.add_argument("--print-example-config", action="store_true", help="print an example tcu.toml and exit")
     for flag, name in FLAGS.items():
-        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None, help=SPEC_BY_NAME[name].help)
+        help_text = SPEC_BY_NAME[name].help
+        if name in SECRET_SOURCES:
+            help_text += f" (visible to other users in ps: prefer --{flag.replace('_', '-')}-file or " \
+                         f"${SECRET_SOURCES[name]})"
+        p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None, help=help_text)
+    for name, env in SECRET_SOURCES.items():
+        p.add_argument("--" + name.replace("_", "-") + "-file", dest=name + "_file", default=None,
+                       metavar="FILE", help=f"read {name} from the first line of FILE (or set ${env})")
     p.add_argument("--no-gnss", action="store_true", help="do not poll the modem's GNSS")
     p.add_argument("--console", action="store_true",
                    help="read SMS-style commands (STAT, LOCK, ...) from stdin, answers on stdout")
@@ -68,11 +89,20 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
 
 
 def load_settings(args: argparse.Namespace) -> dict[str, Any]:
-    """Config file (validated by `tcu.params.load_toml`) with the flags on top. Raises StartError."""
-    from tcu.params import ConfigError, load_toml
+    """Config file (validated by `tcu.params.load_toml`), then the environment's passwords, then the
+    flags (a password flag or its `-file` twin). Raises StartError."""
+    from tcu.params import ConfigError, load_toml, read_secret_file
 
     try:
         values: dict[str, Any] = dict(load_toml(args.config)) if args.config else {}
+        for name, env in SECRET_SOURCES.items():
+            if os.environ.get(env):
+                values[name] = os.environ[env]
+            path = getattr(args, name + "_file", None)
+            if path is not None:
+                if getattr(args, name, None) is not None:
+                    raise ConfigError(f"{name}: give --{name.replace('_', '-')} or its -file, not both")
+                values[name] = read_secret_file(name + "_file", path)
     except ConfigError as e:
         raise StartError(str(e)) from None
     for flag, name in FLAGS.items():
@@ -80,6 +110,15 @@ def load_settings(args: argparse.Namespace) -> dict[str, Any]:
         if v is not None:
             values[name] = v
     return values
+
+
+def warn_secret_flags(args: argparse.Namespace) -> None:
+    """Password flags work, but every user of the machine can read them: say so (once the settings are valid)."""
+    for name, env in SECRET_SOURCES.items():
+        if getattr(args, name, None) is not None:
+            flag = "--" + name.replace("_", "-")
+            print(f"tcu run: warning: {flag} is visible to every user of this machine (ps, /proc/<pid>/cmdline); "
+                  f"use {flag}-file FILE or ${env}", file=sys.stderr)
 
 
 def make_power_key(loop: Any, spec: str) -> Any:
@@ -106,11 +145,11 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     values = load_settings(args)
     try:
         state_dir = Path(str(values.get("state_dir") or "state"))
-        try:
-            state_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise StartError(f"state_dir: cannot create {state_dir}: {e}") from None
-        params = Params(values, state_dir / "params.db")
+        # Never refuse to start the car's only link over its state directory (tcu.unit_storage).
+        params = Params.open(values, state_dir / "params.db", time.time())
+        if params.store_fault is not None:
+            print(f"tcu run: {params.store_fault}: running on in-memory state (queued alerts and settings "
+                  "changed by SMS are lost at a restart); the unit reports it to the owner", file=sys.stderr)
         params.require(REQUIRED)
     except ConfigError as e:
         raise StartError(str(e)) from None
@@ -136,6 +175,7 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
         raise StartError(f"can: cannot open {params['can']}: {e}") from None
     from tcu.unit import Unit
 
+    warn_secret_flags(args)
     return Unit(loop, params, modem, can_port, state_dir, profile=profile, gnss=not args.no_gnss)
 
 

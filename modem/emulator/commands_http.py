@@ -234,10 +234,7 @@ class _HttpSockets:
             log.info("%s: HTTP: connect failed: %s", m.name, reason)
             _finish(m, s, DNS_ERROR if dns else NETWORK_ERROR, None)
             return
-        if m.faults.on("stall", m.now):
-            log.debug("%s: stall: HTTP request dropped", m.name)
-            return
-        m.action(TcpSend(sock, s.request))
+        m.later(m.delay("cipstart"), _send_request, m, s, sock)  # the handshake, as for CIPSTART
 
     def data(self, m: Interpreter, sock: int, data: bytes) -> None:
         s = self._session_of(m, sock)
@@ -267,6 +264,15 @@ class _HttpSockets:
 
 
 HTTP_SOCKETS = _HttpSockets()
+
+
+def _send_request(m: Interpreter, s: HttpSession, sock: int) -> None:
+    if s.sock != sock or m.http is not s:
+        return
+    if m.faults.on("stall", m.now):
+        log.debug("%s: stall: HTTP request dropped", m.name)
+        return
+    m.action(TcpSend(sock, s.request))
 
 
 def _read_range(c: Command, total: int) -> tuple[int, int]:
