@@ -6,8 +6,14 @@ refuses to start leaves the car with no link at all, so instead:
 
 1. before SQLite touches the file, the WAL is read (`tcu.wal_check`): SQLite would silently drop what
    follows a damaged frame;
-2. `PRAGMA quick_check` (the fast form of integrity_check: every page and b-tree, no index contents;
-   it costs ~0.1 s for 10,000 outbox items, once, at start);
+2. `PRAGMA quick_check` (the fast form of integrity_check: every page and b-tree, no index contents)
+   — once, at start; 2–9 ms for an outbox of 10,000 items (2.4 MB) on the project's machine:
+
+       python -c "import sqlite3,time,tempfile;from tcu.outbox import Outbox;p=tempfile.mkdtemp()+'/outbox.db';\
+       o=Outbox(p);[o.add_many([('alert','x'*190,None)]*100,0.0) for _ in range(100)];o.close();\
+       c=sqlite3.connect(p);t=time.perf_counter();c.execute('PRAGMA quick_check').fetchall();\
+       print(f'{(time.perf_counter()-t)*1e3:.1f} ms')"
+
 3. on damage the file and its WAL/SHM are renamed `<name>.damaged-<UTC time>` (kept for a person),
    every row that can still be read is copied, row by row, skipping damaged stretches, into a fresh
    database, and the caller gets a `Damage` saying what was lost — for the log, the health and the owner.

@@ -17,6 +17,7 @@ with the next write that succeeds, and the fault is reported (`guard`, `store_fa
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import tomllib
@@ -246,6 +247,9 @@ def load_toml(path: str | Path) -> dict[str, ParamValue]:
     """Read and validate a config file; tables flatten to dotted names (`[alert] soc_low` → `alert.soc_low`).
 
     `[server] host = …, password = …` is also accepted for `server` / `server_password`.
+    A secret can be named by file instead (`server_password_file`, `module_password_file`,
+    `apn_password_file`, `[server] password_file`): the file's first line is the value, so the
+    config file itself can be shared without the passwords.
     """
     try:
         with open(path, "rb") as f:
@@ -257,9 +261,37 @@ def load_toml(path: str | Path) -> dict[str, ParamValue]:
     if isinstance(raw.get("server"), dict):
         srv = raw.pop("server")
         for k, v in srv.items():
-            name = {"host": "server", "password": "server_password"}.get(k, f"server.{k}")
+            name = {"host": "server", "password": "server_password",
+                    "password_file": "server_password_file"}.get(k, f"server.{k}")
             raw[name] = v
-    return {name: _validate(name, v) for name, v in _flatten(raw).items()}
+    flat = _flatten(raw)
+    for key in [k for k in flat if k.endswith("_file")]:
+        name = key.removesuffix("_file")
+        spec = SPEC_BY_NAME.get(name)
+        if spec is None or not spec.secret:
+            raise ConfigError(f"{key}: unknown setting")
+        flat[name] = read_secret_file(key, flat.pop(key))
+    return {name: _validate(name, v) for name, v in flat.items()}
+
+
+def read_secret_file(setting: str, path: object) -> str:
+    """The first line of a password file; ConfigError naming `setting` if it cannot be read.
+
+    A file other users may read protects nothing: that is warned about, not refused (the owner of
+    the machine decides)."""
+    if not isinstance(path, str) or not path:
+        raise ConfigError(f"{setting}: expected a file name, got {path!r}")
+    try:
+        with open(path, encoding="utf-8") as f:
+            value = f.readline().rstrip("\r\n")
+            mode = os.fstat(f.fileno()).st_mode
+    except OSError as e:
+        raise ConfigError(f"{setting}: cannot read {path}: {e.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{setting}: {path} is not UTF-8 text") from None
+    if mode & 0o077:
+        log.warning("%s: %s can be read by other users (mode %o); chmod 600 it", setting, path, mode & 0o777)
+    return value
 
 
 class Params:
