@@ -160,13 +160,12 @@ class RemoteCommands:
 
 def _from_server(cmd: int, p: tuple[str, ...]) -> tuple[str | None, dict]:
     def num(i: int) -> int | None:
-        try:
-            return int(p[i])
-        except (IndexError, ValueError):
-            return None
+        """ASCII digits only: `int()` also reads `٣` as 3 (issue 12 item 10)."""
+        word = p[i].strip() if i < len(p) else ""
+        return int(word) if word.isascii() and word.isdigit() else None
 
     if cmd == 10:
-        mode = CHARGE_MODES.get(num(0) if num(0) is not None else -1)
+        mode = CHARGE_MODES.get(-1 if (n := num(0)) is None else n)
         return ("charge_mode", {"mode": mode}) if mode else ("", {})
     if cmd == 11:
         return "charge_start", {}
@@ -175,7 +174,7 @@ def _from_server(cmd: int, p: tuple[str, ...]) -> tuple[str | None, dict]:
     if cmd == 15:
         return ("charge_limit", {"amps": num(0)}) if num(0) is not None else ("", {})
     if cmd == 16:
-        mode = CHARGE_MODES.get(num(0) if num(0) is not None else -1)
+        mode = CHARGE_MODES.get(-1 if (n := num(0)) is None else n)
         return ("charge_mode", {"mode": mode}) if mode else ("", {})
     if cmd in (18, 19):
         return "wakeup", {}

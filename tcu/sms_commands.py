@@ -7,7 +7,9 @@ car reports (`Locked` / `Lock failed: …`), not merely "requested". Everything 
 the unit comes through the `CommandContext` protocol so it runs the same in tests, in `tcu sim` and in a car.
 
 Authentication (SMS only; the server link and the console are already trusted): the owner's number,
-or the module password as the first word after the command, checked by `tcu.auth`.
+or the module password as the first word after the command, checked by `tcu.auth`. Every SMS reply,
+`Permission denied` included, passes the reply budget (`tcu.reply_budget`) first; the failure counts
+and the budget survive restarts through a `tcu.restart_memory.Ledger`.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modem.sms import SmsError, split_text
+from runtime.ratelog import RateLimitedLog
+from tcu.alert_router import sms_parts
 from tcu.auth import Guard, number_matches, password_matches
 from tcu.params import ConfigError, Params
 from tcu.phone import is_alphanumeric_sender, try_normalise
+from tcu.reply_budget import ReplyBudget
+from tcu.restart_memory import Ledger
 from tcu.sms_log import MASK, SmsLog, mask_secrets
 
 log = logging.getLogger(__name__)
@@ -44,7 +50,7 @@ class ModemStatus:
 
 
 class MetricsLike(Protocol):
-    def get(self, name: str, default: object = None) -> object: ...
+    def get(self, name: str, /) -> object: ...
     def is_stale(self, name: str, now: float) -> bool: ...
     def updated_at(self, name: str) -> float | None: ...
 
@@ -52,9 +58,15 @@ class MetricsLike(Protocol):
 class CommandContext(Protocol):
     """What the interpreter needs from the unit (implemented by the wiring, faked in tests)."""
 
-    metrics: MetricsLike  # tcu.metrics.MetricsView
-    params: Params
-    version: str
+    @property
+    def metrics(self) -> MetricsLike:  # tcu.metrics.MetricsView
+        ...
+
+    @property
+    def params(self) -> Params: ...
+
+    @property
+    def version(self) -> str: ...
 
     def link_status(self, now: float) -> str:
         """`Server: online` or `Server: offline since 14:02, 3 queued`."""
@@ -138,11 +150,16 @@ def fit_sms(text: str, max_parts: int = MAX_PARTS) -> str:
 
 
 class CommandInterpreter:
-    def __init__(self, ctx: CommandContext, sms_log: SmsLog | None = None, guard: Guard | None = None) -> None:
+    def __init__(self, ctx: CommandContext, sms_log: SmsLog | None = None, guard: Guard | None = None,
+                 budget: ReplyBudget | None = None, ledger: Ledger | None = None, now: float = 0.0) -> None:
+        """`ledger` (with the current time `now`): where the guard and the reply budget keep their
+        counts across restarts; used for whichever of `guard` / `budget` is not given."""
         self.ctx = ctx
         self.sms_log = sms_log
-        self.guard = guard or Guard()
-        self.stats = {"executed": 0, "failed": 0, "denied": 0}
+        self.guard = guard or Guard(ledger, now)
+        self.budget = budget or ReplyBudget(ledger=ledger, now=now)
+        self._budget_log = RateLimitedLog(log, 60.0)
+        self.stats = {"executed": 0, "failed": 0, "denied": 0, "withheld": 0}
 
     # -- entry point -------------------------------------------------------------------------------
     def handle(self, text: str, sender: str | None, channel: str, now: float, respond: Respond) -> Outcome:
@@ -152,23 +169,29 @@ class CommandInterpreter:
         number = sender or ""
         if channel == "sms":
             if is_alphanumeric_sender(number):
-                self._log_in(number, text, now, "operator")
+                # Not a phone (an operator, or a spoofed alphanumeric sender): nothing is run. What looks
+                # like a command keeps only its first word — the rest may be a password or a guess at
+                # it — and the current secrets are masked in whatever is stored or forwarded.
+                masked = self._masked_foreign_text(text)
+                self._log_in(number, masked, now, "operator")
                 log.info("operator SMS from %s kept in the SMS log and forwarded as info", number)
-                self.ctx.notify(f"SMS from {number}: {text}")
+                self.ctx.notify(f"SMS from {number}: {masked}")
                 return Outcome("operator")
             number = try_normalise(number, default_cc) or number
-            if self.guard.is_ignored(number, now):
+            from_owner = number_matches(number, str(p.get("owner")), default_cc)
+            if not from_owner and self.guard.is_ignored(number, now):
                 words = text.split()
                 self._log_in(number, " ".join(words[:1] + [MASK] * (len(words) > 1)), now, "ignored: locked out")
                 log.info("SMS from %s ignored: number locked out after repeated failures", number)
                 return Outcome("locked_out")
             reply_fn = self._sms_responder(number, respond, now)
         else:
+            from_owner = False
             reply_fn = respond
 
         words = text.strip().split()
         cmd, args = self._parse(words)
-        is_owner = channel != "sms" or number_matches(number, str(p.get("owner")), default_cc)
+        is_owner = channel != "sms" or from_owner
         if cmd is None:
             if is_owner:
                 self._log_in(number, text, now, "unknown")
@@ -191,7 +214,9 @@ class CommandInterpreter:
             self._log_in(number, words[0] + (" " + MASK if len(words) > 1 else ""), now,
                          f"command {cmd.name}, not authenticated")
         if cmd.name == "REGISTER":
-            pass  # its argument is the password itself; checked in _register
+            if from_owner and self.guard.owner_command_ignored(number, now):
+                log.info("REGISTER from the owner's number %s ignored: too many wrong passwords this hour", number)
+                return Outcome("locked_out", cmd.name)
         elif not (is_owner or had_pw):
             return self._deny(number, cmd.name, now, reply_fn)
         elif cmd.owner_only and not is_owner:
@@ -249,18 +274,36 @@ class CommandInterpreter:
             return
         self.sms_log.add("in", number, redact_command(text), now, note=note, secrets=self._secrets())
 
+    def _masked_foreign_text(self, text: str) -> str:
+        words = text.strip().split()
+        cmd, _args = self._parse(words)
+        if cmd is not None and len(words) > 1:
+            return f"{words[0]} {MASK}"
+        return mask_secrets(redact_command(text), self._secrets())
+
     def _sms_responder(self, number: str, respond: Respond, now: float) -> Respond:
         def reply(text: str) -> None:
             text = fit_sms(mask_secrets(text, self._secrets()))
+            parts, denied = sms_parts(text), text == DENIED
+            why = self.budget.check(number, parts, now, denied=denied)
+            if why is not None:
+                self.stats["withheld"] += 1
+                self.budget.withheld += 1
+                self._budget_log.warning(f"withheld-{'denied' if denied else 'reply'}", now,
+                                         "SMS reply to %s not sent: %s", number, why)
+                if self.sms_log is not None:
+                    self.sms_log.add("out", number, text, now, note=f"not sent: {why}")
+                return
+            self.budget.spend(number, parts, now, denied=denied)
             if self.sms_log is not None:
                 self.sms_log.add("out", number, text, now, note="reply")
             respond(text)
 
         return reply
 
-    def _deny(self, number: str, command: str, now: float, reply_fn: Respond) -> Outcome:
+    def _deny(self, number: str, command: str, now: float, reply_fn: Respond, owner: bool = False) -> Outcome:
         self.stats["denied"] += 1
-        rej = self.guard.failed(number, command, now)
+        rej = self.guard.failed(number, command, now, owner=owner)
         if rej.locked_out:
             return Outcome("locked_out", command)
         if rej.reply:
@@ -435,7 +478,8 @@ class CommandInterpreter:
             reply_fn("REGISTER works only by SMS (it registers the sender's number)")
             return Outcome("error", "REGISTER")
         if not password_ok:
-            return self._deny(number, "REGISTER", now, reply_fn)
+            is_owner = number_matches(number, str(p.get("owner")), str(p.get("country_code")) or None)
+            return self._deny(number, "REGISTER", now, reply_fn, owner=is_owner)
         owner = try_normalise(number, str(p.get("country_code")) or None)
         if owner is None:
             reply_fn("REGISTER: your number cannot be used as the owner's")
@@ -447,7 +491,7 @@ class CommandInterpreter:
 
     # -- command handlers (car, deferred) ----------------------------------------------------------
     def _pin(self, args: list[str], usage: str) -> None:
-        if len(args) > 1 or (args and not args[0].isdigit()):
+        if len(args) > 1 or (args and not _ascii_digits(args[0])):
             raise _Usage(usage)
 
     def _lock(self, args: list[str], reply_fn: Respond) -> None:
@@ -499,7 +543,7 @@ class CommandInterpreter:
         mode = args[0].lower()
         amps: int | None = None
         if len(args) == 2:
-            if not args[1].isdigit() or not 1 <= int(args[1]) <= 100:
+            if not _ascii_digits(args[1]) or not 1 <= int(args[1]) <= 100:
                 raise _Usage(usage)
             amps = int(args[1])
         ok_text = f"Charge mode: {mode}" + (f", {amps}A" if amps else "")
@@ -526,6 +570,11 @@ _CHARGE_STATES = {
     "charging": "Charging", "topoff": "Topping off", "done": "Charge done", "prepare": "Preparing to charge",
     "heating": "Charging, heating", "stopped": "Charge stopped",
 }
+
+
+def _ascii_digits(word: str) -> bool:
+    """`0`-`9` only: `str.isdigit()` also takes `³` (which `int()` then rejects) and `٣` (which it reads as 3)."""
+    return word.isascii() and word.isdigit()
 
 
 class _Usage(Exception):

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from tcu.auth import Guard, number_matches, password_matches
 from tcu.metrics import Metrics
 from tcu.params import Params
+from tcu.reply_budget import ReplyBudget, ReplyBudgetSettings
 from tcu.sms_commands import (
     UNKNOWN,
     CommandInterpreter,
@@ -90,7 +91,9 @@ class Rig:
         self.params = Params(cfg, db)
         self.unit = FakeUnit(self.params)
         self.log = SmsLog(db)
-        self.interp = CommandInterpreter(self.unit, self.log)
+        # the reply budget has its own tests; here it must not get in the way of a hundred commands
+        unlimited = ReplyBudget(ReplyBudgetSettings(10**6, 10**6, 10**6))
+        self.interp = CommandInterpreter(self.unit, self.log, budget=unlimited)
         self.now = T0
         self.replies: list[str] = []
 
