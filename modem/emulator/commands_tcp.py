@@ -299,7 +299,7 @@ class _LinkSockets:
             head = b""
             if m.settings.cipsrip:  # manual §8.2.20: "RECV FROM:<IP ADDRESS>:<PORT>"
                 head += f"\r\nRECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
-            if multi(m):
+            if multi(m):  # AT+CIPHEAD is for single-connection mode only (SIM900 manual V1.03 §8.2.15)
                 head += f"\r\n+RECEIVE,{link.n},{len(chunk)}:\r\n".encode()
             elif m.settings.ciphead:
                 head += f"\r\n+IPD,{len(chunk)}:".encode()
