@@ -17,7 +17,7 @@ import isotp
 from isotp.tools import Timer as _IsoTpTimer
 
 if TYPE_CHECKING:
-    from runtime import Loop
+    from runtime import Loop, Timer
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ class IsoTpChannel:
             loop, rxfn=self._rxfn, txfn=self._txfn,
             address=isotp.Address(mode, txid=txid, rxid=rxid),
             error_handler=self._on_isotp_error, params=dict(PARAMS))
-        self._timer = None
+        self._timer: Timer | None = None
         self.errors = 0
 
     def _rxfn(self) -> isotp.CanMessage | None:
@@ -112,7 +112,7 @@ class IsoTpChannel:
         """A frame from the bus; True if it belongs to this channel."""
         if arbitration_id != self.rxid:
             return False
-        self._rx.append(isotp.CanMessage(arbitration_id=arbitration_id, dlc=len(data), data=bytearray(data),
+        self._rx.append(isotp.CanMessage(arbitration_id=arbitration_id, dlc=len(data), data=bytes(data),
                                          extended_id=self._extended))
         self._process()
         return True

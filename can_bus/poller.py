@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import udsoncan
@@ -19,7 +20,7 @@ from can_bus.isotp_channel import IsoTpChannel
 from can_bus.profile import PollSpec, PollValue
 
 if TYPE_CHECKING:
-    from runtime import Loop
+    from runtime import Loop, Timer
 
 log = logging.getLogger(__name__)
 
@@ -120,15 +121,15 @@ class Poller:
         self._channels: dict[tuple[int, int], IsoTpChannel] = {}
         self._by_rx: dict[int, IsoTpChannel] = {}
         self._in_flight: PollSpec | None = None
-        self._timeout_timer = None
-        self._timer = None
+        self._timeout_timer: Timer | None = None
+        self._timer: Timer | None = None
         self.last: dict[str, Any] = {}
         for spec in self.polls:
             request_payload(spec)  # reject unsupported services now, not at 3 a.m.
             key = (spec.tx, spec.rx)
             if key not in self._channels:
                 ch = IsoTpChannel(loop, send_frame, spec.tx, spec.rx,
-                                  lambda p, k=key: self._on_payload(k, p), extended=spec.extended)
+                                  partial(self._on_payload, key), extended=spec.extended)
                 self._channels[key] = ch
                 self._by_rx[spec.rx] = ch
         self.set_state(state)

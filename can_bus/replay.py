@@ -16,7 +16,7 @@ import can
 from can_bus.port import CanPort, check_frame
 
 if TYPE_CHECKING:
-    from runtime import Loop
+    from runtime import Loop, Timer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ class ReplayPort(CanPort):
         self.on_end = on_end
         self.finished = False
         self.passes = 0
-        self._timer = None
+        self._timer: Timer | None = None
         self._start()
 
     def _start(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from can_bus.isotp_channel import IsoTpChannel
@@ -43,7 +44,7 @@ class UdsResponder:
             if spec.tx not in self._channels:
                 self._channels[spec.tx] = IsoTpChannel(
                     loop, send_frame, txid=spec.rx, rxid=spec.tx,
-                    on_payload=lambda p, tx=spec.tx: self._on_request(tx, p), extended=spec.extended)
+                    on_payload=partial(self._on_request, spec.tx), extended=spec.extended)
 
     @property
     def request_ids(self) -> frozenset[int]:

@@ -155,12 +155,17 @@ def test_vanished_adapter_is_reported_not_raised() -> None:
 
     from can_bus.bus import PythonCanPort
 
+    from can_bus.port import BusGone
+
     port = PythonCanPort(loop, Vanishing(), name="gone")
     errors: list = []
-    port.set_handler(lambda *a: None, errors.append)
+    events: list = []
+    port.set_handler(lambda *a: None, errors.append, events.append)
     os.write(w, b"x")
     loop.run(until=loop.time() + 0.05)
-    assert port.gone and errors and "no longer reading" in errors[0]
+    # a vanished adapter is a state (on_state), not an error the bus survives (on_error)
+    assert port.gone and errors == [] and len(events) == 1
+    assert isinstance(events[0], BusGone) and "No such device" in events[0].reason
     port.send(0x100, b"")
     assert port.stats.tx_errors == 1
     port.close()
