@@ -52,6 +52,8 @@ class Damage:
     unreadable: int      # read errors stepped over while copying (0: every reachable row was read)
 
     def describe(self) -> str:
+        if not self.quarantined:    # nothing left to set aside: the file was lost or emptied
+            return f"{self.db} was {self.reason}: what it held is lost"
         skipped = f", {self.unreadable} read error{'s' if self.unreadable != 1 else ''} skipped" \
             if self.unreadable else ""
         return (f"{self.db} was damaged ({self.reason}); {self.salvaged} rows saved{skipped}; "

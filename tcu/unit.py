@@ -151,6 +151,7 @@ class Unit:
         self._status_timer: Timer | None = None
         self.status_writer = StatusWriter(self.state_dir / FILENAME)
         self.add_status_source("can", self._can_status)
+        self.add_status_source("storage", self.storage.status)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -53,6 +53,25 @@ class UnitState:
         self.guard = guard
         self._memory: dict[str, str] = {}
 
+    def get(self, key: str) -> str | None:
+        if key in self._memory:
+            return self._memory[key]
+        try:
+            row = self.conn.execute("SELECT v FROM unit_state WHERE k=?", (key,)).fetchone()
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            return None
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, value: str, now: float = 0.0) -> None:
+        try:
+            with transaction(self.conn) as c:
+                c.execute("INSERT OR REPLACE INTO unit_state (k, v) VALUES (?, ?)", (key, value))
+        except sqlite3.Error as e:
+            self.guard.failed(e, now)
+            self._memory[key] = value
+
     def bump(self, key: str, now: float = 0.0) -> int:
         try:
             with transaction(self.conn) as c:
@@ -95,6 +114,7 @@ class UnitStorage:
         self.sms_log = SmsLog(self._open("sms_log.db", SMS_SCHEMA, ("sms_log",), wall),
                               guard=self.guards["sms_log.db"])
         self.state = UnitState(self._open("unit.db", _UNIT_SCHEMA, ("unit_state",), wall), self.guards["unit.db"])
+        self._check_outbox_lineage()
         self.params = params
         if params is not None:
             self.guards["params.db"] = params.guard
@@ -108,6 +128,27 @@ class UnitStorage:
             if guard.fault is not None:
                 self.faults[guard.name] = guard.fault
         self._report(loop.time())
+
+    def _check_outbox_lineage(self) -> None:
+        """An outbox deleted or truncated to nothing opens as a fresh, empty file — indistinguishable
+        from a first start, and queued alerts would vanish without a word. unit.db remembers which
+        outbox file (its tag space) the unit last used: a different one means the old one was lost."""
+        known = self.state.get("outbox_space")
+        space = self.outbox.tag_space
+        if known is not None and known != space and not any(d.db == "outbox.db" for d in self.damage):
+            damage = Damage("outbox.db", "missing or empty although the unit ran here before", "", 0, 0)
+            log.error("%s", damage.describe())
+            self.damage.append(damage)
+        if known != space:
+            self.state.put("outbox_space", space, self.loop.time())
+
+    def status(self) -> dict[str, object]:
+        """For `tcu state`: what fails, what is held in memory, the next retry."""
+        return {"problem": self.problem_text(), "memory_items": self.outbox.memory_items,
+                "failing": {name: {"fault": g.fault, "retries": g.backoff.attempts,
+                                   "next_try": None if g.backoff.next_at is None else
+                                   round(self.loop.wall() + g.backoff.next_at - self.loop.time(), 1)}
+                            for name, g in self.guards.items() if g.failing}}
 
     def _cannot_use(self, e: BaseException) -> None:
         fault = storage_fault(e)

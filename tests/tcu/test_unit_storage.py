@@ -189,3 +189,28 @@ def test_a_read_only_state_directory_runs_in_memory_and_says_so(tmp_path: Path) 
         assert [i for t in w.server_texts() for i in alert_ids(t)] == [aid]
         unit.stop()
         fs.readonly(False)
+
+
+def test_an_outbox_lost_while_the_unit_state_survived_is_reported_not_silently_empty(tmp_path: Path) -> None:
+    """Before: a deleted or emptied outbox.db opened as a first start: `0 items queued`, no word."""
+    w = World(tmp_path)
+    state = tmp_path / "state"
+    unit = w.unit(state)
+    w.modem.set_gprs(False)
+    w.modem.set_coverage(False)
+    w.loop.run_for(5)
+    for n in range(3):
+        unit.raise_alert(alert(n))
+    unit.stop()
+    unit.outbox.close()
+    for side in ("", "-wal", "-shm"):
+        Path(f"{state / 'outbox.db'}{side}").unlink(missing_ok=True)
+    (state / "outbox.db").write_bytes(b"")
+    again = w.unit(state)
+    problem = again.health.get("storage")
+    assert problem is not None and "outbox.db was missing or empty" in problem.text
+    assert again.status_snapshot()["sources"]["storage"]["problem"] == problem.text  # type: ignore[index]
+    w.modem.set_coverage(True)
+    w.modem.set_gprs(True)
+    w.loop.run_for(600)
+    assert any("outbox.db was missing or empty" in t for t in w.server_texts())
