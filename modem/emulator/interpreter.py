@@ -420,7 +420,7 @@ class Interpreter:
                 self._end_prompt(send=True)
             return
         # Copy plain payload in bulk up to the next byte that means something.
-        specials = (CTRL_Z, ESC, CR, LF) if p.kind == "cmgs-text" else (CTRL_Z, ESC)
+        specials = (CTRL_Z, ESC, CR, LF) if p.kind.endswith("-text") else (CTRL_Z, ESC)  # CMGS/CMGW
         end = len(self._inbuf)
         for sp in specials:
             k = self._inbuf.find(sp, 0, end)
