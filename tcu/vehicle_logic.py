@@ -4,6 +4,11 @@ Sans-IO: it listens to the metrics store (`on_metric` has the listener signature
 the monotonic time; `tick(now)` returns the alerts raised since the last call. Decisions that depend
 on several metrics arriving in one burst (a charge stop and the state that explains it) wait a short
 settle time before being made, so the order in which CAN frames arrive does not change the verdict.
+
+Conditions that last (alarm sounding, 12 V low, SOC low, car left on) are raised once, when they
+begin. The unit remembers across a restart which of them it already raised (`remembered`, kept up
+to date through `on_condition`): after a restart the metrics arrive afresh, and a still-sounding
+alarm or a still-low battery used to be raised again as a new alert (issue 12 item 10).
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 import time as _time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
@@ -22,6 +27,7 @@ PLANNED_STOP_WINDOW_S = 60.0  # a stop within this of a charge_stop command is p
 V12_HOLD_S = 30.0  # a 12 V dip must last this long (engine crank, door-open wake-ups dip briefly)
 V12_DEFAULT_REF = 12.6  # resting voltage of a healthy lead-acid battery when no reference is known
 SOC_REARM_MARGIN = 2.0  # SOC must climb this far above the threshold to re-arm the SOC alert
+CONDITIONS = ("alarm", "12v_low", "soc_low", "left_on")  # lasting conditions, raised once while they last
 
 
 @dataclass(frozen=True)
@@ -123,11 +129,18 @@ class VehicleLogic:
         metrics: Metrics,
         settings: LogicSettings | None = None,
         wall: Callable[[float], float] | None = None,
+        remembered: Iterable[str] = (),
+        on_condition: Callable[[str, bool], None] | None = None,
     ) -> None:
-        """`wall(now)` maps the monotonic `now` to epoch seconds for alert times (default: identity)."""
+        """`wall(now)` maps the monotonic `now` to epoch seconds for alert times (default: identity).
+
+        `remembered`: conditions (CONDITIONS) raised before a restart and not over then; they are not
+        raised again while they last. `on_condition(kind, active)` is told when one begins or ends."""
         self.m = metrics
         self.s = settings or LogicSettings()
         self._wall = wall or (lambda now: now)
+        self._remembered = set(remembered) & set(CONDITIONS)
+        self._on_condition = on_condition
         self._out: list[Alert] = []
         self._seq = 0
         # charge
@@ -135,16 +148,16 @@ class VehicleLogic:
         self._charge_stop_at: float | None = None
         self._charge_stop_soc: float | None = None
         # 12 V
-        self._v12_low = False
+        self._v12_low = "12v_low" in self._remembered
         self._v12_low_since: float | None = None
         # SOC
-        self._soc_armed = True
+        self._soc_armed = "soc_low" not in self._remembered
         # parking
         self._anchor: tuple[float, float] | None = None
         self._moved_alerted = False
         # left on
         self._on_still_since: float | None = None
-        self._left_on_alerted = False
+        self._left_on_alerted = "left_on" in self._remembered
         # history
         self._records: list[HistoryRecord] = []
         self._trip: dict[str, float | None] | None = None
@@ -165,7 +178,9 @@ class VehicleLogic:
         """
         if name == "v.p.speed" and isinstance(new, float) and new >= 1.0:
             self._on_still_since = None
-            self._left_on_alerted = False
+            if self._left_on_alerted:
+                self._left_on_alerted = False
+                self._condition("left_on", False)
             return
         handler = self._handlers.get(name)
         if handler is not None:
@@ -184,11 +199,13 @@ class VehicleLogic:
             v = self.m.get("v.b.12v.voltage")
             if isinstance(v, float) and v < self._v12_ref() - self.s.v12_low_drop:
                 self._v12_low = True
+                self._condition("12v_low", True)
                 self._raise("12v_low", f"12V battery low: {v:.1f}V", False, now)
             self._v12_low_since = None
         if (self._on_still_since is not None and not self._left_on_alerted
                 and now - self._on_still_since >= self.s.left_on_s):
             self._left_on_alerted = True
+            self._condition("left_on", True)
             self._raise("left_on", "Car left switched on while parked", False, now)
         if self._next_crumb is not None and now >= self._next_crumb:
             self._breadcrumb(now)
@@ -214,6 +231,12 @@ class VehicleLogic:
         return min(cands) if cands else None
 
     # -- rules -------------------------------------------------------------------------------------
+    def _condition(self, kind: str, active: bool) -> None:
+        if not active:
+            self._remembered.discard(kind)
+        if self._on_condition is not None:
+            self._on_condition(kind, active)
+
     def _raise(self, kind: str, text: str, critical: bool, now: float) -> Alert:
         wall = self._wall(now)
         self._seq += 1
@@ -300,7 +323,12 @@ class VehicleLogic:
 
     def _on_alarm(self, old: MetricValue | None, new: MetricValue, now: float) -> None:
         if new and not old:
+            if old is None and "alarm" in self._remembered:
+                return      # still the alarm raised before the restart
+            self._condition("alarm", True)
             self._raise("alarm", "ALARM sounding", True, now)
+        elif not new and (old or "alarm" in self._remembered):
+            self._condition("alarm", False)
 
     def _v12_ref(self) -> float:
         ref = self.m.get("v.b.12v.voltage.ref")
@@ -313,6 +341,7 @@ class VehicleLogic:
         if self._v12_low:
             if new >= ref - self.s.v12_recover:
                 self._v12_low = False
+                self._condition("12v_low", False)
                 self._raise("12v_ok", f"12V battery recovered: {new:.1f}V", False, now)
         elif new < ref - self.s.v12_low_drop:
             if self._v12_low_since is None:
@@ -325,9 +354,11 @@ class VehicleLogic:
             return
         if self._soc_armed and new < self.s.soc_low:
             self._soc_armed = False
+            self._condition("soc_low", True)
             self._raise("soc_low", f"SOC below {self.s.soc_low:g}% ({new:.0f}%)", False, now)
         elif not self._soc_armed and new >= self.s.soc_low + SOC_REARM_MARGIN:
             self._soc_armed = True
+            self._condition("soc_low", False)
 
     def _parked(self) -> bool:
         return self.m.get("v.e.on") is False
@@ -386,7 +417,9 @@ class VehicleLogic:
                 self._on_still_since = now
         else:
             self._on_still_since = None
-            self._left_on_alerted = False
+            if self._left_on_alerted:
+                self._left_on_alerted = False
+                self._condition("left_on", False)
 
     def _on_activity(self, old: MetricValue | None, new: MetricValue, now: float) -> None:
         """A door opening means somebody is at the car: restart the left-on timer."""

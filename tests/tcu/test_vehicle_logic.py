@@ -17,9 +17,15 @@ T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC
 
 
 class Rig:
-    def __init__(self, **settings: Any) -> None:  # LogicSettings fields
+    def __init__(self, remembered: set[str] | None = None, **settings: Any) -> None:  # LogicSettings fields
         self.m = Metrics()
-        self.logic = VehicleLogic(self.m, replace(LogicSettings(), **settings))
+        self.conditions: set[str] = set(remembered or ())
+
+        def on_condition(kind: str, active: bool) -> None:
+            (self.conditions.add if active else self.conditions.discard)(kind)
+
+        self.logic = VehicleLogic(self.m, replace(LogicSettings(), **settings), remembered=self.conditions,
+                                  on_condition=on_condition)
         self.m.subscribe(self.logic.on_metric)
         self.now = T0
         self.alerts: list[Alert] = []
@@ -148,6 +154,29 @@ def test_12v_low_with_hold_and_hysteresis() -> None:
     r.set(b_12v_voltage=12.1)
     assert [a.kind for a in r.alerts] == ["12v_low", "12v_ok"]
     assert r.texts()[-1] == "12V battery recovered: 12.1V"
+
+
+def test_a_restart_does_not_raise_still_active_conditions_again() -> None:
+    """Alarm sounding, 12 V low, SOC low, car left on: raised once; after a restart (a new logic with the
+    remembered conditions and the metrics arriving afresh) not again while they last (issue 12 item 10)."""
+    def live(r: Rig) -> None:
+        r.set(b_12v_voltage_ref=12.6, b_12v_voltage=11.2, b_soc=8.0, e_alarm=True, e_on=True, e_handbrake=True,
+              p_speed=0.0)
+        r.advance(LogicSettings().left_on_s + 60)
+
+    first = Rig()
+    live(first)
+    assert sorted(a.kind for a in first.alerts) == ["12v_low", "alarm", "left_on", "soc_low"]
+    assert first.conditions == {"alarm", "12v_low", "soc_low", "left_on"}
+    again = Rig(remembered=set(first.conditions))
+    live(again)
+    assert again.alerts == []
+    # when they end and begin again, they are new alerts
+    again.set(e_alarm=False, b_12v_voltage=12.4, b_soc=20.0)
+    assert sorted(a.kind for a in again.alerts) == ["12v_ok"] and again.conditions == {"left_on"}
+    again.set(e_alarm=True)
+    again.set(b_soc=8.0)
+    assert sorted(a.kind for a in again.alerts) == ["12v_ok", "alarm", "soc_low"]
 
 
 def test_soc_below_threshold_rearms_with_margin() -> None:
