@@ -30,6 +30,12 @@ class SerialStream(FdStream):
         super().close()
         self.port.close()
 
+    def _peer_closed(self) -> None:
+        # The device went away (EIO on a pty whose other end closed, an unplugged USB adapter): let the
+        # port go too, or every vanish-and-reopen would leak its fd.
+        self.port.close()
+        super()._peer_closed()
+
 
 class PolledSerialStream(Stream):
     """A pyserial URL without an fd (loop://, rfc2217://, …): polled on a short timer."""

@@ -18,6 +18,12 @@ signal, at most once per `reinit_interval`. A modem that answers "not registered
 A silence watchdog power-cycles a modem that has said nothing for `silence_timeout` seconds, and the
 session liveness check (ping `A`, answer `a` within a deadline) turns a silent stall into a reconnect.
 
+Below the ladder is the port itself (issue 12): when the modem's serial port vanishes (`PortClosed`: a
+USB modem unplugged, the emulator's pty gone) the link goes offline to `port_gone` and waits there —
+no action can reach the modem, so none is tried, and neither the watchdog nor a reset runs; the driver
+reopens the port with its own back-off. `PortReopened` starts the link over from `probe`, as after a
+power cycle: whatever answers at the port may have rebooted.
+
 TCP reconnect pacing: the back-off is the *period* between attempt starts (CIPSTART + login), capped at
 `backoff_cap`, not a pause after each failure. A login that already waited ~30 s for a welcome that never
 came (a stalled bearer) is retried within seconds, so the unit is online within ~`backoff_cap` of the
@@ -43,13 +49,16 @@ from modem.driver.events import (
     ModemPoweredDown,
     ModemRebooted,
     ModemSilent,
+    PortClosed,
+    PortReopened,
     RegistrationChanged,
     TcpClosed,
 )
 
 __all__ = [  # the modem events the supervisor reads are re-exported: one type per fact, named here too
     "ACTION_KINDS", "STATES", "Action", "GprsLost", "LinkConfig", "LinkEvent", "LinkSupervisor", "ModemActivity",
-    "ModemPoweredDown", "ModemRebooted", "ModemSilent", "RegistrationChanged", "Restart", "ServerAlive",
+    "ModemPoweredDown", "ModemRebooted", "ModemSilent", "PortClosed", "PortReopened", "RegistrationChanged",
+    "Restart", "ServerAlive",
     "SessionStalled", "SignalQuality", "StateDef", "StepDone", "TcpClosed", "Transition",
 ]
 
@@ -146,6 +155,8 @@ class StateDef:
 
 # The table (one row per state). Timeouts follow the SIM800 manual's worst cases (sim800-at.md §1).
 STATES: dict[str, StateDef] = {s.name: s for s in (
+    # The modem's port vanished: nothing to do but wait for the driver to reopen it (PortReopened).
+    StateDef("port_gone", None, None, "port_gone", "probe"),
     StateDef("power_cycle", "power_cycle", 30.0, "power_cycle", "probe"),
     StateDef("probe", "probe", 20.0, "power_cycle", "init", retries=15, retry_delay=1.0),
     StateDef("soft_reset", "soft_reset", 30.0, "power_cycle", "probe"),
@@ -261,6 +272,18 @@ class LinkSupervisor:
 
     def handle(self, event: LinkEvent, now: float) -> list[Action]:
         """Feed one event; returns the actions to run."""
+        if isinstance(event, PortClosed):
+            self.registered = False
+            if self.state == "port_gone":
+                return []  # a failed reopen: still gone
+            return self._enter("port_gone", now, f"modem port {event.port} gone ({event.reason})")
+        if isinstance(event, PortReopened):
+            if self.state != "port_gone":
+                return []
+            self.last_modem_activity = now
+            return self._enter("probe", now, f"modem port back after {event.gone_for:.0f}s")
+        if self.state == "port_gone" and not isinstance(event, ServerAlive | SignalQuality):
+            return []  # nothing reaches the modem now; the ladder starts over when the port is back
         if isinstance(event, ModemActivity):
             self.last_modem_activity = now
             return []
@@ -318,7 +341,7 @@ class LinkSupervisor:
     def tick(self, now: float) -> list[Action]:
         """Once a second: retries, timeouts, back-off ends, watchdog, polls and session liveness."""
         st = self.state
-        if st not in ("power_cycle", "off") and now - self.last_modem_activity > self.config.silence_timeout:
+        if st not in ("power_cycle", "off", "port_gone") and now - self.last_modem_activity > self.config.silence_timeout:
             return self._enter("power_cycle", now, f"modem silent for {now - self.last_modem_activity:.0f}s")
         sdef = STATES.get(st)
         if sdef is None:

@@ -28,6 +28,8 @@ from modem.driver.events import (
     ModemPoweredDown,
     ModemRebooted,
     ModemSilent,
+    PortClosed,
+    PortReopened,
     RegistrationChanged,
     SmsReceived,
     TcpClosed,
@@ -352,6 +354,12 @@ class LinkDriver:
             self.feed(ev)
         elif isinstance(ev, ModemSilent):
             self.session.disconnected("modem silent")
+            self.feed(ev)
+        elif isinstance(ev, PortClosed):
+            self._drop_tx()
+            self.session.disconnected("modem port gone")
+            self.feed(ev)
+        elif isinstance(ev, PortReopened):
             self.feed(ev)
         elif isinstance(ev, RegistrationChanged):
             if not ev.gprs:

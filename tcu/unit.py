@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from can_bus.port import BusBack, BusEvent, BusGone
+from modem.driver.events import ModemEvent, PortClosed, PortReopened
 from modem.driver.script import Ok, Result
 from runtime import Loop, Timer
 from runtime.backoff import Backoff
@@ -114,6 +115,7 @@ class Unit:
         self.link.on_signal = self._on_signal
         self.link.sup.on_transition = lambda tr: self.metrics.set("m.net.state", tr.dst, tr.at)
         self.modem = modem
+        modem.subscribe(self._on_modem_port)
         self._last_frame_at = -1e18
         self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send,
                                      last_frame_at=lambda: self._last_frame_at)
@@ -231,6 +233,15 @@ class Unit:
         elif isinstance(event, BusBack):
             self.health.clear("can", now)
             self.decoder.reset()  # the first frames after the gap refresh every metric, changed or not
+
+    def _on_modem_port(self, event: ModemEvent) -> None:
+        """The modem's port vanished or came back (the driver reopens it): the unit's health says so."""
+        now = self.loop.time()
+        if isinstance(event, PortClosed):
+            self.health.report("modem", f"modem port {event.port} is gone", now, retries=event.retries,
+                               next_try=event.next_try)
+        elif isinstance(event, PortReopened):
+            self.health.clear("modem", now)
 
     def _can_status(self) -> dict[str, object]:
         port = self.can_port

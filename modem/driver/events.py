@@ -138,4 +138,23 @@ class Unsolicited(ModemEvent):
 
 @dataclass(frozen=True)
 class PortClosed(ModemEvent):
-    """The serial stream closed under us (USB modem unplugged, pty gone). The `Modem` is closed."""
+    """The serial stream closed under us (USB modem unplugged, pty gone): the modem cannot be reached.
+
+    A `Modem` that can reopen its port publishes this when the port goes and again after every failed
+    reopen (`retries`, `next_try` current; loop times), then `PortReopened`; one that cannot is closed.
+    """
+
+    port: str = ""
+    reason: str = "serial stream closed"
+    since: float = 0.0
+    retries: int = 0
+    next_try: float | None = None
+
+
+@dataclass(frozen=True)
+class PortReopened(ModemEvent):
+    """The port is open again after `PortClosed`: what answers there may have rebooted (probe it)."""
+
+    port: str = ""
+    gone_for: float = 0.0
+    retries: int = 0

@@ -29,6 +29,14 @@ causes), `TcpClosed` (remote close or SEND FAIL), `GprsLost` (+PDP: DEACT), `Mod
 read, deleted from storage and reassembled before `SmsReceived`; TCP bytes come as `TcpDataReceived`;
 streamed NMEA as `NmeaReceived` and `GnssFixReceived`.
 
+Port lifecycle (issue 12): with a `reopen` (what `open_modem` gives a device path), a port that
+vanishes (EIO on a pty whose emulator stopped, a USB modem unplugged) is not the end: every pending
+operation fails at once, `PortClosed` is published, and the same path is opened again with capped
+back-off (1 s doubling to 30 s), `PortClosed` again after each failed try (retries, next try) and
+`PortReopened` once it is back. Operations started meanwhile fail at once ("modem port gone"); the
+callers pace their own retries. What answers after a reopen may have rebooted: the link probes it.
+A garbled byte never closes the port (it is `LineNoise`), so only a vanished device gets here.
+
 The protocol work is in the sans-IO `ATChannel` and the pure parsers of `commands`; this adapter
 only moves bytes and time between them and the loop, so its tests run on `VirtualLoop` + pipes.
 """
@@ -39,7 +47,7 @@ import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from modem.driver import at_channel as ch
 from modem.driver import commands as C
@@ -60,6 +68,7 @@ from modem.driver.events import (
     ModemSilent,
     NmeaReceived,
     PortClosed,
+    PortReopened,
     RegistrationChanged,
     SimStatusChanged,
     SmsReceived,
@@ -71,13 +80,31 @@ from modem.driver.events import (
 from modem.driver.script import Callback, Delay, Failed, Ok, Result, Script, StepFailed
 from modem.gnss import GnssError, NmeaAccumulator
 from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make_submits
+from runtime.backoff import Backoff
 from runtime.logsetup import register_secret
+from runtime.ratelog import RateLimitedLog
 
 if TYPE_CHECKING:
     from modem.driver.power import PowerKey
     from runtime import Loop, Stream, Timer
 
 log = logging.getLogger(__name__)
+
+# Reopening a vanished port: soon at first (a replugged USB modem is back within a second or two), then
+# doubling to a cap that bounds how long a returned modem waits unused. One try is one open().
+REOPEN_FIRST = 1.0
+REOPEN_CAP = 30.0
+
+
+class PortReopener(Protocol):
+    """How a `Modem` gets its vanished port back (`runtime.reopen.PathReopener`): `lost()` once it went,
+    `open()` for each attempt (raises OSError while the device is not back)."""
+
+    path: str
+
+    def lost(self) -> None: ...
+
+    def open(self) -> Stream: ...
 
 
 # --------------------------------------------------------------------------------------------
@@ -184,9 +211,15 @@ class Modem:
 
     def __init__(self, loop: Loop, stream: Stream, *, dialect: str | Dialect = DEFAULT_DIALECT,
                  power_key: PowerKey | None = None, echo: bool = True, sms_pdu_mode: bool = True,
-                 silent_after: int = 2, concat_timeout: float = 3600.0) -> None:
+                 silent_after: int = 2, concat_timeout: float = 3600.0,
+                 reopen: PortReopener | None = None) -> None:
         self._loop = loop
         self._stream = stream
+        self._reopener = reopen
+        self.port_gone: PortClosed | None = None  # the port's current absence (None while it is there)
+        self._reopen_backoff = Backoff(REOPEN_FIRST, REOPEN_CAP, rng=loop.random("modem.driver.reopen"))
+        self._reopen_timer: Timer | None = None
+        self._reopen_log = RateLimitedLog(log, 60.0)
         self.dialect = get_dialect(dialect) if isinstance(dialect, str) else dialect
         self.power_key = power_key
         self.channel = ATChannel(self.dialect.urcs, echo=echo)
@@ -240,6 +273,8 @@ class Modem:
         self.closed = True
         if self._timer:
             self._timer.cancel()
+        if self._reopen_timer is not None:
+            self._reopen_timer.cancel()
         for op in list(self._ops):
             op.finish(Failed("modem closed"))
         self._stream.close()
@@ -569,6 +604,9 @@ class Modem:
         if self.closed:
             self._loop.call_soon(op.finish, Failed("modem closed"))
             return
+        if self.port_gone is not None:
+            self._loop.call_soon(op.finish, Failed(f"modem port {self.port_gone.port} is gone"))
+            return
         self._ops.add(op)
         self._loop.call_soon(op.step)  # never call back from inside the caller's call
 
@@ -594,9 +632,61 @@ class Modem:
         self._pump()
 
     def _on_close(self) -> None:
-        log.warning("modem serial stream closed; failing pending operations")
-        self.close()
-        self._publish(PortClosed())
+        if self._reopener is None or self.closed:
+            log.warning("modem serial stream closed; failing pending operations")
+            self.close()
+            self._publish(PortClosed())
+            return
+        self._port_lost("serial stream closed")
+
+    def _port_lost(self, reason: str) -> None:
+        """The device vanished: fail what is pending, forget the line's state, reopen with back-off."""
+        assert self._reopener is not None
+        now = self._loop.time()
+        port = self._reopener.path
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+        self.channel = ATChannel(self.dialect.urcs, echo=True)  # what comes back may have rebooted
+        self._waiting.clear()
+        self._links.clear()
+        self._timeouts_in_row = 0
+        self._silent_reported = False
+        self._reopener.lost()
+        self._reopen_backoff.succeeded()
+        delay = self._reopen_backoff.failed(now)
+        self.port_gone = PortClosed(port, reason, now, 0, now + delay)
+        self._reopen_timer = self._loop.call_later(delay, self._reopen)
+        log.warning("modem port %s is gone (%s); pending operations fail, reopening it (first try in %.1f s)",
+                    port, reason, delay)
+        for op in list(self._ops):
+            op.finish(Failed(f"modem port {port} is gone"))
+        self._publish(self.port_gone)
+
+    def _reopen(self) -> None:
+        self._reopen_timer = None
+        gone = self.port_gone
+        if self.closed or gone is None or self._reopener is None:
+            return
+        now = self._loop.time()
+        try:
+            stream = self._reopener.open()
+        except OSError as exc:  # serial.SerialException is one; so are ENOENT and a stale link
+            delay = self._reopen_backoff.failed(now)
+            self.port_gone = PortClosed(gone.port, gone.reason, gone.since, gone.retries + 1, now + delay)
+            self._reopen_log.info("reopen", now, "modem port %s still gone (%s); %d tries, next in %.0f s",
+                                  gone.port, exc, gone.retries + 1, delay)
+            self._reopen_timer = self._loop.call_later(delay, self._reopen)
+            self._publish(self.port_gone)
+            return
+        self._stream = stream
+        self.port_gone = None
+        self._reopen_backoff.succeeded()
+        self._reopen_log.reset("reopen")
+        log.warning("modem port %s back after %.1f s (%d failed tries)", gone.port, now - gone.since,
+                    gone.retries)
+        stream.set_handlers(self._on_data, self._on_close)
+        self._publish(PortReopened(gone.port, now - gone.since, gone.retries))
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -759,7 +849,8 @@ class Modem:
 __all__ = [
     "Callback", "Failed", "GnssFixReceived", "GprsLost", "IncomingCall", "LineNoise", "Modem", "ModemActivity",
     "ModemEvent", "ModemInfo", "ModemPoweredDown", "ModemReady", "ModemRebooted", "ModemSilent",
-    "NetworkStatus", "NmeaReceived", "Ok", "Operator", "PortClosed", "Registration", "RegistrationChanged",
+    "NetworkStatus", "NmeaReceived", "Ok", "Operator", "PortClosed", "PortReopened", "Registration",
+    "RegistrationChanged",
     "Result", "Signal", "SimStatusChanged", "SmsReceived", "SmsSent", "StoredSms", "TcpClosed",
     "TcpDataReceived", "Unsolicited", "VoltageWarning",
 ]

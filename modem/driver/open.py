@@ -8,7 +8,8 @@ The caller never imports a dialect or a port backend (STYLE.md, python-can): the
     /dev/serial0, /tmp/modem     a bare port (or URL) means the default dialect, sim800
 
 An unknown dialect name is a `UnknownDialect` error naming the known ones. DTR/RTS are never touched
-(a pty has none; a SIM800 HAT does not need them).
+(a pty has none; a SIM800 HAT does not need them). The modem reopens its port at the same path when
+the device vanishes and returns (`runtime.reopen`, `Modem`'s port lifecycle).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from modem.driver.dialect import DEFAULT_DIALECT, UnknownDialect, dialect_names, get_dialect
+from runtime.reopen import PathReopener
 from runtime.serialport import open_serial
 
 if TYPE_CHECKING:
@@ -76,4 +78,7 @@ def open_modem(loop: Loop, spec: str, *, baudrate: int | None = None, **options:
 
     dialect_name, port = parse_modem_spec(spec)
     dialect = get_dialect(dialect_name)
-    return Modem(loop, open_port(loop, port, baudrate), dialect=dialect, **options)
+    stream = open_port(loop, port, baudrate)
+    # A port that vanishes later (unplugged, emulator restarted) is reopened at the same path (issue 12).
+    reopen = PathReopener(parse_spec(port)[0], lambda: open_port(loop, port, baudrate))
+    return Modem(loop, stream, dialect=dialect, reopen=reopen, **options)
