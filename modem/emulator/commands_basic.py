@@ -15,6 +15,10 @@ MANUFACTURER = "SIMCOM_Ltd"
 MODEL = "SIMCOM_SIM800"
 REVISION = "Revision:1418B04SIM800C24"
 CHARSETS = ("IRA", "GSM", "UCS2", "HEX", "PCCP", "PCDN", "8859-1")
+# A HAT on a steady 4.1 V supply: what +CBC and +CADC report (manual V1.09 §6.2.x).
+BATTERY_PERCENT = 85
+BATTERY_MV = 4100
+ADC_MV = 1650  # +CADC: the ADC pin, 0..2800 mV
 
 
 @command("E")
@@ -214,7 +218,6 @@ _harmless("+CUSD", "+CUSD: 0")
 _harmless("+CCWA", "+CCWA: 0")
 _harmless("+CMIC")
 _harmless("+CLVL", "+CLVL: 50")
-_harmless("+CSCLK", "+CSCLK: 0")
 _harmless("+CIURC", "+CIURC: 1")
 _harmless("+CSNS", "+CSNS: 0")
 _harmless("+CBST")
@@ -231,10 +234,13 @@ def clip(m: Interpreter, c: Command) -> Reply:
     return Reply()
 
 
-@command("S0", "S3", "S4", "S5", "S7", "S8", "S10")
+S_DEFAULTS = {"S0": 0, "S3": 13, "S4": 10, "S5": 8, "S6": 2, "S7": 60, "S8": 2, "S10": 15}
+
+
+@command(*S_DEFAULTS)
 def sreg(m: Interpreter, c: Command) -> Reply:
     if c.op == "read":
-        defaults = {"S0": 0, "S3": 13, "S4": 10, "S5": 8, "S7": 60, "S8": 2, "S10": 15}
+        defaults = S_DEFAULTS
         return Reply(lines=[f"{defaults.get(c.name, 0):03d}"])
     return Reply()
 
@@ -242,8 +248,10 @@ def sreg(m: Interpreter, c: Command) -> Reply:
 @command("+CBC")
 def cbc(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
-        return Reply(lines=["+CBC: (0,1,2),(1-100),(voltage)"])
-    return Reply(lines=["+CBC: 0,85,4100"])
+        return Reply(lines=["+CBC: (0-2),(1-100),(voltage)"])
+    if c.op != "exec":
+        raise AtError()
+    return Reply(lines=[f"+CBC: 0,{BATTERY_PERCENT},{BATTERY_MV}"])
 
 
 @command("D", "A")
@@ -268,3 +276,182 @@ def cpowd(m: Interpreter, c: Command) -> Reply:
 def chup(m: Interpreter, c: Command) -> Reply:
     m.call_from = None
     return Reply()
+
+
+# ------------------------------------------------------------------ misc of manual V1.09 ch. 2, 3, 6
+def _register(name: str, allowed: tuple[int, ...], default: int, test: str) -> None:
+    """A setting the module only stores and reports: `=<n>` (in `allowed`), `?`, `=?`."""
+
+    def handler(m: Interpreter, c: Command) -> Reply:
+        if c.op == "read":
+            return Reply(lines=[f"{name}: {m.settings.registers.get(name, default)}"])
+        if c.op == "test":
+            return Reply(lines=[f"{name}: {test}"])
+        if c.op != "set":
+            raise AtError()
+        value = c.int_arg(0)
+        if value not in allowed:
+            raise AtError()
+        m.settings.registers[name] = value
+        return Reply()
+
+    command(name)(handler)
+
+
+_register("+CSCLK", (0, 1, 2), 0, "(0-2)")  # §6.2.37 slow clock: 0 off, 1 DTR-driven, 2 automatic
+_register("+CNETLIGHT", (0, 1), 1, "(0,1)")  # §6.2.56 the network status LED
+_register("+CBATCHK", (0, 1), 0, "(0,1)")  # §6.2.41 VBAT check at power-on
+_register("+CMGHEX", (0, 1), 0, "(0,1)")  # §6.2.21 0x1A/0x1B as data in text-mode SMS
+_register("+CSGS", (0, 1, 2), 1, "(0-2)")  # §6.2.54 netlight shows GPRS status
+_register("+CFGRI", (0, 1, 2), 1, "(0-2)")  # §6.2.13 RI pin on URCs
+_register("+CMUT", (0, 1), 0, "(0,1)")  # §3.2.49 mute
+_register("+CR", (0, 1), 0, "(0,1)")  # §3.2.31 service reporting
+_register("+COLP", (0, 1), 0, "(0,1)")  # §3.2.23 connected line presentation
+
+
+@command("+CADC")
+def cadc(m: Interpreter, c: Command) -> Reply:
+    """§6.2.9 read the ADC pin: +CADC: <status 1 = success>,<value mV>."""
+    if c.op == "test":
+        return Reply(lines=["+CADC: (0,1),(0-2800)"])
+    if c.op != "read":
+        raise AtError()
+    return Reply(lines=[f"+CADC: 1,{ADC_MV}"])
+
+
+@command("+GSV")
+def gsv(m: Interpreter, c: Command) -> Reply:
+    """§6.2.34 product information: manufacturer, model, revision on three lines."""
+    if c.op == "test":
+        return Reply()
+    return Reply(lines=[MANUFACTURER, MODEL, REVISION])
+
+
+@command("+GOI")
+def goi(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply()
+    return Reply(lines=["SIM800"])
+
+
+@command("+ICF")
+def icf(m: Interpreter, c: Command) -> Reply:
+    """§2.2.43 character framing: 3,3 is 8 data bits, no parity, 1 stop bit."""
+    if c.op == "read":
+        return Reply(lines=["+ICF: 3,3"])
+    if c.op == "test":
+        return Reply(lines=["+ICF: (1-6),(0-3)"])
+    return Reply()
+
+
+@command("+IFC")
+def ifc(m: Interpreter, c: Command) -> Reply:
+    """§2.2.44 flow control: none either way (a pty has no RTS/CTS anyway)."""
+    if c.op == "read":
+        return Reply(lines=["+IFC: 0,0"])
+    if c.op == "test":
+        return Reply(lines=["+IFC: (0-3),(0-3)"])
+    return Reply()
+
+
+@command("&V")
+def show_profile(m: Interpreter, c: Command) -> Reply:
+    """§2.2.34 the active profile (a subset of what the module lists, with this modem's values)."""
+    s = m.settings
+    lines: list[str | bytes] = ["DEFAULT PROFILE"]
+    lines += [f"{name}: {value}" for name, value in S_DEFAULTS.items()]
+    lines += [
+        "V: 1", f"E: {int(s.echo)}", "Q: 0", "X: 4", "&C: 1", "&D: 1", f"+CLTS: {s.clts}",
+        f"+CREG: {s.creg}", f"+CLIP: {s.clip}", f"+CMEE: {s.cmee}", f"+CMGF: {s.cmgf}",
+        f'+CSCS: "{s.cscs}"', f"+CNMI: {','.join(map(str, s.cnmi))}", f"+IPR: {s.ipr}",
+    ]  # fmt: skip
+    return Reply(lines=lines)
+
+
+@command("+CPAS")
+def cpas(m: Interpreter, c: Command) -> Reply:
+    """§3.2.25 activity status: 0 ready, 3 ringing."""
+    if c.op == "test":
+        return Reply(lines=["+CPAS: (0,2,3,4)"])
+    return Reply(lines=[f"+CPAS: {3 if m.call_from else 0}"])
+
+
+@command("+CEER")
+def ceer(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply()
+    return Reply(lines=["+CEER: No Cause"])
+
+
+@command("+CLCC")
+def clcc(m: Interpreter, c: Command) -> Reply:
+    """§3.2.19 current calls: the ringing one, if any (<id>,<dir 1 MT>,<stat 4 incoming>,<mode 0 voice>)."""
+    if c.op == "test":
+        return Reply()
+    if m.call_from is None:
+        return Reply()
+    toa = 145 if m.call_from.startswith("+") else 129
+    return Reply(lines=[f'+CLCC: 1,1,4,0,0,"{m.call_from}",{toa},""'])
+
+
+LOCK_FACILITIES = ("AO", "OI", "OX", "AI", "IR", "AB", "AG", "AC", "FD", "SC", "PN")
+
+
+@command("+CLCK")
+def clck(m: Interpreter, c: Command) -> Reply:
+    """§3.2.20 facility lock: every facility is unlocked; locking needs the SIM PIN 1234."""
+    if c.op == "test":
+        return Reply(lines=["+CLCK: (" + ",".join(f'"{f}"' for f in LOCK_FACILITIES) + ")"])
+    if c.op != "set":
+        raise AtError()
+    require_sim(m)
+    facility = c.str_arg(0).upper()
+    mode = c.int_arg(1)
+    if facility not in LOCK_FACILITIES or mode not in (0, 1, 2):
+        raise CmeError(3)
+    if mode == 2:
+        return Reply(lines=["+CLCK: 0"])
+    if c.str_arg(2, "") != "1234":
+        raise CmeError(16)
+    return Reply()
+
+
+@command("+CLIR")
+def clir(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        return Reply(lines=["+CLIR: 0,2"])  # <n> subscription default, <m> 2 unknown
+    if c.op == "test":
+        return Reply(lines=["+CLIR: (0-2)"])
+    return Reply()
+
+
+@command("+CSSN")
+def cssn(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        return Reply(lines=["+CSSN: 0,0"])
+    if c.op == "test":
+        return Reply(lines=["+CSSN: (0,1),(0,1)"])
+    return Reply()
+
+
+@command("+CHLD")
+def chld(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply(lines=["+CHLD: (0,1,1x,2,2x,3,4)"])
+    m.call_from = None
+    return Reply()
+
+
+@command("+VTS", "+VTD")
+def dtmf(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read" and c.name == "+VTD":
+        return Reply(lines=["+VTD: 1"])
+    return Reply()
+
+
+@command("+CCALR")
+def ccalr(m: Interpreter, c: Command) -> Reply:
+    """§6.2.63 call ready: 1 once Call Ready was reported (TinyGSM-style clients poll it)."""
+    if c.op == "test":
+        return Reply(lines=["+CCALR: (0,1)"])
+    return Reply(lines=[f"+CCALR: {int(m.sms_ready)}"])

@@ -144,3 +144,77 @@ def clts(m: Interpreter, c: Command) -> Reply:
 def cnum(m: Interpreter, c: Command) -> Reply:
     require_sim(m)
     return Reply(lines=[f'+CNUM: "","{m.number}",145'])
+
+
+# ------------------------------------------------------------------ misc of manual V1.09 ch. 3 and 6
+@command("+CPOL")
+def cpol(m: Interpreter, c: Command) -> Reply:
+    """§3.2.55 preferred operator list on the SIM: empty; entries may be written (and are not kept)."""
+    if c.op == "test":
+        return Reply(lines=["+CPOL: (1-50),(0-2)"])
+    require_sim(m)
+    return Reply()
+
+
+@command("+COPN")
+def copn(m: Interpreter, c: Command) -> Reply:
+    """§3.2.56 operator names the module knows."""
+    if c.op == "test":
+        return Reply()
+    return Reply(lines=[f'+COPN: "{OPERATOR_NUMERIC}","{OPERATOR_LONG}"'])
+
+
+@command("+CSPN")
+def cspn(m: Interpreter, c: Command) -> Reply:
+    """§6.2.59 service provider name from the SIM; <display mode> 0."""
+    if c.op == "test":
+        return Reply()
+    if c.op != "read":
+        raise AtError()
+    require_sim(m)
+    return Reply(lines=[f'+CSPN: "{OPERATOR_SHORT}",0'])
+
+
+@command("+CROAMING")
+def croaming(m: Interpreter, c: Command) -> Reply:
+    """§6.2.23 roaming state: 0 home, 1 international roaming."""
+    if c.op == "test":
+        return Reply(lines=["+CROAMING: (0-2)"])
+    return Reply(lines=[f"+CROAMING: {1 if m.reg_stat() == 5 else 0}"])
+
+
+BANDS = ("DCS_MODE", "EGSM_MODE", "PCS_MODE", "GSM850_MODE", "EGSM_DCS_MODE", "GSM850_PCS_MODE", "ALL_BAND")
+
+
+@command("+CBAND")
+def cband(m: Interpreter, c: Command) -> Reply:
+    """§6.2.49 radio band: the virtual radio hears every band."""
+    if c.op == "read":
+        return Reply(lines=['+CBAND: "ALL_BAND"'])
+    if c.op == "test":
+        return Reply(lines=['+CBAND: ("' + ",".join(BANDS) + '")'])
+    if c.op != "set" or c.str_arg(0).upper() not in BANDS:
+        raise AtError()
+    return Reply()
+
+
+@command("+CENG")
+def ceng(m: Interpreter, c: Command) -> Reply:
+    """§6.2.50 engineering mode: `=<mode>[,<Ncell>]`; `?` gives the mode and, in modes 1-2 and 4,
+    the serving cell: <cell>,"<arfcn>,<rxl>,<rxq>,<mcc>,<mnc>,<bsic>,<cellid>,<rla>,<txp>,<lac>,<TA>"."""
+    mode = m.settings.registers.get("+CENG", 0)
+    if c.op == "test":
+        return Reply(lines=["+CENG: (0-4),(0-1)"])
+    if c.op == "set":
+        value = c.int_arg(0)
+        if value not in (0, 1, 2, 3, 4) or c.int_arg(1, 0) not in (0, 1):
+            raise AtError()
+        m.settings.registers["+CENG"] = value
+        return Reply()
+    if c.op != "read":
+        raise AtError()
+    lines: list[str | bytes] = [f"+CENG: {mode},0"]
+    if mode in (1, 2, 4) and m.registered():
+        rxl = min(63, 2 * m.rssi()[0] + 1)  # CSQ 0..31 is -113..-51 dBm; rxlev counts from -110 dBm
+        lines.append(f'+CENG: 0,"0017,{rxl:02d},00,001,01,34,00c3,{rxl:02d},05,1a2b,00"')
+    return Reply(lines=lines)

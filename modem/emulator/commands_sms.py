@@ -14,7 +14,7 @@ from modem.emulator import text_mode
 from modem.emulator.command import Command, Prompt, Reply, command
 from modem.emulator.errors import AtError, CmsError
 from modem.emulator.events import SmsOut
-from modem.sms import SmsDeliver, SmsError, decode_submit, gsm7
+from modem.sms import SmsDeliver, SmsError, SmsSubmit, decode_submit, encode_submit, gsm7
 
 if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
@@ -182,9 +182,9 @@ def cmgs(m: Interpreter, c: Command) -> Reply:
     return Reply(final=None, prompt=Prompt("cmgs-pdu", length=None, target=str(length)))
 
 
-def send_payload(m: Interpreter, p: Prompt) -> Reply:
-    """Ctrl-Z after AT+CMGS: hand the message to the network, answer +CMGS: <mr>."""
-    if p.kind == "cmgs-text":
+def _payload(m: Interpreter, p: Prompt, target: str, pdu_length: int) -> tuple[SmsOut, bool, str]:
+    """What was typed after the prompt -> (message, status report wanted, SUBMIT PDU hex)."""
+    if p.kind.endswith("-text"):
         dcs = m.settings.csmp[3]
         try:
             text = text_mode.body_from_te(m.settings.cscs, dcs, bytes(p.buf)).replace("\r", "\n")
@@ -195,20 +195,34 @@ def send_payload(m: Interpreter, p: Prompt) -> Reply:
             raise CmsError(305)
         if kind != "gsm7" and len(text.encode("utf-16-be" if kind == "ucs2" else "latin-1")) > 140:
             raise CmsError(305)  # 140 octets of user data: 70 UCS2 characters
-        out = SmsOut(m.number, p.target, text, 0)
         wants_report = bool(m.settings.csmp[0] & 0x20)
-    else:
-        hex_text = bytes(p.buf).decode("latin-1").strip()
         try:
-            raw = bytes.fromhex(hex_text)
-            smsc_len = raw[0] if raw else 0
-            if len(raw) - 1 - smsc_len != int(p.target):
-                raise CmsError(304)
-            msg = decode_submit(hex_text, smsc_included=True)
-        except (ValueError, IndexError, SmsError):
-            raise CmsError(304) from None
-        out = SmsOut(m.number, msg.number, msg.text, msg.reference, msg.concat, hex_text)
-        wants_report = msg.request_status
+            pdu = encode_submit(SmsSubmit(target or "0", text, request_status=wants_report)).hex
+        except SmsError:
+            pdu = ""
+        return SmsOut(m.number, target, text, 0), wants_report, pdu
+    hex_text = bytes(p.buf).decode("latin-1").strip()
+    try:
+        raw = bytes.fromhex(hex_text)
+        smsc_len = raw[0] if raw else 0
+        if len(raw) - 1 - smsc_len != pdu_length:
+            raise CmsError(304)
+        msg = decode_submit(hex_text, smsc_included=True)
+    except (ValueError, IndexError, SmsError):
+        raise CmsError(304) from None
+    return SmsOut(m.number, msg.number, msg.text, msg.reference, msg.concat, hex_text), msg.request_status, hex_text
+
+
+def send_payload(m: Interpreter, p: Prompt) -> Reply:
+    """Ctrl-Z after AT+CMGS: hand the message to the network, answer +CMGS: <mr>.
+    After AT+CMGW: store it (27.005 §3.5.3), answer +CMGW: <index>."""
+    if p.kind.startswith("cmgw"):
+        return _write(m, p)
+    out, wants_report, _ = _payload(m, p, p.target, 0 if p.kind.endswith("-text") else int(p.target))
+    return _submit(m, out, wants_report, "+CMGS")
+
+
+def _submit(m: Interpreter, out: SmsOut, wants_report: bool, prefix: str) -> Reply:
     if not m.registered():
         raise CmsError(331)
     if m.faults.on("smsc-down", m.now):
@@ -218,7 +232,93 @@ def send_payload(m: Interpreter, p: Prompt) -> Reply:
     delay = m.delay("cmgs")
     if wants_report and m.settings.cnmi[3] == 1:
         m.later(delay + max(1.0, m.delay("cmgs")), _status_report, m, ref, out.to)
-    return Reply(lines=[f"+CMGS: {ref}"], delay=delay)
+    return Reply(lines=[f"{prefix}: {ref}"], delay=delay)
+
+
+# Prompt.target of AT+CMGW carries "<stat>,<length>" (PDU mode) or "<stat>,<da>" (text mode).
+def _write(m: Interpreter, p: Prompt) -> Reply:
+    stat_text, _, rest = p.target.partition(",")
+    stat = int(stat_text)
+    if p.kind.endswith("-text"):
+        out, _, pdu = _payload(m, p, rest, 0)
+        tpdu_length = len(pdu) // 2 - 1 if pdu else 0
+    else:
+        out, _, pdu = _payload(m, p, "", int(rest))
+        tpdu_length = int(rest)
+    store = m.stores[m.settings.cpms[1]]
+    index = store.add(st.StoredSms(stat, out.to, out.text, "", pdu, tpdu_length))
+    if index is None:
+        raise CmsError(322)
+    return Reply(lines=[f"+CMGW: {index}"])
+
+
+@command("+CMGW")
+def cmgw(m: Interpreter, c: Command) -> Reply:
+    """27.005 §3.5.3 write a message to memory <mem2>: text `="<da>"[,<toda>[,<stat>]]`, PDU `=<length>[,<stat>]`."""
+    if c.op == "test":
+        return Reply()
+    _require_sms(m)
+    if m.settings.cmgf == 1:
+        da = number_from_te(m, c.str_arg(0)) if c.op == "set" and c.str_arg(0, "") else ""
+        stat_text = c.str_arg(2, "STO UNSENT").upper() if c.op == "set" else "STO UNSENT"
+        if stat_text not in ("STO UNSENT", "STO SENT"):
+            raise CmsError(302)
+        return Reply(final=None, prompt=Prompt("cmgw-text", target=f"{st.STAT_NUM[stat_text]},{da}"))
+    if c.op != "set":
+        raise AtError()
+    length = c.int_arg(0)
+    stat = c.int_arg(1, 2)
+    if not 7 <= length <= 164:
+        raise CmsError(304)
+    if stat not in st.STAT_TEXT or stat == 4:
+        raise CmsError(302)
+    return Reply(final=None, prompt=Prompt("cmgw-pdu", target=f"{stat},{length}"))
+
+
+@command("+CMSS")
+def cmss(m: Interpreter, c: Command) -> Reply:
+    """27.005 §3.5.2 send a stored message from <mem2> (to <da> if given): +CMSS: <mr>."""
+    if c.op == "test":
+        return Reply()
+    if c.op != "set":
+        raise AtError()
+    _require_sms(m)
+    store = m.stores[m.settings.cpms[1]]
+    index = c.int_arg(0)
+    msg = store.get(index)
+    if msg is None:
+        raise CmsError(321)
+    to = number_from_te(m, c.str_arg(1)) if c.str_arg(1, "") else msg.number
+    concat = None
+    if msg.pdu:
+        try:
+            concat = decode_submit(msg.pdu, smsc_included=True).concat
+        except SmsError:
+            concat = None
+    if not to:
+        raise CmsError(330)
+    reply = _submit(m, SmsOut(m.number, to, msg.text, 0, concat), False, "+CMSS")
+    if reply.lines:
+        msg.stat = 3  # STO SENT
+    return reply
+
+
+@command("+CSCB")
+def cscb(m: Interpreter, c: Command) -> Reply:
+    """27.005 §3.3.4 cell broadcast types: none selected (the virtual network broadcasts nothing)."""
+    if c.op == "read":
+        return Reply(lines=['+CSCB: 0,"",""'])
+    if c.op == "test":
+        return Reply(lines=["+CSCB: (0,1)"])
+    return Reply()
+
+
+@command("+CSAS", "+CRES")
+def csas(m: Interpreter, c: Command) -> Reply:
+    """27.005 §3.3.5/§3.3.6 save/restore SMS settings: accepted (profile 0)."""
+    if c.op == "test":
+        return Reply(lines=[f"{c.name}: (0)"])
+    return Reply()
 
 
 def _status_report(m: Interpreter, ref: int, to: str) -> None:
@@ -269,6 +369,8 @@ def _header_text(m: Interpreter, index: int | None, msg: st.StoredSms, dcs: int,
     """27.005 §3.4.3/§4.3 text-mode header of +CMGL (with <index>) or +CMGR (without)."""
     stat = st.STAT_TEXT[msg.stat]
     idx = f"{index}," if index is not None else ""
+    if msg.stat in (2, 3):  # a stored SMS-SUBMIT: <da>, no <scts>
+        return f'{idx}"{stat}","{to_te(m, msg.number)}",""'
     head = f'{idx}"{stat}","{to_te(m, msg.number)}","","{msg.scts}"'
     if m.settings.csdh:
         head += (

@@ -162,3 +162,75 @@ def test_cpowd_normal_power_down(r: Rig) -> None:
     assert r.at("AT+CPOWD=1") == "\r\nNORMAL POWER DOWN\r\n"
     assert not r.modem.powered
     assert r.at("AT") == ""
+
+
+# Manual V1.09 answers for the commands clients probe: (command, exact answer after ATE0).
+MISC = [
+    ("AT+CBC", "\r\n+CBC: 0,85,4100\r\n\r\nOK\r\n"),
+    ("AT+CBC=?", "\r\n+CBC: (0-2),(1-100),(voltage)\r\n\r\nOK\r\n"),
+    ("AT+CADC?", "\r\n+CADC: 1,1650\r\n\r\nOK\r\n"),
+    ("AT+CADC=?", "\r\n+CADC: (0,1),(0-2800)\r\n\r\nOK\r\n"),
+    ("AT+CBATCHK=?", "\r\n+CBATCHK: (0,1)\r\n\r\nOK\r\n"),
+    ("AT+CBATCHK?", "\r\n+CBATCHK: 0\r\n\r\nOK\r\n"),
+    ("AT+CSCLK=?", "\r\n+CSCLK: (0-2)\r\n\r\nOK\r\n"),
+    ("AT+CNETLIGHT?", "\r\n+CNETLIGHT: 1\r\n\r\nOK\r\n"),
+    ("AT+GSV", "\r\nSIMCOM_Ltd\r\nSIMCOM_SIM800\r\nRevision:1418B04SIM800C24\r\n\r\nOK\r\n"),
+    ("AT+GOI", "\r\nSIM800\r\n\r\nOK\r\n"),
+    ("AT+ICF?", "\r\n+ICF: 3,3\r\n\r\nOK\r\n"),
+    ("AT+IFC?", "\r\n+IFC: 0,0\r\n\r\nOK\r\n"),
+    ("AT+CPAS", "\r\n+CPAS: 0\r\n\r\nOK\r\n"),
+    ("AT+CEER", "\r\n+CEER: No Cause\r\n\r\nOK\r\n"),
+    ("AT+CLCC", "\r\nOK\r\n"),
+    ('AT+CLCK="SC",2', "\r\n+CLCK: 0\r\n\r\nOK\r\n"),
+    ('AT+CLCK="SC",1,"0000"', "\r\n+CME ERROR: 16\r\n"),
+    ("AT+CLIR?", "\r\n+CLIR: 0,2\r\n\r\nOK\r\n"),
+    ("AT+CSSN?", "\r\n+CSSN: 0,0\r\n\r\nOK\r\n"),
+    ("AT+CCALR?", "\r\n+CCALR: 1\r\n\r\nOK\r\n"),
+    ("AT+CPOL?", "\r\nOK\r\n"),
+    ("AT+CPOL=?", "\r\n+CPOL: (1-50),(0-2)\r\n\r\nOK\r\n"),
+    ("AT+COPN", '\r\n+COPN: "00101","VMODEM TEST"\r\n\r\nOK\r\n'),
+    ("AT+CSPN?", '\r\n+CSPN: "VMODEM",0\r\n\r\nOK\r\n'),
+    ("AT+CROAMING", "\r\n+CROAMING: 0\r\n\r\nOK\r\n"),
+    ("AT+CBAND?", '\r\n+CBAND: "ALL_BAND"\r\n\r\nOK\r\n'),
+    ('AT+CBAND="MARS_BAND"', "\r\nERROR\r\n"),
+    ("AT+CSCB?", '\r\n+CSCB: 0,"",""\r\n\r\nOK\r\n'),
+    ("AT+CSAS", "\r\nOK\r\n"),
+    ("ATS6?", "\r\n002\r\n\r\nOK\r\n"),
+    ("AT+CMEE=?", "\r\n+CMEE: (0-2)\r\n\r\nOK\r\n"),
+    ("AT+IPR?", "\r\n+IPR: 115200\r\n\r\nOK\r\n"),
+    ("AT&W", "\r\nOK\r\n"),
+    ("AT+CCID", "\r\n89001018560312345670\r\n\r\nOK\r\n"),
+    ("AT+CMUX=0", "\r\nERROR\r\n"),  # the 07.10 multiplexer is not emulated (coverage table)
+]
+
+
+@pytest.mark.parametrize(("line", "answer"), MISC)
+def test_misc_commands_answer_as_the_manual_says(r: Rig, line: str, answer: str) -> None:
+    r.at("AT+CMEE=1")
+    assert r.at(line) == answer
+
+
+def test_stored_settings_are_kept_until_reset(r: Rig) -> None:
+    for line in ("AT+CSCLK=2", "AT+CNETLIGHT=0", "AT+CBATCHK=1"):
+        assert r.at(line) == "\r\nOK\r\n"
+    assert r.at("AT+CSCLK?;+CNETLIGHT?;+CBATCHK?") == (
+        "\r\n+CSCLK: 2\r\n\r\n+CNETLIGHT: 0\r\n\r\n+CBATCHK: 1\r\n\r\nOK\r\n"
+    )
+    assert r.at("AT+CSCLK=3") == "\r\nERROR\r\n"
+    r.at("ATZ;E0")
+    assert r.at("AT+CSCLK?") == "\r\n+CSCLK: 0\r\n\r\nOK\r\n"
+
+
+def test_engineering_mode_shows_the_serving_cell(r: Rig) -> None:
+    assert r.at("AT+CENG?") == "\r\n+CENG: 0,0\r\n\r\nOK\r\n"
+    r.at("AT+CENG=1")
+    lines = r.at("AT+CENG?").split("\r\n")
+    assert lines[1] == "+CENG: 1,0" and lines[2].startswith('+CENG: 0,"') and ",001,01," in lines[2]
+
+
+def test_profile_and_call_list_while_ringing(r: Rig) -> None:
+    assert "\r\nE: 0\r\n" in r.at("AT&V") and "+CMGF: 0" in r.at("AT&V")
+    r.modem.ring("+447700900123", rings=1)
+    r.run(0.01)
+    assert r.at("AT+CLCC") == '\r\n+CLCC: 1,1,4,0,0,"+447700900123",145,""\r\n\r\nOK\r\n'
+    assert r.at("AT+CPAS") == "\r\n+CPAS: 3\r\n\r\nOK\r\n"

@@ -132,3 +132,28 @@ def test_arbitrary_bytes_never_crash(raw: bytes, cscs: str, dcs: int) -> None:
     except text_mode.TextModeError:
         return
     assert isinstance(text, str)
+
+
+def test_cmgw_stores_and_cmss_sends_text_mode(r: Rig) -> None:
+    assert r.at(f'AT+CMGW="{PHONE}"') == "\r\n> "
+    assert r.send(b"draft\x1a") == "\r\n+CMGW: 1\r\n\r\nOK\r\n"
+    assert r.at("AT+CMGR=1") == f'\r\n+CMGR: "STO UNSENT","{PHONE}",""\r\ndraft\r\n\r\nOK\r\n'
+    assert r.modem.outbox == []
+    assert r.at("AT+CMSS=1") == "\r\n+CMSS: 1\r\n\r\nOK\r\n"
+    assert r.at("AT+CMSS=1,\"+447700900555\"") == "\r\n+CMSS: 2\r\n\r\nOK\r\n"
+    assert [(s.to, s.text) for s in r.modem.outbox] == [(PHONE, "draft"), ("+447700900555", "draft")]
+    assert '"STO SENT"' in r.at('AT+CMGL="ALL"')
+    assert r.at("AT+CMSS=9") == "\r\n+CMS ERROR: 321\r\n"
+
+
+def test_cmgw_pdu_mode_then_read_back_and_send(r: Rig) -> None:
+    from modem.sms import SmsSubmit, decode_submit, encode_submit
+
+    r.at("AT+CMGF=0")
+    enc = encode_submit(SmsSubmit(PHONE, "Grüße"))
+    assert r.at(f"AT+CMGW={enc.tpdu_length}") == "\r\n> "
+    assert r.send(enc.hex.encode() + b"\x1a") == "\r\n+CMGW: 1\r\n\r\nOK\r\n"
+    lines = r.at("AT+CMGR=1").split("\r\n")
+    assert lines[1] == f"+CMGR: 2,,{enc.tpdu_length}" and decode_submit(lines[2]).text == "Grüße"
+    assert r.at("AT+CMSS=1").startswith("\r\n+CMSS: ")
+    assert [(s.to, s.text) for s in r.modem.outbox] == [(PHONE, "Grüße")]
