@@ -15,7 +15,7 @@ MANUFACTURER = "SIMCOM_Ltd"
 MODEL = "SIMCOM_SIM800"
 REVISION = "Revision:1418B04SIM800C24"
 CHARSETS = ("IRA", "GSM", "UCS2", "HEX", "PCCP", "PCDN", "8859-1")
-# A HAT on a steady 4.1 V supply: what +CBC and +CADC report (manual V1.09 §6.2.x).
+# A HAT on a steady 4.1 V supply: what +CBC and +CADC report (manual V1.09 ch. 6).
 BATTERY_PERCENT = 85
 BATTERY_MV = 4100
 ADC_MV = 1650  # +CADC: the ADC pin, 0..2800 mV
@@ -298,20 +298,20 @@ def _register(name: str, allowed: tuple[int, ...], default: int, test: str) -> N
     command(name)(handler)
 
 
-_register("+CSCLK", (0, 1, 2), 0, "(0-2)")  # §6.2.37 slow clock: 0 off, 1 DTR-driven, 2 automatic
-_register("+CNETLIGHT", (0, 1), 1, "(0,1)")  # §6.2.56 the network status LED
-_register("+CBATCHK", (0, 1), 0, "(0,1)")  # §6.2.41 VBAT check at power-on
-_register("+CMGHEX", (0, 1), 0, "(0,1)")  # §6.2.21 0x1A/0x1B as data in text-mode SMS
-_register("+CSGS", (0, 1, 2), 1, "(0-2)")  # §6.2.54 netlight shows GPRS status
-_register("+CFGRI", (0, 1, 2), 1, "(0-2)")  # §6.2.13 RI pin on URCs
-_register("+CMUT", (0, 1), 0, "(0,1)")  # §3.2.49 mute
-_register("+CR", (0, 1), 0, "(0,1)")  # §3.2.31 service reporting
-_register("+COLP", (0, 1), 0, "(0,1)")  # §3.2.23 connected line presentation
+_register("+CSCLK", (0, 1, 2), 0, "(0-2)")  # manual ch. 6: slow clock: 0 off, 1 DTR-driven, 2 automatic
+_register("+CNETLIGHT", (0, 1), 1, "(0,1)")  # manual ch. 6: the network status LED
+_register("+CBATCHK", (0, 1), 0, "(0,1)")  # manual ch. 6: VBAT check at power-on
+_register("+CMGHEX", (0, 1), 0, "(0,1)")  # manual ch. 6: allow non-ASCII characters in text-mode SMS
+_register("+CSGS", (0, 1, 2), 1, "(0-2)")  # manual ch. 6: netlight shows GPRS status
+_register("+CFGRI", (0, 1, 2), 1, "(0-2)")  # manual ch. 6: RI pin on URCs
+_register("+CMUT", (0, 1), 0, "(0,1)")  # manual ch. 3: mute
+_register("+CR", (0, 1), 0, "(0,1)")  # manual ch. 3: service reporting
+_register("+COLP", (0, 1), 0, "(0,1)")  # manual ch. 3: connected line presentation
 
 
 @command("+CADC")
 def cadc(m: Interpreter, c: Command) -> Reply:
-    """§6.2.9 read the ADC pin: +CADC: <status 1 = success>,<value mV>."""
+    """manual ch. 6: read the ADC pin: +CADC: <status 1 = success>,<value mV>."""
     if c.op == "test":
         return Reply(lines=["+CADC: (0,1),(0-2800)"])
     if c.op != "read":
@@ -321,7 +321,7 @@ def cadc(m: Interpreter, c: Command) -> Reply:
 
 @command("+GSV")
 def gsv(m: Interpreter, c: Command) -> Reply:
-    """§6.2.34 product information: manufacturer, model, revision on three lines."""
+    """manual ch. 6: product information: manufacturer, model, revision on three lines."""
     if c.op == "test":
         return Reply()
     return Reply(lines=[MANUFACTURER, MODEL, REVISION])
@@ -336,7 +336,7 @@ def goi(m: Interpreter, c: Command) -> Reply:
 
 @command("+ICF")
 def icf(m: Interpreter, c: Command) -> Reply:
-    """§2.2.43 character framing: 3,3 is 8 data bits, no parity, 1 stop bit."""
+    """manual ch. 2: character framing: 3,3 is 8 data bits, no parity, 1 stop bit."""
     if c.op == "read":
         return Reply(lines=["+ICF: 3,3"])
     if c.op == "test":
@@ -346,7 +346,7 @@ def icf(m: Interpreter, c: Command) -> Reply:
 
 @command("+IFC")
 def ifc(m: Interpreter, c: Command) -> Reply:
-    """§2.2.44 flow control: none either way (a pty has no RTS/CTS anyway)."""
+    """manual ch. 2: flow control: none either way (a pty has no RTS/CTS anyway)."""
     if c.op == "read":
         return Reply(lines=["+IFC: 0,0"])
     if c.op == "test":
@@ -356,7 +356,7 @@ def ifc(m: Interpreter, c: Command) -> Reply:
 
 @command("&V")
 def show_profile(m: Interpreter, c: Command) -> Reply:
-    """§2.2.34 the active profile (a subset of what the module lists, with this modem's values)."""
+    """manual ch. 2: the active profile (a subset of what the module lists, with this modem's values)."""
     s = m.settings
     lines: list[str | bytes] = ["DEFAULT PROFILE"]
     lines += [f"{name}: {value}" for name, value in S_DEFAULTS.items()]
@@ -370,7 +370,7 @@ def show_profile(m: Interpreter, c: Command) -> Reply:
 
 @command("+CPAS")
 def cpas(m: Interpreter, c: Command) -> Reply:
-    """§3.2.25 activity status: 0 ready, 3 ringing."""
+    """manual ch. 3: activity status: 0 ready, 3 ringing."""
     if c.op == "test":
         return Reply(lines=["+CPAS: (0,2,3,4)"])
     return Reply(lines=[f"+CPAS: {3 if m.call_from else 0}"])
@@ -385,7 +385,7 @@ def ceer(m: Interpreter, c: Command) -> Reply:
 
 @command("+CLCC")
 def clcc(m: Interpreter, c: Command) -> Reply:
-    """§3.2.19 current calls: the ringing one, if any (<id>,<dir 1 MT>,<stat 4 incoming>,<mode 0 voice>)."""
+    """manual ch. 3: current calls: the ringing one, if any (<id>,<dir 1 MT>,<stat 4 incoming>,<mode 0 voice>)."""
     if c.op == "test":
         return Reply()
     if m.call_from is None:
@@ -399,7 +399,7 @@ LOCK_FACILITIES = ("AO", "OI", "OX", "AI", "IR", "AB", "AG", "AC", "FD", "SC", "
 
 @command("+CLCK")
 def clck(m: Interpreter, c: Command) -> Reply:
-    """§3.2.20 facility lock: every facility is unlocked; locking needs the SIM PIN 1234."""
+    """manual ch. 3: facility lock: every facility is unlocked; locking needs the SIM PIN 1234."""
     if c.op == "test":
         return Reply(lines=["+CLCK: (" + ",".join(f'"{f}"' for f in LOCK_FACILITIES) + ")"])
     if c.op != "set":
@@ -451,7 +451,7 @@ def dtmf(m: Interpreter, c: Command) -> Reply:
 
 @command("+CCALR")
 def ccalr(m: Interpreter, c: Command) -> Reply:
-    """§6.2.63 call ready: 1 once Call Ready was reported (TinyGSM-style clients poll it)."""
+    """manual ch. 6: call ready: 1 once Call Ready was reported (TinyGSM-style clients poll it)."""
     if c.op == "test":
         return Reply(lines=["+CCALR: (0,1)"])
     return Reply(lines=[f"+CCALR: {int(m.sms_ready)}"])

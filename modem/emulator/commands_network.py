@@ -149,7 +149,7 @@ def cnum(m: Interpreter, c: Command) -> Reply:
 # ------------------------------------------------------------------ misc of manual V1.09 ch. 3 and 6
 @command("+CPOL")
 def cpol(m: Interpreter, c: Command) -> Reply:
-    """§3.2.55 preferred operator list on the SIM: empty; entries may be written (and are not kept)."""
+    """manual ch. 3: preferred operator list on the SIM: empty; entries may be written (and are not kept)."""
     if c.op == "test":
         return Reply(lines=["+CPOL: (1-50),(0-2)"])
     require_sim(m)
@@ -158,7 +158,7 @@ def cpol(m: Interpreter, c: Command) -> Reply:
 
 @command("+COPN")
 def copn(m: Interpreter, c: Command) -> Reply:
-    """§3.2.56 operator names the module knows."""
+    """manual ch. 3: operator names the module knows."""
     if c.op == "test":
         return Reply()
     return Reply(lines=[f'+COPN: "{OPERATOR_NUMERIC}","{OPERATOR_LONG}"'])
@@ -166,7 +166,7 @@ def copn(m: Interpreter, c: Command) -> Reply:
 
 @command("+CSPN")
 def cspn(m: Interpreter, c: Command) -> Reply:
-    """§6.2.59 service provider name from the SIM; <display mode> 0."""
+    """manual ch. 6: service provider name from the SIM; <display mode> 0."""
     if c.op == "test":
         return Reply()
     if c.op != "read":
@@ -177,7 +177,7 @@ def cspn(m: Interpreter, c: Command) -> Reply:
 
 @command("+CROAMING")
 def croaming(m: Interpreter, c: Command) -> Reply:
-    """§6.2.23 roaming state: 0 home, 1 international roaming."""
+    """manual ch. 6: roaming state: 0 home, 1 international roaming."""
     if c.op == "test":
         return Reply(lines=["+CROAMING: (0-2)"])
     return Reply(lines=[f"+CROAMING: {1 if m.reg_stat() == 5 else 0}"])
@@ -188,7 +188,7 @@ BANDS = ("DCS_MODE", "EGSM_MODE", "PCS_MODE", "GSM850_MODE", "EGSM_DCS_MODE", "G
 
 @command("+CBAND")
 def cband(m: Interpreter, c: Command) -> Reply:
-    """§6.2.49 radio band: the virtual radio hears every band."""
+    """manual ch. 6: radio band: the virtual radio hears every band."""
     if c.op == "read":
         return Reply(lines=['+CBAND: "ALL_BAND"'])
     if c.op == "test":
@@ -200,7 +200,7 @@ def cband(m: Interpreter, c: Command) -> Reply:
 
 @command("+CENG")
 def ceng(m: Interpreter, c: Command) -> Reply:
-    """§6.2.50 engineering mode: `=<mode>[,<Ncell>]`; `?` gives the mode and, in modes 1-2 and 4,
+    """manual ch. 6: engineering mode: `=<mode>[,<Ncell>]`; `?` gives the mode and, in modes 1-2 and 4,
     the serving cell: <cell>,"<arfcn>,<rxl>,<rxq>,<mcc>,<mnc>,<bsic>,<cellid>,<rla>,<txp>,<lac>,<TA>"."""
     mode = m.settings.registers.get("+CENG", 0)
     if c.op == "test":
