@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from cantools.database.can import Message, Signal
 
-from can_bus.profile import MISSING, MetricSpec, _choice_table, convert
+from can_bus.profile import MISSING, MetricSpec, _choice_table, convert, decode_signals
 
 if TYPE_CHECKING:
     from can_bus.profile import Profile
@@ -92,16 +92,9 @@ class Decoder:
                 fn = self._compile(message, specs)
             self._fns[message.frame_id] = fn
         self.ids = frozenset(self._fns)
-        self.feed = self._make_feed()  # shadows the method below: same contract, fewer lookups
-
-    def feed(self, arbitration_id: int, data: bytes) -> list[Update]:
-        """Metric updates this frame causes: [(metric, value)] for values that changed only."""
-        fn = self._fns.get(arbitration_id)
-        if fn is None:
-            self.stats.unknown += 1
-            return []
-        self.stats.frames += 1
-        return fn(data)
+        # `feed(arbitration_id, data)`: metric updates this frame causes, [(metric, value)] for values
+        # that changed only. A closure rather than a method: every frame pays for the lookups.
+        self.feed: Callable[[int, bytes], list[Update]] = self._make_feed()
 
     def _make_feed(self) -> Callable[[int, bytes], list[Update]]:
         """`feed` as a closure: every frame pays for it, and closure cells are cheaper than `self.`
@@ -119,7 +112,7 @@ class Decoder:
             stats.frames += 1
             return fn(data)
 
-        feed.__doc__ = Decoder.feed.__doc__
+        feed.__doc__ = "Metric updates this frame causes: [(metric, value)] for values that changed only."
         return feed
 
     def reset(self) -> None:
@@ -235,7 +228,7 @@ class Decoder:
 
         def frame(data: bytes) -> list[Update]:
             try:
-                decoded = message.decode(bytes(data), decode_choices=False)
+                decoded = decode_signals(message, data, decode_choices=False)
             except Exception as exc:
                 return self._bad(message.frame_id, data, str(exc))
             out = []
@@ -312,7 +305,7 @@ def _field_mask(sig: Signal, length: int) -> int:
     return ((1 << sig.length) - 1) << shift
 
 
-def _int_affine(expr: str, scale: int, offset: int) -> str:
+def _int_affine(expr: str, scale: int | float, offset: int | float) -> str:
     """`expr * scale + offset` for integers, leaving out a multiply by 1 or an add of 0."""
     if scale != 1:
         expr = f"({expr} * {scale})"
@@ -347,7 +340,7 @@ class _AsciiParts:
     def __init__(self, parts: int, width: int, byte_order: str) -> None:
         self.parts = parts
         self.width = width
-        self.order = "little" if byte_order == "little_endian" else "big"
+        self.order: Literal["little", "big"] = "little" if byte_order == "little_endian" else "big"
         self.chunks: list[bytes | None] = [None] * parts
 
     def put(self, index: int, raw: int) -> str | None:

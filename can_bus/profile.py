@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import cantools
-from cantools.database.can import Message, Signal
+from cantools.database.can import Database, Message, Signal
+from cantools.database.namedsignalvalue import NamedSignalValue
 
 from can_bus.units import METRIC_UNITS
 
@@ -152,7 +153,7 @@ class Profile:
     def reference_decode(self, arbitration_id: int, data: bytes) -> dict[str, Any]:
         """Slow, obviously right: cantools decode + the mapping. Ascii (multi-part) metrics skipped."""
         message = self.db.get_message_by_frame_id(arbitration_id)
-        signals = message.decode(bytes(data), decode_choices=False, scaling=True)
+        signals = decode_signals(message, data, decode_choices=False, scaling=True)
         out: dict[str, Any] = {}
         for spec in self.metrics:
             if spec.message != message.name or spec.type == "ascii":
@@ -193,7 +194,7 @@ class Profile:
                 if message.frame_id != arbitration_id:
                     continue
                 try:
-                    decoded = message.decode(bytes(data), decode_choices=True)
+                    decoded = decode_signals(message, data, decode_choices=True)
                 except Exception:
                     return None
                 args: dict[str, Any] = {}
@@ -201,7 +202,7 @@ class Profile:
                 for sig, want in frame.signals.items():
                     got = decoded.get(sig)
                     if isinstance(want, str) and want.startswith("$"):
-                        args[want[1:]] = got.name if hasattr(got, "name") else got
+                        args[want[1:]] = got.name if isinstance(got, NamedSignalValue) else got
                     elif str(got) != str(want):
                         ok = False
                         break
@@ -238,7 +239,8 @@ class Profile:
         raw_text = text.encode("ascii", "replace").ljust(width * spec.parts, b"\0")
         for part in range(spec.parts):
             chunk = raw_text[part * width:(part + 1) * width]
-            values[spec.mux] = part
+            if spec.mux is not None:
+                values[spec.mux] = part
             values[spec.signal] = int.from_bytes(chunk, "little" if sig.byte_order == "little_endian" else "big")
             frames.append((message.frame_id, bytes(message.encode(values, strict=False, scaling=False))))
         return frames
@@ -311,10 +313,21 @@ def _choice_table(signal: Signal) -> dict[int, str]:
     return {int(k): str(v) for k, v in (signal.choices or {}).items()}
 
 
+def decode_signals(message: Message, data: bytes, **options: Any) -> dict[str, Any]:
+    """`message.decode` for a plain (non-container) message: a dict of signal values."""
+    decoded = message.decode(bytes(data), **options)
+    if not isinstance(decoded, dict):  # only container messages decode to a list; profiles have none
+        raise ValueError(f"{message.name}: container messages are not supported")
+    return decoded
+
+
 def _default_value(signal: Signal) -> Any:
     """Value for a signal no one set: its initial value if the DBC has one, else raw 0 (clamped)."""
-    if signal.initial is not None:
-        return signal.initial * signal.scale + signal.offset if signal.scale else signal.initial
+    initial = signal.initial
+    if isinstance(initial, int | float):
+        return initial * signal.scale + signal.offset if signal.scale else initial
+    if initial is not None:
+        return initial
     lo, hi = physical_range(signal)
     return min(max(signal.offset, lo), hi)
 
@@ -357,6 +370,8 @@ def _load(path: Path) -> Profile:
         db = cantools.database.load_file(str(dbc_path), strict=doc.get("strict", True))
     except Exception as exc:
         raise ProfileError(f"{path}: cannot load DBC {dbc_path}: {exc}") from exc
+    if not isinstance(db, Database):
+        raise ProfileError(f"{path}: {dbc_path} is not a CAN database")
 
     def signal_of(ref: str) -> tuple[Message, Signal]:
         try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 from can_bus.bench import frame_mix
+from can_bus.port import CanPort
 from can_bus.profile import load_profile
 from tcu.metrics import Metrics
 from tcu.vehicle_logic import LogicSettings, VehicleLogic
@@ -54,13 +55,14 @@ def _full_path_fps(profile_name: str, frames: list[tuple[int, bytes]], repeats: 
     return best, changes
 
 
-class _Tap:
+class _Tap(CanPort):
     """A CAN port that hands the unit's frame handler to the benchmark instead of a bus."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.on_frame = None
 
-    def set_handler(self, on_frame, on_error=None) -> None:  # noqa: ANN001 - CanPort's signature
+    def set_handler(self, on_frame, on_error=None, on_state=None) -> None:  # noqa: ANN001 - CanPort's
         self.on_frame = on_frame
 
     def send(self, arbitration_id: int, data: bytes) -> None:
