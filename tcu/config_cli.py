@@ -176,7 +176,9 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     from tcu.unit import Unit
 
     warn_secret_flags(args)
-    return Unit(loop, params, modem, can_port, state_dir, profile=profile, gnss=not args.no_gnss)
+    from tcu.status_file import CHECK_EVERY
+    return Unit(loop, params, modem, can_port, state_dir, profile=profile, gnss=not args.no_gnss,
+                status_every=CHECK_EVERY)
 
 
 def attach_console(loop: Any, unit: Any, inp: Any, out: Any) -> None:

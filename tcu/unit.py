@@ -42,7 +42,7 @@ from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.server_link import LinkDriver, ModemApi
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
-from tcu.status_file import CHECK_EVERY, FILENAME, FORMAT, StatusWriter
+from tcu.status_file import FILENAME, FORMAT, StatusWriter
 from tcu.unit_storage import UnitStorage
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
 
@@ -78,7 +78,7 @@ class Unit:
     def __init__(self, loop: Loop, params: Params, modem: ModemApi, can_port: Any, state_dir: str | Path,
                  *, profile: Any = None, hooks: UnitHooks | None = None,
                  link_config: LinkConfig | None = None, gnss: bool = True,
-                 status_every: float | None = CHECK_EVERY) -> None:
+                 status_every: float | None = None) -> None:
         self.loop = loop
         # What the unit cannot do right now (CAN adapter, modem, storage, SMS): one instance, every
         # component reports into it; DIAG, `tcu state` and the owner's SMS read it.
@@ -147,7 +147,8 @@ class Unit:
         self._owner_backoff = Backoff(first=OWNER_NOTICE_FIRST_S, cap=OWNER_NOTICE_CAP_S,
                                       rng=loop.random("owner-notice"))
         self._owner_log = RateLimitedLog(log, 60.0)
-        # status.json for `tcu state`: other components add their retry counters with add_status_source
+        # status.json for `tcu state` (`tcu run` passes status_every; a simulated world has no one to read
+        # it): other components add their retry counters with add_status_source
         self._status_sources: dict[str, StatusSource] = {}
         self._status_every = status_every
         self._status_timer: Timer | None = None

@@ -14,6 +14,7 @@ import can
 from can_bus.bus import PythonCanPort
 from runtime import VirtualLoop
 from tcu.params import Params
+from tcu.status_file import CHECK_EVERY
 from tcu.unit import Unit
 from tcu.world import DirectModem, Smsc
 from tools.server.core import OvmsServer
@@ -161,7 +162,7 @@ def test_owner_sms_that_fails_is_retried_with_backoff_not_hammered(tmp_path: Pat
 
 
 def test_status_json_is_written_atomically_0600_when_changed_and_carries_sources(tmp_path: Path) -> None:
-    loop, unit, adapter, modem, smsc = make_unit(tmp_path)
+    loop, unit, adapter, modem, smsc = make_unit(tmp_path, status_every=CHECK_EVERY)
     unit.add_status_source("sms-retry", lambda: {"attempts": 3, "next_try": "in 40 s"})
     loop.run_for(10)
     path = tmp_path / "unit" / "status.json"
@@ -187,7 +188,7 @@ def test_status_json_is_written_atomically_0600_when_changed_and_carries_sources
     assert unit.status_writer.writes - before <= 300 / 30 + 1
 
 
-def test_no_status_file_when_switched_off(tmp_path: Path) -> None:
-    loop, unit, adapter, modem, smsc = make_unit(tmp_path, status_every=None)
+def test_no_status_file_in_a_simulation(tmp_path: Path) -> None:
+    loop, unit, adapter, modem, smsc = make_unit(tmp_path)   # only `tcu run` asks for status.json
     loop.run_for(30)
     assert not (tmp_path / "unit" / "status.json").exists()
