@@ -201,6 +201,13 @@ MISC = [
     ("AT&W", "\r\nOK\r\n"),
     ("AT+CCID", "\r\n89001018560312345670\r\n\r\nOK\r\n"),
     ("AT+CMUX=0", "\r\nERROR\r\n"),  # the 07.10 multiplexer is not emulated (coverage table)
+    ("AT+GCAP", "\r\n+GCAP: +CGSM\r\n\r\nOK\r\n"),
+    ("AT+GMI", "\r\nSIMCOM_Ltd\r\n\r\nOK\r\n"),
+    ("AT+GMM", "\r\nSIMCOM_SIM800\r\n\r\nOK\r\n"),
+    ("ATV0", "\r\nERROR\r\n"),  # numeric result codes: refused (coverage table)
+    ("ATD+447700900123;", "\r\nNO CARRIER\r\n"),
+    ("AT+CSMS?", "\r\n+CSMS: 0,1,1,1\r\n\r\nOK\r\n"),
+    ("AT+CNUM", '\r\n+CNUM: "","+447700900999",145\r\n\r\nOK\r\n'),
 ]
 
 
