@@ -19,7 +19,6 @@ from collections import deque
 from dataclasses import dataclass
 
 from runtime.backoff import Backoff
-from runtime.ratelog import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +43,6 @@ class ReplyQueue:
         self._queue: deque[Reply] = deque()
         self._in_flight: Reply | None = None
         self._seq = 0
-        self._log = RateLimitedLog(log, 60.0)
         self.last_failure = ""
         self.stats = {"sent": 0, "failed_attempts": 0, "expired": 0}
 
@@ -77,9 +75,7 @@ class ReplyQueue:
             return
         self.stats["failed_attempts"] += 1
         self.last_failure = reason or "send failed"
-        delay = self.retry.failed(now)
-        self._log.warning("reply-failed", now, "SMS reply to %s failed (%s); trying again in %.0f s",
-                          reply.number, self.last_failure, delay)
+        self.retry.failed(now)     # the caller logs it (rate-limited) and reports the health
         self._queue.appendleft(reply)
 
     def next_deadline(self) -> float | None:

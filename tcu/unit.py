@@ -29,8 +29,8 @@ from modem.driver.script import Ok, Result
 from runtime import Loop, Timer
 from runtime.backoff import Backoff
 from runtime.ratelog import RateLimitedLog
+from tcu.alert_router import DAY_S, AlertRouter, Drop, RouterSettings, SendSms, SendToServer, sms_parts
 from tcu.alert_router import Action as RouterAction
-from tcu.alert_router import AlertRouter, Drop, RouterSettings, SendSms, SendToServer
 from tcu.gnss_poll import GnssPoller
 from tcu.health import Health, Problem
 from tcu.link import LinkConfig
@@ -40,8 +40,10 @@ from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, Delivered
 from tcu.params import ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
+from tcu.restart_memory import ConditionMemory, SmsLedger
 from tcu.server_link import LinkDriver, ModemApi
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
+from tcu.sms_out import ReplySender, SmsTrouble, sms_status
 from tcu.status_file import FILENAME, FORMAT, StatusWriter
 from tcu.unit_storage import UnitStorage
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
@@ -100,7 +102,13 @@ class Unit:
         self.storage = UnitStorage(loop, self.state_dir, self.health, params, notify=self._storage_notice)
         self.outbox = self.storage.outbox
         self.boot = self.storage.state.bump("boot", loop.time())
-        self.logic = VehicleLogic(self.metrics, LogicSettings.from_params(params), wall=self._wall_of)
+        # SMS protections (failures, lockouts, budgets) and the lasting conditions already raised, kept
+        # across restarts in unit.db (tcu.restart_memory, issue 12 items 9, 10)
+        self.sms_ledger = SmsLedger(self.storage.state.conn, lambda: self._wall_of(0.0))
+        self.conditions = ConditionMemory(self.storage.state.conn, lambda: self._wall_of(0.0))
+        self.logic = VehicleLogic(self.metrics, LogicSettings.from_params(params), wall=self._wall_of,
+                                  remembered=self.conditions.active(),
+                                  on_condition=lambda kind, on: self.conditions.set(kind, on, loop.time()))
         self.metrics.subscribe(self.logic.on_metric, names=self.logic.watched_metrics())
         self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
                                   loop.random("ovms-token"), loop.time(),
@@ -122,11 +130,16 @@ class Unit:
         self.gnss: GnssPoller | None = None
         if gnss:
             self.gnss = GnssPoller(loop, self._gnss_fix, self.metrics, power_on=self._gnss_on)
-        self.interpreter = CommandInterpreter(_Context(self), self.storage.sms_log)
+        self.interpreter = CommandInterpreter(_Context(self), self.storage.sms_log, ledger=self.sms_ledger,
+                                              now=loop.time())
+        self.sms_trouble = SmsTrouble(self.health)
+        self.replies = ReplySender(loop, self.send_sms, self.sms_trouble)
         self.params.subscribe(self._on_param)
         # SMS fallback: the router decides, the outbox remembers
         self.router = AlertRouter(str(params["owner"]), RouterSettings.from_params(params),
-                                  server_up=False, gsm_registered=False)
+                                  server_up=False, gsm_registered=False, rng=loop.random("sms-retry"),
+                                  sent_history=[(e.at, e.n) for e in
+                                                self.sms_ledger.since("alert_sms", loop.time() - DAY_S)])
         self._ref_to_item: dict[str, int] = {}
         self._router_timer: Timer | None = None
         self._router_timer_at: float | None = None
@@ -154,6 +167,8 @@ class Unit:
         self._status_timer: Timer | None = None
         self.status_writer = StatusWriter(self.state_dir / FILENAME)
         self.add_status_source("can", self._can_status)
+        self.add_status_source("sms", lambda: sms_status(self.router, self.replies.queue, self.interpreter.budget,
+                                                         self.loop.time(), self._wall_of))
         self.add_status_source("storage", self.storage.status)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
@@ -178,6 +193,7 @@ class Unit:
         self.storage.stop()
         if self.gnss is not None:
             self.gnss.stop()
+        self.replies.stop()
         for t in [self._logic_timer, self._router_timer, self._status_timer]:
             if t is not None:
                 t.cancel()
@@ -347,11 +363,17 @@ class Unit:
         item_ids = [self._ref_to_item[r] for r in a.alert_ids if r in self._ref_to_item]
 
         def done(ok: bool, reason: str = "") -> None:
+            now = self.loop.time()
             if ok and item_ids:
                 self.outbox.note_sms_attempt(item_ids)
-            if not ok:
-                log.warning("alert SMS failed (%s); the router queues it again", reason)
-            self._router_actions(self.router.sms_result(a.alert_ids, ok, self.loop.time()))
+            actions = self.router.sms_result(a.alert_ids, ok, now, reason)
+            if ok:   # counted against the daily budget across restarts
+                self.sms_ledger.record("alert_sms", a.number, now, sms_parts(a.text))
+                self.sms_trouble.sent(now)
+            else:    # the router waits out its back-off; one health problem, a log line a minute
+                self.sms_trouble.failed("alert SMS", reason, now, self.router.retry.attempts,
+                                        self.router.retry.next_at)
+            self._router_actions(actions)
 
         # while the state directory fails, the owner hears it with the alert itself (issue 12)
         self.send_sms(a.number, f"{a.text} (storage failing)" if self.storage.failing else a.text, done)
@@ -362,6 +384,7 @@ class Unit:
             if ok:
                 self.sms_sent += 1
                 self.last_sms = (self.loop.time(), f"to {number}", text)
+                self.sms_trouble.sent(self.loop.time())       # any SMS that leaves: SMS works again
                 if self.hooks.sms_sent:
                     self.hooks.sms_sent(number, text)
             if done is not None:
@@ -589,7 +612,7 @@ class Unit:
         if self.hooks.sms_received:
             self.hooks.sms_received(sender, text)
         self.interpreter.handle(text, sender, "sms", self.loop.time(),
-                                lambda reply: self.send_sms(sender, reply) if reply else None)
+                                lambda reply: self.replies.reply(sender, reply) if reply else None)
 
     # -- texts ----------------------------------------------------------------------------------------------------
     def stat_text(self) -> str:

@@ -48,7 +48,6 @@ def test_sending_that_keeps_failing_is_paced_and_stale_replies_are_dropped(caplo
     assert all(b - a <= RETRY_CAP_S * 1.1 for a, b in zip(attempts, attempts[1:], strict=False))
     assert now >= MAX_AGE_S and q.pending == 0 and q.stats["expired"] == 1
     assert "dropped" in caplog.text and "stale" in caplog.text
-    assert caplog.text.count("failed (modem closed)") < len(attempts)   # rate-limited: a line a minute at most
 
 
 def test_result_for_a_reply_not_in_flight_is_our_bug() -> None:
