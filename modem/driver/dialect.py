@@ -68,8 +68,9 @@ class Dialect:
     def tcp_close(self, conn: int) -> Script:
         raise NotImplementedError
 
-    def ip_status(self) -> Script:
-        """The bearer/connection state as the modem names it."""
+    def ip_status(self, conn: int = 0) -> Script:
+        """The state of link `conn` in single-connection words (`CONNECT OK`, `TCP CLOSED` ...), or
+        the bearer's (`IP INITIAL`, `IP GPRSACT`, `PDP DEACT` ...) while the link is unused."""
         raise NotImplementedError
 
     def gnss_power(self, on: bool) -> Script:

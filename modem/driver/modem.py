@@ -32,7 +32,7 @@ streamed NMEA as `NmeaReceived` and `GnssFixReceived`.
 Port lifecycle (issue 12): with a `reopen` (what `open_modem` gives a device path), a port that
 vanishes (EIO on a pty whose emulator stopped, a USB modem unplugged) is not the end: every pending
 operation fails at once, `PortClosed` is published, and the same path is opened again with capped
-back-off (1 s doubling to 30 s), `PortClosed` again after each failed try (retries, next try) and
+back-off (1 s doubling to 10 s), `PortClosed` again after each failed try (retries, next try) and
 `PortReopened` once it is back. Operations started meanwhile fail at once ("modem port gone"); the
 callers pace their own retries. What answers after a reopen may have rebooted: the link probes it.
 A garbled byte never closes the port (it is `LineNoise`), so only a vanished device gets here.
@@ -93,7 +93,7 @@ log = logging.getLogger(__name__)
 # Reopening a vanished port: soon at first (a replugged USB modem is back within a second or two), then
 # doubling to a cap that bounds how long a returned modem waits unused. One try is one open().
 REOPEN_FIRST = 1.0
-REOPEN_CAP = 30.0
+REOPEN_CAP = 10.0  # a returned modem waits at most this long; a try costs one open() (cf. can_bus REOPEN_CAP)
 
 
 class PortReopener(Protocol):
@@ -448,9 +448,9 @@ class Modem:
         self._links.discard(conn)
         self._start(self.dialect.tcp_close(conn), on_done, "tcp_close")
 
-    def ip_status(self, on_done: Callback) -> None:
-        """Ok("IP INITIAL" | "IP GPRSACT" | "CONNECT OK" | "TCP CLOSED" | "PDP DEACT" ...)."""
-        self._start(self.dialect.ip_status(), on_done, "ip_status")
+    def ip_status(self, on_done: Callback, conn: int = 0) -> None:
+        """Ok("IP INITIAL" | "IP GPRSACT" | "CONNECT OK" | "TCP CLOSED" | "PDP DEACT" ...) for link `conn`."""
+        self._start(self.dialect.ip_status(conn), on_done, "ip_status")
 
     @staticmethod
     def _fail(reason: str) -> OpGen:

@@ -8,6 +8,7 @@ import pytest
 from driver_fakes import ScriptedModem
 
 from modem.driver.commands import Registration
+from modem.driver.dialects.sim800 import Sim800
 from modem.driver.modem import (
     Failed,
     GprsLost,
@@ -33,6 +34,8 @@ class Harness:
         self.loop = VirtualLoop(seed=1)
         a, b = pipe_pair(self.loop, latency=0.01)
         self.fake = ScriptedModem(self.loop, b, table, echo=echo)
+        # The scripted answers below speak single-connection SIM800 (AT+CIPMUX=0: bare CONNECT OK, +IPD).
+        kw.setdefault("dialect", Sim800(multi=False))
         self.modem = Modem(self.loop, a, **kw)
         self.events = []
         self.modem.subscribe(self.events.append)

@@ -9,8 +9,9 @@ What TS 27.007/27.005 leave to the vendor, as SIM800 does it:
   number `<n>` in front of every command and result in multi-connection mode (`AT+CIPMUX=1`, up to 6);
 - GNSS (SIM868): `AT+CGNSPWR`, `AT+CGNSTST`, `AT+CGNSINF`.
 
-`Sim800(multi=False)` drives single-connection mode: one link, number 0. `multi=True` drives
-`AT+CIPMUX=1` with links 0..5.
+`Sim800(multi=True)` (what `open_modem("sim800:...")` gives) drives `AT+CIPMUX=1` with links 0..5;
+`Sim800(multi=False)` drives single-connection mode: one link, number 0, for tools that want the plain
+`+IPD` form.
 """
 
 from __future__ import annotations
@@ -55,8 +56,11 @@ _STRAY_FINALS = re.compile(
     r"|STATE: .*|OK|ERROR|\+CME ERROR:.*|\+CMS ERROR:.*)$"
 )
 _LINK_CLOSED = re.compile(r"(\d), CLOSED$")
+# Multi-connection client states (manual §8.2.12) in the words single-connection mode uses for them.
+_LINK_STATE = {"CONNECTED": "CONNECT OK", "CONNECTING": "TCP CONNECTING", "CLOSING": "TCP CLOSING",
+               "REMOTE CLOSING": "TCP CLOSING", "CLOSED": "TCP CLOSED"}
 _UNTYPED = ("+CLIP:", "+CFUN:", "+CDS:", "*PSUTTZ", "DST:", "+CTZV:", "+CUSD:", "+UGNSINF:", "+CIEV:",
-            "+CRING:", "NO CARRIER", "+CIPRXGET:", "+CIPSTATUS:", "C:")
+            "+CRING:", "NO CARRIER", "+CIPRXGET:")
 
 
 def _fields(rest: str) -> list[str]:
@@ -202,9 +206,24 @@ class Sim800(Dialect):
             return
         yield Command(f"AT+CIPCLOSE={conn}", timeout=C.T_SHORT, finals=(self._result(conn, "CLOSE OK"),))
 
-    def ip_status(self) -> Script:
-        """`STATE: <state>` after OK (in multi mode the per-link `C:` lines follow; they are ignored)."""
-        return C.parse_state((yield C.cipstatus()).final.line)
+    def ip_status(self, conn: int = 0) -> Script:
+        """The state of link `conn` in single-connection words (`CONNECT OK`, `TCP CLOSED` ...), or the
+        bearer's (`IP INITIAL`, `IP GPRSACT`, `PDP DEACT` ...) while the link is unused.
+
+        Single mode: `STATE: <state>` after OK is both. Multi mode (manual §8.2.12): `STATE:` is the
+        stack's (`IP PROCESSING`), then one `C: <n>,<bearer>,<type>,<ip>,<port>,<client state>` line per
+        link 0..5 follows; the last one ends the answer.
+        """
+        if not self.multi:
+            return C.parse_state((yield C.cipstatus()).final.line)
+        r = yield Command("AT+CIPSTATUS", timeout=C.T_SHORT, prefixes=("STATE:",),
+                          finals=(rf"C: {MAX_LINKS - 1},",), ok_is_final=False)
+        lines = (*r.lines, r.final.line)
+        stack = C.parse_state(C.find_line(lines, "STATE:"))
+        row = next((C.split_fields(line[2:]) for line in lines if line.startswith(f"C: {conn},")), None)
+        if row is None or len(row) < 6:
+            raise C.ParseError(f"no C: line for link {conn} in {lines!r}")
+        return _LINK_STATE.get(row[5].upper(), stack)
 
     def gnss_power(self, on: bool) -> Script:
         yield C.cgnspwr(on)
@@ -221,4 +240,9 @@ class Sim800(Dialect):
             raise C.ParseError(str(exc)) from None
 
 
-register_dialect("sim800", Sim800)
+def _sim800() -> Sim800:
+    """`sim800`: multi-connection mode, so the unit can hold several TCP links (manual §8.2.1)."""
+    return Sim800(multi=True)
+
+
+register_dialect("sim800", _sim800)
