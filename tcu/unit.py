@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from can_bus.port import BusBack, BusEvent, BusGone
+from can_bus.port import BusBack, BusEvent, BusGone, CanPort
 from modem.driver.events import ModemEvent, PortClosed, PortReopened
 from modem.driver.script import Ok, Result
 from runtime import Loop, Timer
@@ -77,7 +77,7 @@ class UnitHooks:
 class Unit:
     """The firmware. `start()` begins; everything else happens in callbacks on `loop`."""
 
-    def __init__(self, loop: Loop, params: Params, modem: ModemApi, can_port: Any, state_dir: str | Path,
+    def __init__(self, loop: Loop, params: Params, modem: ModemApi, can_port: CanPort | None, state_dir: str | Path,
                  *, profile: Any = None, hooks: UnitHooks | None = None,
                  link_config: LinkConfig | None = None, gnss: bool = True,
                  status_every: float | None = None) -> None:
