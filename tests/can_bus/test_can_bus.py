@@ -154,7 +154,6 @@ def test_vanished_adapter_is_reported_not_raised() -> None:
             raise can.CanOperationError("No such device")
 
     from can_bus.bus import PythonCanPort
-
     from can_bus.port import BusGone
 
     port = PythonCanPort(loop, Vanishing(), name="gone")
