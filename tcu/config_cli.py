@@ -127,12 +127,20 @@ def make_power_key(loop: Any, spec: str) -> Any:
         return None
     if kind == "virtual" and target:
         from modem.driver.power import VirtualPowerKey
-        from modem.emulator.control import ControlClient
-        return VirtualPowerKey(loop, ControlClient(target))
+        from modem.emulator.control import ControlClient, ControlError
+        client = ControlClient(target, timeout=2.0)
+        # Checked now, not at the first brown-out: a key that cannot be pressed makes a modem that
+        # powered down unrecoverable (issue 12 item 10).
+        try:
+            client.status()
+        except (OSError, ControlError) as e:
+            raise StartError(f"power_key: no virtual modem answers on the control socket {target!r} ({e}); "
+                             f"start `vmodem serve --control {target}` first, or use power_key = \"none\"") from None
+        return VirtualPowerKey(loop, client)
     if kind == "gpio" and target:
         from modem.driver.power import GpioPowerKey
         try:
-            return GpioPowerKey(loop, int(target) if target.isdigit() else target)
+            return GpioPowerKey(loop, int(target) if target.isascii() and target.isdigit() else target)
         except Exception as e:  # gpiozero missing or no GPIO on this machine
             raise StartError(f"power_key: cannot use {spec!r}: {e}") from None
     raise StartError(f"power_key: expected none, gpio:<pin> or virtual:<socket path>, got {spec!r}")
@@ -182,18 +190,33 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
 
 
 def attach_console(loop: Any, unit: Any, inp: Any, out: Any) -> None:
-    """The local console: the SMS command set on stdin (trusted, like the server's command 7)."""
+    """The local console: the SMS command set on stdin (trusted, like the server's command 7).
+
+    A terminal or a pipe is watched by the loop. A regular file or /dev/null cannot be (epoll refuses
+    them, and `tcu run --console < cmds.txt` used to crash with a traceback): it is read to its end,
+    a chunk per loop turn, and each line run like a typed one."""
     import os
 
     fd = inp.fileno()
     buf = bytearray()
+    watched = True
 
     def readable() -> None:
         data = os.read(fd, 4096)
         if not data:
-            loop.remove_reader(fd)
+            if watched:
+                loop.remove_reader(fd)
+            run_lines(final=True)
+            log.info("console: end of input")
             return
         buf.extend(data)
+        run_lines()
+        if not watched:
+            loop.call_soon(readable)
+
+    def run_lines(final: bool = False) -> None:
+        if final and buf and not buf.endswith(b"\n"):
+            buf.extend(b"\n")
         while b"\n" in buf:
             line, _, rest = bytes(buf).partition(b"\n")
             buf[:] = rest
@@ -202,7 +225,12 @@ def attach_console(loop: Any, unit: Any, inp: Any, out: Any) -> None:
                 unit.interpreter.handle(text, None, "console", loop.time(),
                                         lambda reply: print(reply, file=out, flush=True))
 
-    loop.add_reader(fd, readable)
+    try:
+        loop.add_reader(fd, readable)
+    except PermissionError:          # EPERM: a regular file or /dev/null, which is always "ready"
+        loop.remove_reader(fd)       # forget the half-made registration
+        watched = False
+        loop.call_soon(readable)
 
 
 def cmd_run(args: argparse.Namespace) -> int:

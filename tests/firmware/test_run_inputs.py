@@ -1,0 +1,94 @@
+"""`tcu run` through the front door with inputs a user really gives it (issue 12 item 10):
+`--console` with stdin from a file or /dev/null, and a `--power-key` that cannot be pressed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+OWNER = "+447700900123"
+
+
+def _wait(what: str, check: Callable[[], object], timeout: float = 20.0) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _args(tmp_path: Path, modem: Path, car: Path) -> list[str]:
+    return ["--modem", str(modem), "--can", f"slcan:{car}", "--profile", "demo-ev",
+            "--server", "127.0.0.1:9", "--vehicle-id", "INCAR", "--server-password", "carpass123",
+            "--owner", OWNER, "--module-password", "modpass1", "--state-dir", str(tmp_path / "state")]
+
+
+@pytest.fixture
+def devices(tmp_path: Path) -> Iterator[tuple[Path, Path, Path]]:
+    """`vmodem serve` and `vcar serve` on ptys, as the README starts them."""
+    modem, car, mctl = tmp_path / "modem", tmp_path / "car", tmp_path / "modem.ctl"
+    procs = [subprocess.Popen([str(BIN / "vmodem"), "serve", "--link", str(modem), "--control", str(mctl),
+                               "--timing", "instant"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+             subprocess.Popen([str(BIN / "vcar"), "serve", "--link", str(car), "--control",
+                               str(tmp_path / "car.ctl")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        _wait("the ptys", lambda: modem.exists() and car.exists() and mctl.exists())
+        yield modem, car, mctl
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(10)
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("source", ["file", "devnull"])
+def test_console_reads_a_file_or_dev_null_to_its_end_and_the_unit_keeps_running(
+        tmp_path: Path, devices: tuple[Path, Path, Path], source: str) -> None:
+    modem, car, _ = devices
+    if source == "file":
+        stdin_path = tmp_path / "commands.txt"
+        stdin_path.write_text("VERSION\nPARAMS?\nHELP")           # no newline after the last line
+    else:
+        stdin_path = Path("/dev/null")
+    out, err = tmp_path / "tcu.out", tmp_path / "tcu.err"
+    with open(stdin_path, "rb") as stdin, open(out, "wb") as o, open(err, "wb") as e:
+        tcu = subprocess.Popen([str(BIN / "tcu"), "run", "--console", *_args(tmp_path, modem, car)],
+                               stdin=stdin, stdout=o, stderr=e)
+    try:
+        if source == "file":
+            _wait("the console replies", lambda: b"Commands:" in out.read_bytes(), 30)
+            assert b"Profile: demo-ev" in out.read_bytes() and b"Params:" in out.read_bytes()
+        time.sleep(2.0)
+        assert tcu.poll() is None, err.read_text()               # still running: the console did not kill it
+        assert b"Traceback" not in err.read_bytes()
+    finally:
+        tcu.terminate()
+        tcu.wait(15)
+
+
+@pytest.mark.timeout(60)
+def test_a_power_key_nobody_can_press_stops_the_unit_at_start_naming_the_setting(
+        tmp_path: Path, devices: tuple[Path, Path, Path]) -> None:
+    modem, car, mctl = devices
+    r = subprocess.run([str(BIN / "tcu"), "run", *_args(tmp_path, modem, car), "--power-key",
+                        f"virtual:{tmp_path / 'nonexistent'}"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "tcu run: power_key:" in r.stderr and "nonexistent" in r.stderr
+    assert "Traceback" not in r.stderr
+    # the right socket is accepted (the unit starts; stopped here with SIGTERM)
+    tcu = subprocess.Popen([str(BIN / "tcu"), "run", *_args(tmp_path, modem, car), "--power-key",
+                            f"virtual:{mctl}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        time.sleep(3.0)
+        assert tcu.poll() is None
+    finally:
+        tcu.terminate()
+        tcu.wait(15)
