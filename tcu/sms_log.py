@@ -31,6 +31,18 @@ CREATE TABLE IF NOT EXISTS sms_log (
 
 MASK = "***"
 UNWRITTEN_LIMIT = 200     # log lines kept in memory while the disk fails (the oldest go first)
+TEXT_CAP = 1000           # characters of a text kept (4 SMS parts are at most 640; a 38,000-character
+                          # concatenated SMS was stored whole, forever — issue 12 item 10)
+NUMBER_CAP = 32           # a sender is at most 15 digits, or an 11-character alphanumeric name
+KEEP_ROWS = 5000          # the newest rows kept; older ones are pruned as new ones come in
+PRUNE_EVERY = 100         # prune once per this many lines written
+
+
+def cap_text(text: str, limit: int = TEXT_CAP) -> str:
+    """`text`, or its first `limit` characters and how long it really was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... [{len(text)} characters, cut]"
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,8 @@ class SmsLog:
             note: str = "", secrets: Iterable[str] = ()) -> SmsLogEntry:
         if direction not in ("in", "out"):
             raise ValueError(f"sms_log: direction must be 'in' or 'out', got {direction!r}")
-        text = mask_secrets(text, secrets)
+        text = cap_text(mask_secrets(text, secrets), TEXT_CAP)     # masked first: a cut must not split a secret
+        number = cap_text(number, NUMBER_CAP)
         entry = SmsLogEntry(0, now, direction, number, text, note)
         if self.guard.may_try(now):
             try:
@@ -72,6 +85,8 @@ class SmsLog:
                                   (e.at, e.direction, e.number, e.text, e.note))
                     cur = c.execute("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
                                     (now, direction, number, text, note))
+                    if (cur.lastrowid or 0) % PRUNE_EVERY == 0:
+                        c.execute("DELETE FROM sms_log WHERE id <= ?", ((cur.lastrowid or 0) - KEEP_ROWS,))
             except sqlite3.Error as e:
                 self.guard.failed(e, now)     # re-raises our own bugs
             else:
