@@ -115,7 +115,8 @@ def test_a_real_full_filesystem(tmp_path: Path) -> None:
         assert stored is not None and stored.payload.startswith("ALARM")
 
 
-def test_sms_log_write_failures_never_raise(tmp_path: Path) -> None:
+def test_sms_log_write_failures_never_raise(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("tcu.sms_log.TEXT_CAP", 100_000)   # the 20,000-character line must overflow the disk
     conn = open_db(tmp_path / "sms_log.db")
     sms = SmsLog(conn)
     sms.add("in", "+447700900123", "STAT", 1.0)
