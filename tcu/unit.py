@@ -33,7 +33,7 @@ from tcu.alert_router import DAY_S, AlertRouter, Drop, RouterSettings, SendSms, 
 from tcu.alert_router import Action as RouterAction
 from tcu.gnss_poll import GnssPoller
 from tcu.health import Health, Problem
-from tcu.link import LinkConfig
+from tcu.link import LinkConfig, Transition
 from tcu.metrics import Metrics
 from tcu.outbox import OutboxItem
 from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, Delivered
@@ -121,7 +121,7 @@ class Unit:
         self.link.on_sms = self._on_sms
         self.link.on_registration = self._on_registration
         self.link.on_signal = self._on_signal
-        self.link.sup.on_transition = lambda tr: self.metrics.set("m.net.state", tr.dst, tr.at)
+        self.link.sup.on_transition = self._on_transition
         self.modem = modem
         modem.subscribe(self._on_modem_port)
         self._last_frame_at = -1e18
@@ -474,6 +474,9 @@ class Unit:
         log.info("server offline (%s); alerts fall back to SMS", reason)
         self._router_actions(self.router.link_changed(False, self.loop.time()))
 
+    def _on_transition(self, tr: Transition) -> None:
+        self.metrics.set("m.net.state", tr.dst, tr.at)
+
     def _on_signal(self, dbm: float | None) -> None:
         if dbm is not None:
             self.metrics.set("m.net.sq", float(dbm), self.loop.time())
@@ -562,7 +565,10 @@ class Unit:
                 log.info("server command 7 %s", out.status)
         elif cmd == 40 and len(p) >= 2:
             number, text = p[0], ",".join(p[1:])
-            self.send_sms(number, text, lambda ok, reason="": self._reply(40, 0 if ok else 1, reason))
+            def sent(ok: bool, reason: str = "") -> None:
+                self._reply(40, 0 if ok else 1, reason)
+
+            self.send_sms(number, text, sent)
         else:
             def done(res: CommandResult) -> None:
                 if self.hooks.command_done:
@@ -573,7 +579,7 @@ class Unit:
                 self._reply(cmd, 3)
 
     def _set_param_cmd(self, cmd: int, p: tuple[str, ...]) -> None:
-        if len(p) < 2 or not p[0].isdigit():
+        if len(p) < 2 or not (p[0].isascii() and p[0].isdigit()):   # int() would fail on '³', read '٣' as 3
             self._reply(cmd, 1, "Invalid syntax")
             return
         n, value = int(p[0]), ",".join(p[1:])

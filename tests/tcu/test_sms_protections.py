@@ -150,3 +150,16 @@ def test_memory_only_when_the_database_refuses(tmp_path: Path) -> None:
     ledger.record("auth_fail", STRANGER, 1.0)
     assert [e.key for e in ledger.since("auth_fail", 0.0)] == [STRANGER]
 
+
+
+def test_server_command_4_with_a_non_ascii_digit_is_invalid_syntax(tmp_path: Path) -> None:
+    from tcu.ovms.car_client import CommandRequest
+    from tests.firmware.test_unit_delivery import make_unit
+
+    loop, unit, *_ = make_unit(tmp_path)
+    loop.run_for(60)
+    sent: list[bytes] = []
+    unit.link.write = sent.append          # type: ignore[method-assign]
+    for number in ("³", "٣"):
+        unit._server_command(CommandRequest(4, (number, "x")))   # used to raise ValueError / set param 3
+    assert len(sent) == 2
