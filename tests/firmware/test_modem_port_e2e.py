@@ -154,10 +154,10 @@ def run_vanish(tmp: Path, gone_s: float) -> Figures:
 
         # The modem's process dies: its pty goes, the link stays behind pointing at nothing.
         vmodem = b.procs[f"vmodem-{b.vmodem_runs}"]
+        lines_at_kill = b.tcu_bytes().count(b"\n")
         killed = time.monotonic()
         vmodem.kill()
         vmodem.wait(timeout=5)
-        lines_at_kill = b.tcu_bytes().count(b"\n")
         time.sleep(min(3.0, gone_s / 2))
         assert _tool("vcar", "do", "--control", str(b.cctl), "alarm").returncode == 0
         time.sleep(max(0.0, gone_s - (time.monotonic() - killed)))
