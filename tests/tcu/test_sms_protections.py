@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tcu.remote import _from_server
 from tcu.reply_budget import ReplyBudget, ReplyBudgetSettings
@@ -163,3 +165,38 @@ def test_server_command_4_with_a_non_ascii_digit_is_invalid_syntax(tmp_path: Pat
     for number in ("³", "٣"):
         unit._server_command(CommandRequest(4, (number, "x")))   # used to raise ValueError / set param 3
     assert len(sent) == 2
+
+
+_WORDS = ["CHARGEMODE", "CHARGEMODE RANGE", "LOCK", "UNLOCK", "VALET", "HOMELINK", "CHARGE", "CLIMATE",
+          "SERVER", "GPRS", "PASS", "REGISTER", "STAT", "PARAMS?"]
+
+
+_ARG = st.one_of(st.sampled_from(["³", "٣", "²0", "1٠", "16", "RANGE", "ON", "1", "-"]),
+                 st.text(alphabet=st.characters(categories=("Nd", "No", "Nl", "L")), min_size=1, max_size=4))
+
+
+@given(st.sampled_from(_WORDS), st.lists(_ARG, max_size=3))
+@settings(max_examples=300, deadline=None)
+def test_commands_never_raise_on_any_digits_or_letters(word: str, args: list[str]) -> None:
+    """Found by hand: `CHARGEMODE RANGE ³` raised ValueError. Every command word with any arguments
+    made of Unicode digits, numbers and letters gets a reply or a usage line, never an exception."""
+    r = _RIGS.setdefault("r", Rig(None))
+    r.interp.handle(" ".join([word, *args]), OWNER, "sms", r.now, r.replies.append)
+    for _, kw in r.unit.car_calls:
+        for v in kw.values():
+            assert not isinstance(v, int) or str(v).isascii()
+
+
+_RIGS: dict[str, Rig] = {}
+
+_TRICKY = ["³", "٣", "²0", "1٠", "16", "RANGE", "ON", "1", "-"]
+
+
+def test_every_command_with_tricky_digits_gets_a_reply_not_an_exception() -> None:
+    """The exhaustive companion of the property above: each command word with one or two of the
+    arguments that broke or fooled `isdigit()`/`int()`."""
+    r = Rig(None)
+    for word in _WORDS:
+        for args in [[a] for a in _TRICKY] + [[a, b] for a in _TRICKY for b in _TRICKY]:
+            r.interp.handle(" ".join([word, *args]), OWNER, "sms", r.now, r.replies.append)
+    assert r.unit.car_calls and all(kw.get("amps", 1) in range(1, 101) for _, kw in r.unit.car_calls)
