@@ -37,7 +37,7 @@ def sapbr(m: Interpreter, c: Command) -> Reply:
     args = c.args()
     cmd_type = c.int_arg(0)
     cid = c.int_arg(1)
-    bearer = m.bearers.get(cid)
+    bearer = m.bearer(cid)
     if bearer is None:
         raise AtError()
     if cmd_type == 3:  # set a parameter

@@ -99,7 +99,7 @@ def httppara(m: Interpreter, c: Command) -> Reply:
     tag, value = args[0].upper(), args[1]
     if tag == "CID":
         cid = c.int_arg(1)
-        if cid not in m.bearers:
+        if m.bearer(cid) is None:
             raise AtError()
         s.cid = cid
     elif tag == "URL":
@@ -165,7 +165,8 @@ def httpaction(m: Interpreter, c: Command) -> Reply:
 def _start(m: Interpreter, s: HttpSession) -> None:
     if m.http is not s:
         return
-    if m.bearers[s.cid].status != st.BEARER_CONNECTED:
+    bearer = m.bearer(s.cid)
+    if bearer is None or bearer.status != st.BEARER_CONNECTED:
         log.info("%s: HTTP: bearer %d is not open", m.name, s.cid)
         _finish(m, s, NETWORK_ERROR, None)
         return

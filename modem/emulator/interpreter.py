@@ -476,9 +476,9 @@ class Interpreter:
     def _reset_volatile(self) -> None:
         self.settings = st.Settings()
         self.tcp_state = st.IP_INITIAL
-        self.links = [st.Link(n) for n in range(self.dialect.links)]
+        self._links: list[st.Link] | None = None  # made on first use: most modems never open one
         self.local_ip = ""
-        self.bearers = {cid: st.BearerProfile() for cid in (1, 2, 3)}  # AT+SAPBR profiles
+        self.bearers: dict[int, st.BearerProfile] = {}  # AT+SAPBR profiles, made on first use
         self.cgact: dict[int, int] = {1: 0}  # AT+CGACT: cid -> 0/1
         self.http: HttpSession | None = None  # AT+HTTPINIT .. AT+HTTPTERM
         self.sim_ready = False
@@ -633,7 +633,7 @@ class Interpreter:
         so late events of them are dropped. `bearer_gone`: the PDP context went too (links go back
         to INITIAL and lose what they had not read).
         """
-        for link in self.links:
+        for link in self._links or ():
             self.drop_sock(link.sock)
             link.sock = 0
             if bearer_gone:
@@ -657,6 +657,19 @@ class Interpreter:
             self.cgact[cid] = 0
 
     # ------------------------------------------------------------------ network connections
+    @property
+    def links(self) -> list[st.Link]:
+        """The TCP links: link 0 in single-connection mode, all of them with AT+CIPMUX=1."""
+        if self._links is None:
+            self._links = [st.Link(n) for n in range(self.dialect.links)]
+        return self._links
+
+    def bearer(self, cid: int) -> st.BearerProfile | None:
+        """AT+SAPBR bearer profile `cid` (1..3, SIM800 manual §9.2.1); None for another number."""
+        if not 1 <= cid <= 3:
+            return None
+        return self.bearers.setdefault(cid, st.BearerProfile())
+
     def new_sock(self, user: SocketUser) -> int:
         """A number for a new network connection; its events go to `user`."""
         self._sock_seq += 1
@@ -848,7 +861,7 @@ class Interpreter:
             "csq": self.rssi()[0],
             "tcp_state": commands_tcp.stack_state(self),
             "cipmux": s.cipmux,
-            "links": {lk.n: lk.state for lk in self.links if lk.state != st.LINK_INITIAL},
+            "links": {lk.n: lk.state for lk in self._links or () if lk.state != st.LINK_INITIAL},
             "echo": s.echo,
             "cmgf": s.cmgf,
             "cscs": s.cscs,

@@ -85,7 +85,7 @@ class Settings:
     registers: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Link:
     """One TCP link of the IP stack: link 0 in single-connection mode, 0..5 with AT+CIPMUX=1.
 
@@ -101,7 +101,7 @@ class Link:
     rx: bytearray = field(default_factory=bytearray)  # AT+CIPRXGET=1: data waiting to be read
 
 
-@dataclass
+@dataclass(slots=True)
 class BearerProfile:
     """One AT+SAPBR bearer profile (cid 1..3): the parameters of §9.2.1 and whether it is up."""
 
