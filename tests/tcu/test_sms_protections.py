@@ -161,7 +161,7 @@ def test_server_command_4_with_a_non_ascii_digit_is_invalid_syntax(tmp_path: Pat
     loop, unit, *_ = make_unit(tmp_path)
     loop.run_for(60)
     sent: list[bytes] = []
-    unit.link.write = sent.append          # type: ignore[method-assign]
+    unit.link.write = sent.append          # type: ignore[method-assign,assignment]
     for number in ("³", "٣"):
         unit._server_command(CommandRequest(4, (number, "x")))   # used to raise ValueError / set param 3
     assert len(sent) == 2
