@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from modem.emulator import state as st
@@ -121,12 +122,37 @@ def cgatt(m: Interpreter, c: Command) -> Reply:
 
 @command("+CCLK")
 def cclk(m: Interpreter, c: Command) -> Reply:
+    """27.007 §8.15 real-time clock "yy/MM/dd,hh:mm:ss±zz" (zz: quarter hours).
+
+    Until set, the clock is the network's time in UTC; `=` sets it (kept as an offset from network
+    time and the zone, both lost with the other settings on a reboot, as without a backup battery).
+    """
+    regs = m.settings.registers
+    if c.op == "test":
+        return Reply()
     if c.op == "read":
-        t = datetime.fromtimestamp(m.wall(), UTC)
-        return Reply(lines=[f'+CCLK: "{t.strftime("%y/%m/%d,%H:%M:%S")}+00"'])
-    if c.op == "set":
-        return Reply()  # the virtual network owns the time
+        quarters = regs.get("+CCLK zone", 0)
+        t = datetime.fromtimestamp(m.wall() + regs.get("+CCLK offset", 0), UTC) + timedelta(minutes=15 * quarters)
+        return Reply(lines=[f'+CCLK: "{t.strftime("%y/%m/%d,%H:%M:%S")}{quarters:+03d}"'])
+    if c.op != "set":
+        raise AtError()
+    mo = _CCLK.fullmatch(c.str_arg(0))
+    if mo is None:
+        raise AtError()
+    quarters = int(mo.group(2))
+    try:
+        local = datetime.strptime(mo.group(1), "%y/%m/%d,%H:%M:%S").replace(tzinfo=UTC)
+    except ValueError:
+        raise AtError() from None
+    if not -48 <= quarters <= 56:
+        raise AtError()
+    utc = local - timedelta(minutes=15 * quarters)
+    regs["+CCLK offset"] = round(utc.timestamp() - m.wall())
+    regs["+CCLK zone"] = quarters
     return Reply()
+
+
+_CCLK = re.compile(r"(\d\d/\d\d/\d\d,\d\d:\d\d:\d\d)([+-]\d\d)")
 
 
 @command("+CLTS")

@@ -241,3 +241,12 @@ def test_profile_and_call_list_while_ringing(r: Rig) -> None:
     r.run(0.01)
     assert r.at("AT+CLCC") == '\r\n+CLCC: 1,1,4,0,0,"+447700900123",145,""\r\n\r\nOK\r\n'
     assert r.at("AT+CPAS") == "\r\n+CPAS: 3\r\n\r\nOK\r\n"
+
+
+def test_cclk_can_be_set_and_keeps_running(r: Rig) -> None:
+    assert r.at("AT+CCLK?") == '\r\n+CCLK: "26/01/01,00:00:00+00"\r\n\r\nOK\r\n'
+    assert r.at('AT+CCLK="24/05/01,14:30:00+08"') == "\r\nOK\r\n"  # local time, UTC+2
+    r.run(10)
+    assert r.at("AT+CCLK?") == '\r\n+CCLK: "24/05/01,14:30:10+08"\r\n\r\nOK\r\n'
+    assert r.at('AT+CCLK="24/13/01,14:30:00+08"') == "\r\nERROR\r\n"
+    assert r.at('AT+CCLK="tomorrow"') == "\r\nERROR\r\n"
