@@ -376,7 +376,10 @@ def cipsend(m: Interpreter, c: Command) -> Reply:
             length = c.int_arg(0)
     if length is not None and not 0 < length <= CIPSEND_MAX:
         raise AtError()
-    return Reply(final=None, prompt=Prompt("cipsend", length=length, target=str(link.n), complete=send_payload))
+    # Manual §8.2.17 AT+CIPSPRT: 1 shows '> ' (the default), 0 and 2 take the data without it.
+    marker = b"\r\n> " if m.settings.cipsprt == 1 else b""
+    prompt = Prompt("cipsend", length=length, target=str(link.n), complete=send_payload, marker=marker)
+    return Reply(final=None, prompt=prompt)
 
 
 def send_payload(m: Interpreter, p: Prompt) -> Reply:
@@ -392,7 +395,7 @@ def send_payload(m: Interpreter, p: Prompt) -> Reply:
     if m.settings.cipqsend:
         accept = f"DATA ACCEPT:{link.n},{len(data)}" if multi(m) else f"DATA ACCEPT:{len(data)}"
         return Reply(final=accept, delay=m.delay("command"))
-    if m.settings.cipsprt == 2:
+    if m.settings.cipsprt == 2:  # §8.2.17: no prompt and no SEND OK
         return Reply(final=None)
     return Reply(final=_tag(m, link, "SEND OK"), delay=m.delay("cipsend"))
 

@@ -221,3 +221,29 @@ def test_cipsrip_shows_the_sender(r: Rig) -> None:
 def test_cipmux_zero_outside_ip_initial_is_refused(r: Rig) -> None:
     bring_up(r)
     assert r.at("AT+CIPMUX=0") == "\r\nERROR\r\n"
+
+
+def test_cipsprt_prompt_and_send_ok(r: Rig) -> None:
+    srv = Server(r)
+    bring_up(r)
+    connect(r)
+    assert r.at("AT+CIPSPRT?") == "\r\n+CIPSPRT: 1\r\n\r\nOK\r\n"
+    r.at("AT+CIPSPRT=0")
+    assert r.at("AT+CIPSEND") == ""  # no '> ', the data is taken all the same
+    assert r.send(b"a\x1a", wait=0.1) == "\r\nSEND OK\r\n"
+    r.at("AT+CIPSPRT=2")
+    assert r.at("AT+CIPSEND=1") == ""
+    assert r.send(b"b", wait=0.1) == ""  # neither '> ' nor SEND OK
+    assert r.at("AT") == "\r\nOK\r\n"
+    assert bytes(srv.got) == b"ab"
+
+
+def test_pdp_and_ip_settings_commands(r: Rig) -> None:
+    assert r.at('AT+CGDCONT=1,"IP","internet"') == "\r\nOK\r\n"
+    assert r.at("AT+CGDCONT?") == '\r\n+CGDCONT: 1,"IP","internet","0.0.0.0",0,0\r\n\r\nOK\r\n'
+    assert r.at('AT+CDNSCFG="8.8.8.8"') == "\r\nOK\r\n"
+    assert r.at("AT+CLPORT=\"TCP\",2020") == "\r\nOK\r\n"
+    assert r.at("AT+CIPMODE=0") == "\r\nOK\r\n"
+    assert r.at("AT+CIPMODE=1") == "\r\nERROR\r\n"  # transparent mode is not emulated
+    assert r.at("AT+CIPHEAD?") == "\r\n+CIPHEAD: 0\r\n\r\nOK\r\n"
+    assert r.at("AT+CIPQSEND=2") == "\r\nERROR\r\n"
