@@ -191,7 +191,7 @@ def wait(args: argparse.Namespace) -> int:
         if time.monotonic() >= deadline:
             print(f"vmodem: not {args.until} after {args.timeout:g} s ({last})", file=sys.stderr)
             return 1
-        time.sleep(0.2)
+        time.sleep(0.5)  # each poll is a line in the server's INFO log: not too many
 
 
 def _client(args: argparse.Namespace) -> ControlClient:
