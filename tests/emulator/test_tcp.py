@@ -243,6 +243,8 @@ def test_pdp_and_ip_settings_commands(r: Rig) -> None:
     assert r.at("AT+CGDCONT?") == '\r\n+CGDCONT: 1,"IP","internet","0.0.0.0",0,0\r\n\r\nOK\r\n'
     assert r.at('AT+CDNSCFG="8.8.8.8"') == "\r\nOK\r\n"
     assert r.at("AT+CLPORT=\"TCP\",2020") == "\r\nOK\r\n"
+    for line in ("AT+CIPDPDP=1,10,3", "AT+CIPCCFG=5,2,1024,1", "AT+CIPSHOWTP=0", "AT+CIPATS=0"):
+        assert r.at(line) == "\r\nOK\r\n", line
     assert r.at("AT+CIPMODE=0") == "\r\nOK\r\n"
     assert r.at("AT+CIPMODE=1") == "\r\nERROR\r\n"  # transparent mode is not emulated
     assert r.at("AT+CIPHEAD?") == "\r\n+CIPHEAD: 0\r\n\r\nOK\r\n"
