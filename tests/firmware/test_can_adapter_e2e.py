@@ -152,7 +152,7 @@ def test_vcar_killed_and_restarted_the_unit_reopens_can_and_tcu_state_tells(tmp_
                     "--server", f"127.0.0.1:{port}", "--vehicle-id", "CANCAR", "--server-password", "carpass123",
                     "--owner", OWNER, "--module-password", "modpass1", "--state-dir", str(state_dir),
                     "--power-key", f"virtual:{mctl}", "--log-level", "INFO")
-        _wait("the unit online", lambda: b"online (login ok)" in tcu_log.read_bytes(), 30)
+        _wait("the unit online", lambda: b"online (login ok)" in tcu_log.read_bytes(), 60)
 
         r = _wait("tcu state to show the link online", lambda: (r := state()) and "Link: online" in r.stdout
                   and r, 15)
@@ -205,6 +205,10 @@ def test_vcar_killed_and_restarted_the_unit_reopens_can_and_tcu_state_tells(tmp_
         r = _tool("tcu", "state", "--state-dir", str(tmp_path / "nowhere"))
         assert r.returncode == 2 and "no state directory" in r.stdout
     finally:
+        for name in ("tcu", "vcar", "vmodem"):   # shown by pytest only when the test failed
+            log_file = tmp_path / f"{name}.log"
+            if log_file.exists():
+                print(f"--- {name}.log (tail)\n{log_file.read_text(errors='replace')[-4000:]}")
         for p in reversed(procs):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
