@@ -18,6 +18,7 @@ import hmac
 import logging
 from dataclasses import dataclass, field
 
+from runtime.ratelog import RateLimitedLog
 from tcu.phone import try_normalise
 from tcu.restart_memory import Ledger
 
@@ -67,6 +68,9 @@ class Guard:
         self._numbers: dict[str, _NumberState] = {}
         self._owner: dict[str, _NumberState] = {}
         self.ledger = ledger
+        # rejections are logged, a line a minute per kind with a count: an SMS flood from rotating
+        # numbers wrote one line per SMS
+        self._log = RateLimitedLog(log, 60.0)
         if ledger is not None:
             self._replay(ledger, now)
 
@@ -119,21 +123,23 @@ class Guard:
         if n >= MAX_FAILURES:
             st.ignored_until = now + LOCKOUT_S
             if owner:
-                log.warning("SMS auth: the owner's number %s failed %s %d times in an hour; %s attempts from it "
-                            "get no reply for %.0f min (its other commands still work)",
-                            number, command, n, command, LOCKOUT_S / 60)
+                self._log.warning("owner-limit", now,
+                                  "SMS auth: the owner's number %s failed %s %d times in an hour; %s attempts from it "
+                                  "get no reply for %.0f min (its other commands still work)",
+                                  number, command, n, command, LOCKOUT_S / 60)
             else:
-                log.warning("SMS auth: %s failed %d times in an hour (%s); ignoring this number for %.0f min",
-                            number, n, command, LOCKOUT_S / 60)
+                self._log.warning("lockout", now,
+                                  "SMS auth: %s failed %d times in an hour (%s); ignoring this number for %.0f min",
+                                  number, n, command, LOCKOUT_S / 60)
             return Rejection(reply=False, locked_out=True, failures=n)
         reply = st.denied_reply_at is None or now - st.denied_reply_at >= WINDOW_S
         if reply:
             st.denied_reply_at = now
             if self.ledger is not None:
                 self.ledger.record("denied_reply_owner" if owner else "denied_reply", number, now)
-        log.warning("SMS auth: permission denied for %s from %s%s (failure %d/%d this hour)%s",
-                    command, "the owner's number " if owner else "", number, n, MAX_FAILURES,
-                    "" if reply else "; no reply (already told this hour)")
+        self._log.warning("denied", now, "SMS auth: permission denied for %s from %s%s (failure %d/%d this hour)%s",
+                          command, "the owner's number " if owner else "", number, n, MAX_FAILURES,
+                          "" if reply else "; no reply (already told this hour)")
         return Rejection(reply=reply, locked_out=False, failures=n)
 
     def _prune(self, now: float) -> None:

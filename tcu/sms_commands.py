@@ -158,7 +158,10 @@ class CommandInterpreter:
         self.sms_log = sms_log
         self.guard = guard or Guard(ledger, now)
         self.budget = budget or ReplyBudget(ledger=ledger, now=now)
-        self._budget_log = RateLimitedLog(log, 60.0)
+        # an SMS flood from rotating numbers must not become a log storm: one line a minute per kind,
+        # with a count (every SMS is in the SMS log anyway)
+        self._log = RateLimitedLog(log, 60.0)
+        self._budget_log = self._log
         self.stats = {"executed": 0, "failed": 0, "denied": 0, "withheld": 0}
 
     # -- entry point -------------------------------------------------------------------------------
@@ -174,7 +177,8 @@ class CommandInterpreter:
                 # it — and the current secrets are masked in whatever is stored or forwarded.
                 masked = self._masked_foreign_text(text)
                 self._log_in(number, masked, now, "operator")
-                log.info("operator SMS from %s kept in the SMS log and forwarded as info", number)
+                self._log.info("operator", now, "operator SMS from %s kept in the SMS log and forwarded as info",
+                               number)
                 self.ctx.notify(f"SMS from {number}: {masked}")
                 return Outcome("operator")
             number = try_normalise(number, default_cc) or number
@@ -182,7 +186,8 @@ class CommandInterpreter:
             if not from_owner and self.guard.is_ignored(number, now):
                 words = text.split()
                 self._log_in(number, " ".join(words[:1] + [MASK] * (len(words) > 1)), now, "ignored: locked out")
-                log.info("SMS from %s ignored: number locked out after repeated failures", number)
+                self._log.info("locked-out", now, "SMS from %s ignored: number locked out after repeated failures",
+                               number)
                 return Outcome("locked_out")
             reply_fn = self._sms_responder(number, respond, now)
         else:
@@ -198,7 +203,7 @@ class CommandInterpreter:
                 reply_fn(UNKNOWN)
                 return Outcome("unknown")
             self._log_in(number, text, now, "ignored: not a command")
-            log.info("SMS from %s ignored: not a command and not from the owner", number)
+            self._log.info("not-a-command", now, "SMS from %s ignored: not a command and not from the owner", number)
             return Outcome("ignored")
 
         # authenticate: owner, or module password as the first word after the command
@@ -215,7 +220,8 @@ class CommandInterpreter:
                          f"command {cmd.name}, not authenticated")
         if cmd.name == "REGISTER":
             if from_owner and self.guard.owner_command_ignored(number, now):
-                log.info("REGISTER from the owner's number %s ignored: too many wrong passwords this hour", number)
+                self._log.info("owner-register", now,
+                               "REGISTER from the owner's number %s ignored: too many wrong passwords this hour", number)
                 return Outcome("locked_out", cmd.name)
         elif not (is_owner or had_pw):
             return self._deny(number, cmd.name, now, reply_fn)

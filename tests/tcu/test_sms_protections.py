@@ -200,3 +200,21 @@ def test_every_command_with_tricky_digits_gets_a_reply_not_an_exception() -> Non
         for args in [[a] for a in _TRICKY] + [[a, b] for a in _TRICKY for b in _TRICKY]:
             r.interp.handle(" ".join([word, *args]), OWNER, "sms", r.now, r.replies.append)
     assert r.unit.car_calls and all(kw.get("amps", 1) in range(1, 101) for _, kw in r.unit.car_calls)
+
+
+def test_an_sms_flood_from_rotating_numbers_is_a_few_replies_and_a_few_log_lines(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """200 SMS in 200 s from rotating numbers (wrong passwords, PARAMS?, REGISTER guesses, garbage, HELP),
+    as the chaos run sends them: before, one log line per SMS and a reply to nearly each."""
+    r = Restartable(tmp_path, ReplyBudgetSettings())
+    rig = r.rig
+    caplog.set_level("INFO")
+    replies = 0
+    for i in range(200):
+        text = ("STAT wrongpass", "PARAMS?", "REGISTER guess", "\x00\xff garbage", "HELP")[i % 5]
+        replies += len(rig.sms(text, sender=f"+4477008{i:05d}"))
+        rig.now += 1.0
+    ours = [rec for rec in caplog.records if rec.name in ("tcu.auth", "tcu.sms_commands")]
+    assert replies <= 10
+    assert len(ours) <= 20, "\n".join(rec.getMessage() for rec in ours)
+    assert "guess" not in caplog.text and "wrongpass" not in caplog.text
