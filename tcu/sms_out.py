@@ -111,10 +111,16 @@ class ReplySender:
 
 def sms_status(router: AlertRouter, replies: ReplyQueue, budget: ReplyBudget, now: float,
                wall_of: Callable[[float], float]) -> dict[str, object]:
-    """For `tcu state`: alert SMS and reply retries (next attempts as wall-clock seconds) and budgets."""
-    def walled(d: dict[str, object]) -> dict[str, object]:
-        nxt = d.get("next_try")
-        return {**d, "next_try": round(wall_of(nxt), 1) if isinstance(nxt, float) else None}
-
-    return {"alerts": walled(router.status(now)), "replies": walled(replies.status(now)),
-            "reply_budget": budget.status(now)}
+    """For `tcu state` (one flat table, like the other sources): alert SMS and reply retries, the next
+    attempt as wall-clock seconds, and the budgets."""
+    out: dict[str, object] = {}
+    for prefix, status in (("alert", router.status(now)), ("reply", replies.status(now))):
+        for key, value in status.items():
+            if key == "retry":
+                continue          # the human text; `tcu state` shows the numbers
+            if key == "next_try":
+                value = round(wall_of(value), 1) if isinstance(value, float) else None
+            out[f"{prefix}_{key}"] = value
+    spent = budget.status(now)
+    out["reply_parts_24h"], out["replies_withheld"] = spent["parts_24h"], spent["withheld"]
+    return out

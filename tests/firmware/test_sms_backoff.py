@@ -112,8 +112,8 @@ def test_smsc_down_over_the_virtual_modem_a_handful_of_cmgs_not_thousands(tmp_pa
     problem = w.unit.health.get("sms")
     assert problem is not None and problem.retries >= 2 and problem.next_try is not None
     status = w.unit.status_snapshot()["sources"]["sms"]          # type: ignore[index]
-    assert status["alerts"]["failures"] >= 2 and status["alerts"]["next_try"] is not None
-    assert "CMS ERROR" in status["alerts"]["last_error"]
+    assert status["alert_failures"] >= 2 and status["alert_next_try"] > w.loop.wall()
+    assert "CMS ERROR" in status["alert_last_error"] and status["alert_pending"] == 1
     # the SMS centre comes back: the alarm reaches the phone, once, and the health recovers
     w.vmodem.stop_fault("smsc-down")
     w.loop.run_for(700)
