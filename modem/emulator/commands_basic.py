@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from modem.emulator.command import Command, Reply, basic_value, command
 from modem.emulator.errors import AtError, CmeError
 from modem.emulator.state import Settings
+from modem.emulator.text_mode import string_to_te
 
 if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
@@ -214,7 +215,6 @@ def _harmless(name: str, read: str | None = None):  # type: ignore[no-untyped-de
 
 _harmless("+CRC", "+CRC: 0")
 _harmless("+CVHU", "+CVHU: 0")
-_harmless("+CUSD", "+CUSD: 0")
 _harmless("+CCWA", "+CCWA: 0")
 _harmless("+CMIC")
 _harmless("+CLVL", "+CLVL: 50")
@@ -455,3 +455,34 @@ def ccalr(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
         return Reply(lines=["+CCALR: (0,1)"])
     return Reply(lines=[f"+CCALR: {int(m.sms_ready)}"])
+
+
+USSD_REPLY = "VMODEM: balance 10.00, valid until 31/12"  # what the virtual network answers any USSD with
+
+
+@command("+CUSD")
+def cusd(m: Interpreter, c: Command) -> Reply:
+    """27.007 §7.15 USSD: `=<n>[,<str>[,<dcs>]]`; a request gets OK, then the network's answer as
+    `+CUSD: 0,"<text>",15` (in the TE character set) a moment later, if registered."""
+    regs = m.settings.registers
+    if c.op == "read":
+        return Reply(lines=[f"+CUSD: {regs.get('+CUSD', 0)}"])
+    if c.op == "test":
+        return Reply(lines=["+CUSD: (0-2)"])
+    if c.op != "set":
+        raise AtError()
+    n = c.int_arg(0, 0)
+    if n not in (0, 1, 2):
+        raise AtError()
+    if n != 2:
+        regs["+CUSD"] = n
+    if len(c.args()) > 1 and n != 2:
+        if not m.registered():
+            raise CmeError(30)
+        m.later(m.delay("command") * 50, _ussd_answer, m)
+    return Reply()
+
+
+def _ussd_answer(m: Interpreter) -> None:
+    if m.registered():
+        m.urc(f'+CUSD: 0,"{string_to_te(m.settings.cscs, USSD_REPLY)}",15')

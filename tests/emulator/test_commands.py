@@ -250,3 +250,12 @@ def test_cclk_can_be_set_and_keeps_running(r: Rig) -> None:
     assert r.at("AT+CCLK?") == '\r\n+CCLK: "24/05/01,14:30:10+08"\r\n\r\nOK\r\n'
     assert r.at('AT+CCLK="24/13/01,14:30:00+08"') == "\r\nERROR\r\n"
     assert r.at('AT+CCLK="tomorrow"') == "\r\nERROR\r\n"
+
+
+def test_ussd_request_gets_the_networks_answer(r: Rig) -> None:
+    out = r.at('AT+CUSD=1,"*100#",15')
+    assert out == '\r\nOK\r\n\r\n+CUSD: 0,"VMODEM: balance 10.00, valid until 31/12",15\r\n'
+    assert r.at("AT+CUSD?") == "\r\n+CUSD: 1\r\n\r\nOK\r\n"
+    r.modem.fault("no-coverage")
+    r.at("AT+CMEE=1")
+    assert r.at('AT+CUSD=1,"*100#"') == "\r\n+CME ERROR: 30\r\n"
