@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import struct
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tiny_fs import tiny_fs  # noqa: E402  (a helper next to this test, not a package)
 
-from tcu.outbox import Outbox
+from tcu.outbox import _TAG_ALPHABET, Outbox
+from tcu.report import alert_ids, alert_tag
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, storage_fault
+from tcu.wal_check import wal_damage
 
 
 def full_outbox(path: Path) -> tuple[Outbox, sqlite3.Connection]:
@@ -263,3 +268,39 @@ def test_a_new_outbox_file_means_a_new_tag_space(tmp_path: Path) -> None:
     lost = Outbox(tmp_path / "c" / "outbox.db", rng=rng)   # the state directory was lost: same loop, next draw
     assert first.tag_space != lost.tag_space
     assert first.add("alert", "x", 0.0).id == lost.add("alert", "x", 0.0).id == 1
+
+
+def test_a_damaged_params_db_is_set_aside_and_its_readable_overrides_kept(tmp_path: Path) -> None:
+    from tcu.params import Params
+    path = tmp_path / "params.db"
+    p = Params({"owner": "+447700900123"}, path)
+    p.set("apn", "internet.example")
+    p.set("module_password", "n3wpass99")
+    p._conn.close()   # type: ignore[union-attr]
+    with open(path, "r+b") as f:    # the header's page size field: SQLite refuses the whole file
+        f.seek(16)
+        f.write(b"\x00\x07")
+    again = Params.open({"owner": "+447700900123"}, path, wall=0.0)
+    assert again.damage is not None and again.damage.db == "params.db"
+    assert again.store_fault is None
+    again.set("apn", "after.example")              # the fresh file takes writes
+
+
+@given(st.binary(max_size=4096), st.binary(max_size=64))
+@settings(max_examples=200, deadline=None)
+def test_wal_reader_never_crashes_on_arbitrary_bytes(tmp_path_factory: pytest.TempPathFactory, body: bytes,
+                                                     head: bytes) -> None:
+    d = tmp_path_factory.mktemp("wal")
+    # a valid-looking header (so the frame walk is reached) or arbitrary bytes
+    header = struct.pack(">8I", 0x377F0682, 3007000, 512, 0, 1, 2, 0, 0) if len(head) % 2 else head
+    (d / "x.db-wal").write_bytes(header + body)
+    result = wal_damage(d / "x.db")
+    assert result is None or isinstance(result, str)
+
+
+@given(st.integers(min_value=1, max_value=10**12), st.text(alphabet=_TAG_ALPHABET, min_size=1, max_size=8),
+       st.text(max_size=40), st.text(max_size=40))
+def test_alert_tags_with_a_space_are_found_in_any_text(n: int, space: str, before: str, after: str) -> None:
+    text = f"{before} {alert_tag(n, space)}\n{after}"
+    assert n in alert_ids(text)
+    assert alert_tag(n, space) != alert_tag(n, space + "x")
