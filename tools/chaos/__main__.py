@@ -86,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         results = run(args.names or None, args.quick, workdir, timeout)
+    except RuntimeError as exc:            # the world did not start: nothing to measure
+        print(f"tools.chaos: cannot start the world: {exc}", file=sys.stderr)
+        return 1
     finally:
         if not args.workdir:
             shutil.rmtree(workdir, ignore_errors=True)

@@ -185,7 +185,11 @@ class ChaosWorld:
         logins = self.car_logins()
         self.tcu.start()
         if not self.wait_online(logins, timeout):
-            raise RuntimeError("the unit did not log in to the server")
+            code = self.tcu.popen.returncode if self.tcu.popen is not None else None
+            how = f"exited with code {code}" if not self.tcu.alive \
+                else f"still running but not logged in after {timeout:.0f} s"
+            tail = "\n    ".join(self.tcu.text().splitlines()[-6:])
+            raise RuntimeError(f"tcu run {how}; the end of {self.tcu.log}:\n    {tail}")
 
     def start_vmodem(self) -> None:
         self.vmodem.start()
