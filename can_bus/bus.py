@@ -71,8 +71,12 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     return kind.lower(), target, dict(parse_qsl(query))
 
 
-def open_bus(spec: str, loop: Loop, **options: Any) -> CanPort:
-    """Open the bus `spec` on `loop`. Raises BusSpecError (bad spec) or BusOpenError (no such bus)."""
+def open_bus(spec: str, loop: Loop, *, wait_for_device: bool = False, **options: Any) -> CanPort:
+    """Open the bus `spec` on `loop`. Raises BusSpecError (bad spec) or BusOpenError (no such bus).
+
+    `wait_for_device`: an SLCAN or SocketCAN adapter that is not there yet (a USB adapter enumerating
+    after the unit started) is no error: the port starts gone and is opened as soon as it appears.
+    """
     kind, target, opts = parse_spec(spec)
     opts.update({k: str(v) for k, v in options.items()})
     if kind == "replay":
@@ -89,11 +93,13 @@ def open_bus(spec: str, loop: Loop, **options: Any) -> CanPort:
     def opener() -> can.BusABC:
         return _make_bus(kind, target, opts)
 
+    reopen = _DeviceReopener(opener, kind, target) if kind in ("socketcan", "slcan") else None
     try:
         bus = opener()
     except (can.CanError, OSError) as exc:
-        raise BusOpenError(f"cannot open {spec}: {exc}") from exc
-    reopen = _DeviceReopener(opener, kind, target) if kind in ("socketcan", "slcan") else None
+        if not wait_for_device or reopen is None:
+            raise BusOpenError(f"cannot open {spec}: {exc}") from exc
+        return PythonCanPort(loop, None, name=spec, reopen=reopen, absent=f"cannot open {spec}: {exc}")
     return PythonCanPort(loop, bus, name=spec, reopen=reopen)
 
 
@@ -196,11 +202,12 @@ def _is_garbled(exc: BaseException) -> bool:
 class PythonCanPort(CanPort):
     """A python-can bus on our loop: select() on its fd where it has one, else a polling timer.
 
-    With `reopen`, a vanished adapter is reopened with capped back-off; without, it stays gone.
+    With `reopen`, a vanished adapter is reopened with capped back-off; without, it stays gone. Without
+    a `bus` (and with `reopen`) the port starts gone, `absent` saying why, and opens it when it appears.
     """
 
-    def __init__(self, loop: Loop, bus: can.BusABC, name: str = "can",
-                 reopen: Reopener | None = None) -> None:
+    def __init__(self, loop: Loop, bus: can.BusABC | None, name: str = "can",
+                 reopen: Reopener | None = None, absent: str = "adapter not there") -> None:
         super().__init__()
         self.name = name
         self.bus = bus
@@ -211,7 +218,12 @@ class PythonCanPort(CanPort):
         self._reopen_timer: Timer | None = None
         self._gone: BusGone | None = None
         self.backoff = Backoff(first=REOPEN_FIRST, cap=REOPEN_CAP, rng=loop.random(f"can-reopen:{name}"))
-        self._attach()
+        if bus is not None:
+            self._attach()
+        elif reopen is None:
+            raise ValueError("a port without a bus needs a way to open it")
+        else:
+            self._go(absent, loop.time())
 
     @property
     def gone(self) -> BusGone | None:
@@ -219,6 +231,7 @@ class PythonCanPort(CanPort):
 
     def _attach(self) -> None:
         fd = None
+        assert self.bus is not None
         try:
             fd = self.bus.fileno()
         except (NotImplementedError, can.CanError, OSError, ValueError):
@@ -250,11 +263,12 @@ class PythonCanPort(CanPort):
 
     def _drain(self) -> None:
         now = self._loop.time()
+        bus = self.bus
         for _ in range(MAX_BATCH):
-            if self._gone is not None or self.closed:
+            if self._gone is not None or self.closed or bus is None:
                 return
             try:
-                msg = self.bus.recv(0)
+                msg = bus.recv(0)
             except (ValueError, IndexError) as exc:
                 # python-can's slcan parser raises on a malformed line; the line is consumed, go on.
                 self._drop_garbled_line()
@@ -302,7 +316,11 @@ class PythonCanPort(CanPort):
         # Not an on_error: a vanished adapter is a state (on_state), not trouble the bus survives.
         self.stats.lost += 1
         self._detach()
-        _shutdown(self.bus)
+        if self.bus is not None:
+            _shutdown(self.bus)
+        self._go(text, now)
+
+    def _go(self, text: str, now: float) -> None:
         self.backoff.succeeded()
         if self._reopener is None:
             self._gone = BusGone(self.name, text, now, 0, None)
@@ -346,7 +364,7 @@ class PythonCanPort(CanPort):
 
     def send(self, arbitration_id: int, data: bytes) -> None:
         check_frame(arbitration_id, data)
-        if self.closed or self._gone is not None:
+        if self.closed or self._gone is not None or self.bus is None:
             self.stats.tx_errors += 1
             return
         msg = can.Message(arbitration_id=arbitration_id, data=data,
@@ -366,6 +384,6 @@ class PythonCanPort(CanPort):
         if self._reopen_timer is not None:
             self._reopen_timer.cancel()
             self._reopen_timer = None
-        if self._gone is None:
+        if self._gone is None and self.bus is not None:
             self._detach()
             _shutdown(self.bus)

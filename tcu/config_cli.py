@@ -178,7 +178,8 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
         raise StartError(f"modem: cannot open {params['modem']}: {e}") from None
     from can_bus.bus import open_bus
     try:
-        can_port = open_bus(str(params["can"]), loop)
+        # an adapter that is not there yet is waited for (health 'can' says so); a bad spec stops here
+        can_port = open_bus(str(params["can"]), loop, wait_for_device=True)
     except Exception as e:
         raise StartError(f"can: cannot open {params['can']}: {e}") from None
     from tcu.unit import Unit

@@ -175,6 +175,8 @@ class Unit:
     def start(self) -> None:
         if self.can_port is not None:
             self.can_port.set_handler(self._on_frame, self._on_can_error, self._on_can_state)
+            if self.can_port.gone is not None:  # the adapter was not there at start (tcu run waits for it)
+                self._on_can_state(self.can_port.gone)
         self.link.start()
         if self.gnss is not None:
             self._gnss_on()

@@ -238,6 +238,34 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=10)
 
 
+@pytest.mark.timeout(60)
+def test_an_adapter_missing_at_start_is_waited_for(tmp_path: Path) -> None:
+    """A USB adapter that enumerates after the unit started: with wait_for_device the port starts gone
+    and opens the adapter when `vcar serve` (another process, as an adapter is) appears at the path."""
+    link, ctl = str(tmp_path / "can"), str(tmp_path / "car.ctl")
+    loop = RealLoop(seed=2)
+    with pytest.raises(BusOpenError):
+        open_bus(f"slcan:{link}", loop)          # by default a missing device is an error at once
+    port = open_bus(f"slcan:{link}", loop, wait_for_device=True)
+    frames: list[int] = []
+    events: list[BusEvent] = []
+    port.set_handler(lambda i, d, t: frames.append(i), None, events.append)
+    proc = None
+    try:
+        assert port.gone is not None and "cannot open" in port.gone.reason and port.gone.next_try is not None
+        loop.run_for(2.0)
+        assert frames == [] and events and all(isinstance(e, BusGone) for e in events)
+        assert events[-1].retries >= 1
+        proc = _start_vcar(link, ctl, tmp_path / "vcar.log")
+        assert _run_until(loop, lambda: len(frames) > 5, REOPEN_CAP + 15), (tmp_path / "vcar.log").read_text()
+        assert isinstance(events[-1], BusBack) and port.gone is None
+    finally:
+        port.close()
+        loop.close()
+        if proc is not None:
+            _stop(proc)
+
+
 @pytest.mark.timeout(90)
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGTERM"])
 def test_vcar_killed_and_started_again_on_the_same_link_is_read_again(tmp_path: Path, how: str) -> None:
