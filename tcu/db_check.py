@@ -118,7 +118,7 @@ def _replace(path: Path, schema: str, tables: Sequence[str], wall: float, reason
         src = sqlite3.connect(copy)
         try:
             for table in tables:
-                rows[table], n_skipped = _salvage(src, table)
+                rows[table], n_skipped = salvage_rows(src, table)
                 skipped += n_skipped
         finally:
             src.close()
@@ -158,7 +158,7 @@ def _fit_header(path: Path) -> None:
             f.write(struct.pack(">I", pages))
 
 
-def _salvage(src: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], int]:
+def salvage_rows(src: sqlite3.Connection, table: str) -> tuple[list[tuple[object, ...]], int]:
     """Every row of `table` that can be read, in rowid order, stepping over damaged stretches.
 
     A read that fails is retried past the last rowid read, a step further each time the damage is

@@ -339,12 +339,39 @@ class Params:
             if fault is None:
                 raise
             params = cls(config, None)
+            params._read_only_overrides(Path(path))
             params.store_fault = f"state_dir: {Path(path).parent} is {fault}"
             log.error("%s: parameters changed by SMS or server will not survive a restart", params.store_fault)
             return params
         params = cls(config, conn)
         params.damage = damage
         return params
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def _read_only_overrides(self, path: Path) -> None:
+        """Changes made by SMS before the directory became read-only still count (a changed server
+        password above all): read them from the file without writing anything."""
+        if not path.exists():
+            return
+        wal = Path(f"{path}-wal").exists() and Path(f"{path}-wal").stat().st_size > 0
+        try:
+            src = sqlite3.connect(f"file:{path}?{'mode=ro' if wal else 'immutable=1'}", uri=True)
+            try:
+                rows = src.execute("SELECT name, value FROM params").fetchall()
+            finally:
+                src.close()
+        except sqlite3.Error as e:
+            log.error("%s cannot be read either (%s): settings changed by SMS are not known", path, e)
+            return
+        for name, text in rows:
+            try:
+                self._overrides[name] = _validate(name, text)
+            except ConfigError as e:
+                log.warning("ignoring stored override: %s", e)
 
     @classmethod
     def from_files(

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Protocol
 
 from runtime import Loop, Timer
-from tcu.db_check import Damage, open_checked
+from tcu.db_check import Damage, open_checked, salvage_rows
 from tcu.outbox import SCHEMA as OUTBOX_SCHEMA
 from tcu.outbox import Outbox
 from tcu.params import Params
@@ -34,6 +34,15 @@ log = logging.getLogger(__name__)
 
 DAMAGE_SHOWN_S = 3600.0     # damage found at start stays in the health this long
 _UNIT_SCHEMA = "CREATE TABLE IF NOT EXISTS unit_state (k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+
+
+def _sequence(conn: sqlite3.Connection, table: str) -> int | None:
+    """The AUTOINCREMENT high-water mark of `table` (ids handed out, purged ones included)."""
+    try:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
+    except sqlite3.OperationalError:     # no AUTOINCREMENT table in this database
+        return None
+    return None if row is None else int(row[0])
 
 
 class HealthSink(Protocol):
@@ -171,7 +180,37 @@ class UnitStorage:
                 return conn
         conn = open_db(":memory:")
         conn.executescript(schema)
+        # the outbox keeps its tag space (and id sequence): its ids go on, so its tags may too
+        self._carry_over(self.dir / name, conn, tables + (("outbox_meta",) if name == "outbox.db" else ()))
         return conn
+
+    def _carry_over(self, path: Path, conn: sqlite3.Connection, tables: tuple[str, ...]) -> None:
+        """A state directory that became read-only (an SD card the kernel remounted `ro` after errors)
+        still holds readable databases: their rows — queued alerts above all — are copied into memory."""
+        if not path.exists():
+            return
+        wal = Path(f"{path}-wal").exists() and Path(f"{path}-wal").stat().st_size > 0
+        uri = f"file:{path}?{'mode=ro' if wal else 'immutable=1'}"
+        try:
+            src = sqlite3.connect(uri, uri=True)
+            try:
+                with transaction(conn) as c:
+                    for table in tables:
+                        rows, _ = salvage_rows(src, table)
+                        for row in rows:
+                            c.execute(f"INSERT OR IGNORE INTO {table} VALUES ({','.join('?' * len(row))})", row)
+                        if rows:
+                            log.warning("%s: %d rows of %s read into memory", path, len(rows), table)
+                        seq = _sequence(src, table)
+                        if seq is not None:
+                            c.execute("DELETE FROM sqlite_sequence WHERE name=?", (table,))
+                            c.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, seq))
+            finally:
+                src.close()
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            log.error("%s cannot be read either (%s): starting from nothing", path, e)
 
     # -- health --------------------------------------------------------------------------------------
     def _changed(self, name: str, fault: str | None, _now: float) -> None:
@@ -255,6 +294,12 @@ class UnitStorage:
             else:
                 guard.succeeded(now)
         self._arm()
+
+    def close(self) -> None:
+        """Close every database (after `stop`; e.g. before the directory is unmounted)."""
+        self.stop()
+        for conn in (self.outbox.conn, self.sms_log.conn, self.state.conn):
+            conn.close()
 
     def stop(self) -> None:
         for t in (self._timer, self._damage_timer):

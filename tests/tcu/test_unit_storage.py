@@ -214,3 +214,35 @@ def test_an_outbox_lost_while_the_unit_state_survived_is_reported_not_silently_e
     w.modem.set_gprs(True)
     w.loop.run_for(600)
     assert any("outbox.db was missing or empty" in t for t in w.server_texts())
+
+
+def test_a_state_directory_that_turned_read_only_still_delivers_what_it_holds(tmp_path: Path) -> None:
+    """An SD card remounted read-only after errors: the queued alert and the password the owner set by
+    SMS are read from it (nothing can be written), and the unit runs on in memory from there."""
+    with tiny_fs(tmp_path) as fs:
+        state = fs.path / "state"
+        w = World(tmp_path)
+        w.server.add_vehicle("TESTCAR", "n3wserverpw")          # the owner changed it by SMS earlier
+        params = Params.open(CONFIG, state / "params.db", 0.0)
+        params.set("server_password", "n3wserverpw")
+        unit = Unit(w.loop, params, w.modem, None, state)
+        unit.start()
+        w.modem.set_coverage(False)
+        w.loop.run_for(5)
+        aid = unit.raise_alert(alert(1))
+        unit.stop()
+        unit.storage.close()
+        params.close()
+        fs.readonly()
+        try:
+            w.modem.set_coverage(True)
+            params2 = Params.open(CONFIG, state / "params.db", 0.0)
+            assert params2.store_fault is not None and params2["server_password"] == "n3wserverpw"
+            again = Unit(w.loop, params2, w.modem, None, state)
+            again.start()
+            assert again.outbox.queued_count() == 1
+            w.loop.run_for(600)
+            assert aid in [i for t in w.server_texts() for i in alert_ids(t)]
+            again.stop()
+        finally:
+            fs.readonly(False)
