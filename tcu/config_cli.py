@@ -40,13 +40,14 @@ profile = "demo-ev"               # vehicle profile
 state_dir = "/var/lib/tcu"        # SQLite: outbox, parameters, SMS log
 power_key = "none"                # none | gpio:<pin> | virtual:<vmodem control socket>
 owner = "+447700900123"           # owner's phone (E.164)
-module_password = "change-me"     # for SMS commands from other numbers
+module_password = "change-me"     # for SMS commands from other numbers (chmod 600 this file, or
+                                  # module_password_file = "/etc/tcu/module.pw": its first line)
 vehicle_id = "MYCAR"
 apn = "internet"
 
 [server]
 host = "127.0.0.1:6867"           # OVMS v2 server HOST[:PORT]
-password = "server-password"
+password = "server-password"      # or password_file = "/etc/tcu/server.pw"
 
 [alert]
 soc_low = 10
