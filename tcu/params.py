@@ -316,6 +316,7 @@ class Params:
         self._unsaved: dict[str, ParamValue | None] = {}   # changes not yet on disk (None: a reset)
         self._listeners: list[Callable[[str, ParamValue], None]] = []
         self.guard = StorageGuard("params.db")
+        self._now = 0.0
         self.damage: Damage | None = None          # params.db was damaged at start (set by `open`)
         self.store_fault: str | None = None        # the state directory could not be used at all
         if self._conn is not None:
@@ -476,8 +477,11 @@ class Params:
             for cb in tuple(self._listeners):
                 cb(name, self.get(name))
 
-    def _save(self, now: float = 0.0) -> bool:
-        """Write the unsaved changes in one transaction; on a failing disk they stay in memory (True: all saved)."""
+    def _save(self, now: float | None = None) -> bool:
+        """Write the unsaved changes in one transaction; on a failing disk they stay in memory (True: all saved).
+
+        Params has no clock: `now` is the time of the latest `retry` (the unit's loop time)."""
+        now = self._now if now is None else now
         if self._conn is None or not self._unsaved:
             self._unsaved.clear()
             return True
@@ -497,6 +501,7 @@ class Params:
 
     def retry(self, now: float) -> bool:
         """Write what a failing disk refused (the unit's storage back-off calls this). True: nothing left."""
+        self._now = now
         if not self._unsaved or not self.guard.may_try(now):
             return not self._unsaved
         return self._save(now)

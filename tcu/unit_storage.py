@@ -127,7 +127,6 @@ class UnitStorage:
         self.params = params
         if params is not None:
             self.guards["params.db"] = params.guard
-            params.guard.clock = loop.time      # Params has no clock of its own
             if params.damage is not None:
                 self.damage.append(params.damage)
             if params.store_fault is not None and self.unusable is None:

@@ -304,3 +304,18 @@ def test_alert_tags_with_a_space_are_found_in_any_text(n: int, space: str, befor
     text = f"{before} {alert_tag(n, space)}\n{after}"
     assert n in alert_ids(text)
     assert alert_tag(n, space) != alert_tag(n, space + "x")
+
+
+def test_a_parameter_changed_on_a_full_disk_takes_effect_and_is_written_later(tmp_path: Path) -> None:
+    from tcu.params import Params
+    path = tmp_path / "params.db"
+    p = Params({"owner": "+447700900123"}, path)
+    conn = p._conn
+    assert conn is not None
+    conn.execute(f"PRAGMA max_page_count={conn.execute('PRAGMA page_count').fetchone()[0]}")
+    p.set("apn", "a" * 9000 + ".example")            # SMS `GPRS …` on a full disk: no exception
+    assert str(p["apn"]).startswith("aaa") and p.guard.fault == "disk full"
+    assert p.retry(1.0) is False
+    conn.execute("PRAGMA max_page_count=1000000")
+    assert p.retry(500.0) is True and not p.guard.failing
+    assert str(Params({}, path)["apn"]).startswith("aaa")
