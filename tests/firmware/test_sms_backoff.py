@@ -121,6 +121,52 @@ def test_smsc_down_over_the_virtual_modem_a_handful_of_cmgs_not_thousands(tmp_pa
     assert w.unit.health.get("sms") is None
 
 
+def test_ten_simulated_minutes_of_smsc_down(tmp_path: Path, lines: Lines) -> None:
+    """The figure for the README/report: 10 simulated minutes of `smsc-down` with GPRS down and an alarm,
+    the virtual SIM800 answering at once. Before: 100,000 AT+CMGS and 600,000 log lines within the first
+    2 simulated seconds (the loop could not get further); now a handful of each."""
+    w = World(WorldConfig(hours=1, seed=1, incidents=False, owner_script=(), outages=[], state_dir=str(tmp_path),
+                          timing="instant"))
+    w.loop.run_for(120)
+    assert w.vmodem is not None
+    sends: list[float] = []
+    real_send = w.unit.modem.send_sms
+
+    def counting(number: str, text: str, done: Callback) -> None:
+        sends.append(w.loop.time())
+        if len(sends) > 1000:
+            w.loop.stop()
+        real_send(number, text, done)
+
+    w.unit.modem.send_sms = counting       # type: ignore[method-assign,assignment]
+    w.vmodem.fault("gprs-down", 3600)
+    w.vmodem.fault("smsc-down", 3600)
+    w.loop.run_for(5)
+    sms_lines = SmsLines()
+    logging.getLogger("tcu").addHandler(sms_lines)
+    try:
+        w.car.do("alarm")
+        w.loop.run_for(600)
+    finally:
+        logging.getLogger("tcu").removeHandler(sms_lines)
+    assert len(sends) <= 8, len(sends)     # 10, 20, 40, 80, 160, 320 s apart
+    assert sms_lines.n <= 12, sms_lines.seen
+
+
+class SmsLines(logging.Handler):
+    """Log lines about SMS sending (the unit's, the router's, the health's)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.n = 0
+        self.seen: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name in ("tcu.unit", "tcu.sms_out", "tcu.alert_router", "tcu.health", "tcu.reply_queue"):
+            self.n += 1
+            self.seen.append(record.getMessage())
+
+
 def test_modem_gone_every_send_fails_at_once_no_storm_and_no_alert_lost(tmp_path: Path, lines: Lines) -> None:
     """A closed modem port fails every SMS at once: the critical alert was re-queued with no delay
     (171,000 log lines in 25 s) and the alarm raised meanwhile was lost."""
