@@ -130,3 +130,48 @@ def test_a_dangling_link_is_not_followed_until_it_is_replaced(tmp_path: Path) ->
     with pytest.raises(FileNotFoundError):
         r.open()
     assert opened == [str(tmp_path / "pts-9")]
+
+
+def test_real_pty_noise_is_not_a_vanished_device_and_a_replaced_pty_is_reopened(tmp_path: Path) -> None:
+    """Over real ptys: bytes that are no protocol stay `LineNoise`; the pty's end closing is `PortClosed`,
+    and a new pty behind the same link (a restarted emulator) is opened and answers."""
+    from modem.driver.events import LineNoise
+    from modem.driver.open import open_modem
+    from runtime import RealLoop
+    from runtime.pty import PtyEndpoint
+
+    loop = RealLoop()
+    link = str(tmp_path / "modem")
+
+    def device() -> PtyEndpoint:
+        dev = PtyEndpoint(loop, link)
+        dev.stream.set_handlers(lambda data: dev.stream.write(b"\r\nOK\r\n") if b"AT\r" in data else None)
+        return dev
+
+    def run_until(check: object, limit: float = 20.0) -> None:
+        end = loop.time() + limit
+        while not check() and loop.time() < end:  # type: ignore[operator]
+            loop.run_for(0.05)
+
+    dev = device()
+    modem = open_modem(loop, link)
+    events: list[object] = []
+    modem.subscribe(events.append)
+    try:
+        dev.stream.write(b"\xff\x00\xfe\x80 noise\r\n")
+        run_until(lambda: any(isinstance(e, LineNoise) for e in events))
+        assert any(isinstance(e, LineNoise) for e in events)
+        assert not any(isinstance(e, PortClosed) for e in events) and modem.port_gone is None
+        dev.close()                                  # the emulator stops: its pty and link go away
+        run_until(lambda: modem.port_gone is not None)
+        assert modem.port_gone is not None and modem.port_gone.port == link
+        dev = device()                               # started again: a new pty behind the same link
+        run_until(lambda: any(isinstance(e, PortReopened) for e in events))
+        assert [type(e) for e in events if isinstance(e, PortReopened)] == [PortReopened]
+        got: list[object] = []
+        modem.probe(got.append, tries=3)
+        run_until(lambda: got)
+        assert got == [Ok(None)]
+    finally:
+        modem.close()
+        dev.close()
