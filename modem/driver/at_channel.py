@@ -23,7 +23,9 @@ bytes, so data that contains CR LF or looks like `RING` is never parsed as lines
 Resynchronisation: a line with control bytes is reported as `Garbage` (after salvaging any clean
 tail, e.g. `\\xff\\xffRDY`); a partial line, data payload or `+CMT` body that stops arriving is
 flushed after `partial_timeout`; a silent modem gives `Timeout` and the next command goes out. A
-timed-out prompt command writes ESC so a modem stuck in `> ` returns to command mode. A URC whose
+prompt command whose `> ` does not come within `prompt_timeout` (6 s; noise ate it) is cancelled
+with ESC and fails at once (`Timeout(prompt_lost=True)`; a fixed-length CIPSEND sends its payload
+instead), and `> ` behind noise on its line is still recognised. A URC whose
 type `resets` (a reboot, a power-down) aborts the in-flight command and every queued one (`Aborted`):
 the modem they were meant for is gone, and e.g. a queued CIPSEND must not reach a freshly booted modem.
 
