@@ -516,10 +516,12 @@ class Interpreter:
 
     def _boot_rdy(self) -> None:
         self.mode = "cmd"
-        self.urc("RDY")
+        for text in self.dialect.power_on_urcs:
+            self.urc(text)
 
     def _boot_sim(self) -> None:
-        self.urc("+CFUN: 1")
+        for text in self.dialect.radio_urcs:
+            self.urc(text)
         if self.faults.on("no-sim", self.now):
             self.urc("+CPIN: NOT INSERTED")
             return

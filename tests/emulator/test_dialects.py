@@ -31,6 +31,7 @@ def made_up_dialect():  # type: ignore[no-untyped-def]
         model="SIMCOM_SIM7600E",
         revision="Revision:SIM7600M22_V2.0",
         links=10,
+        radio_urcs=(),
         ready_urcs=("SMS DONE", "PB DONE"),
     )
 
@@ -48,7 +49,7 @@ def test_a_new_dialect_changes_commands_identity_links_and_boot_urcs() -> None:
     boot.power_key(0.0)
     boot.tick(1.0)
     out = boot.take_output()
-    assert b"\r\nSMS DONE\r\n\r\nPB DONE\r\n" in out and b"SMS Ready" not in out
+    assert out == b"\r\nRDY\r\n\r\n+CPIN: READY\r\n\r\nSMS DONE\r\n\r\nPB DONE\r\n"
     run(m, "ATE0")
     assert run(m, "AT+CGMM") == b"\r\nSIMCOM_SIM7600E\r\n\r\nOK\r\n"
     assert run(m, "AT+NETOPEN") == b"\r\n+NETOPEN: 0\r\n\r\nOK\r\n"

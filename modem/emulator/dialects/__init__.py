@@ -31,7 +31,10 @@ class Dialect:
     model: str  # AT+CGMM
     revision: str  # AT+CGMR
     links: int  # TCP links in multi-connection mode (SIM800: 6, numbered 0..5)
-    ready_urcs: tuple[str, ...]  # what the modem says once it can take calls and SMS
+    # The boot sequence, in three steps the interpreter times (timing.py boot_rdy/boot_cfun/boot_ready):
+    power_on_urcs: tuple[str, ...]  # the UART is up (SIM800: RDY)
+    radio_urcs: tuple[str, ...]  # full functionality, said just before +CPIN: (SIM800: +CFUN: 1)
+    ready_urcs: tuple[str, ...]  # the modem can take calls and SMS (SIM800: Call Ready, SMS Ready)
 
 
 class UnknownDialect(ValueError):

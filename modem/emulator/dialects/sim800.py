@@ -26,5 +26,7 @@ DIALECT = Dialect(
     model=commands_basic.MODEL,
     revision=commands_basic.REVISION,
     links=6,  # manual §8.2.2: <n> 0..5
+    power_on_urcs=("RDY",),  # sim800-at.md §4: RDY, +CFUN: 1, +CPIN: READY, Call Ready, SMS Ready
+    radio_urcs=("+CFUN: 1",),
     ready_urcs=("Call Ready", "SMS Ready"),
 )
