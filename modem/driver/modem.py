@@ -659,9 +659,11 @@ class Modem:
         self._reopen_timer = self._loop.call_later(delay, self._reopen)
         log.warning("modem port %s is gone (%s); pending operations fail, reopening it (first try in %.1f s)",
                     port, reason, delay)
+        # Subscribers hear of the loss before the failures arrive: a link that is mid-reset must not
+        # take "soft reset failed" for a modem fault and press the power key of a modem it cannot reach.
+        self._publish(self.port_gone)
         for op in list(self._ops):
             op.finish(Failed(f"modem port {port} is gone"))
-        self._publish(self.port_gone)
 
     def _reopen(self) -> None:
         self._reopen_timer = None

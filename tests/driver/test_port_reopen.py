@@ -69,12 +69,19 @@ def test_vanished_port_is_reopened_with_capped_back_off_and_the_modem_answers_ag
     assert call(loop, modem.probe) == Ok(None)
     fake.silent = True
     pending: list[object] = []
-    modem.registration(pending.append)          # in flight when the device goes
+
+    def failed(result: object) -> None:
+        pending.append(result)
+        events.append(result)
+
+    modem.registration(failed)                  # in flight when the device goes
     loop.run_for(0.5)
     gone_at = loop.time()
     fake.stream.close()                         # the device vanishes (EIO on the pty, USB unplugged)
     loop.run_for(0.05)
     assert len(pending) == 1 and isinstance(pending[0], Failed) and "gone" in pending[0].reason
+    # Subscribers hear of the loss before the failures: a link mid-reset must not escalate on them.
+    assert events.index(pending[0]) > min(i for i, e in enumerate(events) if isinstance(e, PortClosed))
     first = [e for e in events if isinstance(e, PortClosed)]
     assert first and first[0].port == "/dev/ttyUSB2" and first[0].retries == 0
     assert reopener.lost_at == [pytest.approx(gone_at, abs=0.1)]
