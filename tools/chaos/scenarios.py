@@ -160,7 +160,9 @@ def scenario(name: str, fault_class: str, summary: str, *, quick: bool = False) 
 
 
 # -- the runner -------------------------------------------------------------------------------------------------
-def run_scenario(world: ChaosWorld, sc: Scenario, *, quick: bool, recovery_timeout: float) -> Result:
+def run_scenario(world: ChaosWorld, sc: Scenario, *, quick: bool, recovery_timeout: float,
+                 late_timeout: float | None = None) -> Result:
+    """Run one scenario; `late_timeout`: how long to wait for the rest of the alarms after recovery."""
     result = Result(sc.name, sc.fault_class, sc.summary, asserted=sc.name in ASSERTED)
     before = world.deliveries()
     lines_before = world.log_lines()
@@ -194,14 +196,15 @@ def run_scenario(world: ChaosWorld, sc: Scenario, *, quick: bool, recovery_timeo
         return fresh
 
     def recovered() -> bool:
-        return any(d.at >= probe_at - 0.5 for d in new())
+        return any(d.at >= probe_at for d in new())
 
     # The probe keeps sounding: a unit still reopening its adapter must report it once it reads again.
     if wait_for(recovered, recovery_timeout, step=0.5):
-        first = min(d.at for d in new() if d.at >= probe_at - 0.5)
+        first = min(d.at for d in new() if d.at >= probe_at)
         result.recovery_s = max(0.0, first - fault_end)
         # Late copies and duplicates: until everything raised arrived, or a short settle time.
-        wait_for(lambda: len({d.key for d in new()}) >= result.raised, 10.0 if quick else 30.0, step=0.5)
+        late = late_timeout if late_timeout is not None else (10.0 if quick else 30.0)
+        wait_for(lambda: len({d.key for d in new()}) >= result.raised, late, step=0.5)
         time.sleep(1.5)
     else:
         result.problems.append(f"no alert arrived within {recovery_timeout:.0f} s of the probe alarm")
