@@ -19,10 +19,12 @@ from typing import ClassVar
 
 from modem.driver.at_channel import UrcTable
 from modem.driver.script import Script
+from modem.driver.urc import Urc
 
 # Built-in dialects: name → module that registers it on import (imported only when asked for).
 _BUILTIN: dict[str, str] = {
     "sim800": "modem.driver.dialects.sim800",
+    "sim7600": "modem.driver.dialects.sim7600",
 }
 _REGISTRY: dict[str, Callable[[], Dialect]] = {}
 DEFAULT_DIALECT = "sim800"
@@ -43,6 +45,7 @@ class Dialect:
     name: ClassVar[str] = ""
     urcs: ClassVar[UrcTable]
     max_connections: ClassVar[int] = 1
+    reset_command: ClassVar[str] = "AT+CFUN=1,1"  # the soft reset (`RDY` follows); SIM7600: AT+CRESET
 
     def setup(self) -> Script:
         """Dialect settings at the end of `Modem.init` (after the standard ones). Default: none."""
@@ -82,6 +85,22 @@ class Dialect:
     def gnss_fix(self) -> Script:
         """Return a `modem.gnss.GnssFix` (`.valid` False while there is no fix)."""
         raise NotImplementedError
+
+    def urc_script(self, urc: Urc) -> Script | None:
+        """Commands an unsolicited line asks for (SIM7600 `+CIPRXGET: 1,<link>`: read the data), or None."""
+        return None
+
+    def net_type(self) -> Script:
+        """The radio access technology as OVMS words `m.net.type`: `2G`, `3G`, `4G` ("" without service).
+        Default: a GSM-only module (SIM800) is always `2G`."""
+        return "2G"
+        yield  # pragma: no cover  (makes this a generator)
+
+    def radio_recover(self) -> Script:
+        """The dialect's own recovery rung for a radio stuck on a worse technology or in a no-service
+        loop (SIM7600: a preferred-mode toggle). Returns what it did; default: nothing to do ("")."""
+        return ""
+        yield  # pragma: no cover  (makes this a generator)
 
 
 def register_dialect(name: str, factory: Callable[[], Dialect]) -> None:

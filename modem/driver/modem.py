@@ -136,6 +136,15 @@ class NetworkStatus:
     signal: Signal
 
 
+@dataclass(frozen=True)
+class NetworkInfo:
+    """What `network_info` returns: `net_type` as OVMS's `m.net.type` (`2G`/`3G`/`4G`, "" without service)
+    and the operator's name (`m.net.provider`, "" when not registered)."""
+
+    net_type: str
+    provider: str
+
+
 EventHandler = Callable[[ModemEvent], None]
 
 
@@ -387,6 +396,22 @@ class Modem:
             return C.parse_cops((yield C.query("AT+COPS?", "+COPS:")).lines)
         self._start(script(), on_done, "operator")
 
+    def network_info(self, on_done: Callback) -> None:
+        """Ok(NetworkInfo): the radio technology (`2G`/`3G`/`4G`, the dialect's reading) and the operator's
+        long name (TS 27.007 `AT+COPS?`), for the `m.net.type` and `m.net.provider` metrics."""
+        def script() -> OpGen:
+            net_type = yield from self.dialect.net_type()
+            yield C.simple("AT+COPS=3,0")
+            r = yield C.query("AT+COPS?", "+COPS:")
+            assert r is not None
+            return NetworkInfo(net_type, C.parse_cops(r.lines).name or "")
+        self._start(script(), on_done, "network_info")
+
+    def radio_recover(self, on_done: Callback) -> None:
+        """The dialect's recovery rung for a radio stuck on GSM or in a no-service loop (SIM7600: an
+        `AT+CNMP` toggle); Ok(what it did), "" when the dialect has none."""
+        self._start(self.dialect.radio_recover(), on_done, "radio_recover")
+
     def select_operator_auto(self, on_done: Callback) -> None:
         """`AT+COPS=0`: automatic network selection (the supervisor's reselection step)."""
         def script() -> OpGen:
@@ -540,11 +565,12 @@ class Modem:
 
     # -- power -----------------------------------------------------------------------------------
     def soft_reset(self, on_done: Callback, boot_timeout: float = 30.0) -> None:
-        """`AT+CFUN=1,1`, then wait for `RDY`; Ok when the modem is back (echo on, settings lost)."""
+        """The dialect's soft reset (`AT+CFUN=1,1`; SIM7600 `AT+CRESET`), then wait for `RDY`; Ok when the
+        modem is back (echo on, settings lost)."""
         def script() -> OpGen:
             boots = self._boots
             try:
-                yield Command("AT+CFUN=1,1", timeout=C.T_CFUN)
+                yield Command(self.dialect.reset_command, timeout=C.T_CFUN)
             except StepFailed:
                 if self._boots == boots:  # RDY aborts the command itself: that is success
                     raise
@@ -791,7 +817,16 @@ class Modem:
         elif isinstance(urc, U.SmsStored):
             self._on_cmti(urc)
         else:
-            self._publish(Unsolicited(urc.line))
+            follow_up = self.dialect.urc_script(urc)  # e.g. SIM7600 `+CIPRXGET: 1,<n>`: read link n
+            if follow_up is not None:
+                self._start(follow_up, self._follow_up_done, f"after {urc.line}")
+            else:
+                self._publish(Unsolicited(urc.line))
+
+    @staticmethod
+    def _follow_up_done(result: Result) -> None:
+        if isinstance(result, Failed):
+            log.warning("modem: reading after a notice failed: %s", result.reason)
 
     def _on_cmt(self, urc: U.SmsDirect) -> None:
         try:
@@ -851,7 +886,7 @@ class Modem:
 __all__ = [
     "Callback", "Failed", "GnssFixReceived", "GprsLost", "IncomingCall", "LineNoise", "Modem", "ModemActivity",
     "ModemEvent", "ModemInfo", "ModemPoweredDown", "ModemReady", "ModemRebooted", "ModemSilent",
-    "NetworkStatus", "NmeaReceived", "Ok", "Operator", "PortClosed", "PortReopened", "Registration",
+    "NetworkInfo", "NetworkStatus", "NmeaReceived", "Ok", "Operator", "PortClosed", "PortReopened", "Registration",
     "RegistrationChanged",
     "Result", "Signal", "SimStatusChanged", "SmsReceived", "SmsSent", "StoredSms", "TcpClosed",
     "TcpDataReceived", "Unsolicited", "VoltageWarning",
