@@ -342,3 +342,44 @@ class NmeaAccumulator:
 
     def _last_was_rmc(self) -> bool:
         return self._last_kind == "RMC"
+
+
+# --- +CGPSINFO (SIM7500/SIM7600) ------------------------------------------
+
+CGPSINFO_FIELDS = 9
+
+
+def parse_cgpsinfo(line: str) -> GnssFix:
+    """Parse SIM7600 `+CGPSINFO: <lat>,<N/S>,<log>,<E/W>,<date>,<UTC time>,<alt>,<speed>,<course>`.
+
+    Latitude ddmm.mmmmmm, longitude dddmm.mmmmmm, date ddmmyy, time hhmmss.s, altitude in metres,
+    speed over ground in knots. All fields empty (`+CGPSINFO: ,,,,,,,,`) means no fix yet.
+    """
+    body = line.strip()
+    if body.startswith("+CGPSINFO:"):
+        body = body[len("+CGPSINFO:"):]
+    f = [x.strip() for x in body.split(",")]
+    if len(f) > CGPSINFO_FIELDS:
+        raise GnssError(f"+CGPSINFO has {len(f)} fields, expected {CGPSINFO_FIELDS}")
+    f += [""] * (CGPSINFO_FIELDS - len(f))
+    if not f[0] and not f[2]:
+        return NO_FIX
+    lat = _nmea_coord(f[0], f[1], 2, "latitude")
+    lon = _nmea_coord(f[2], f[3], 3, "longitude")
+    _check_position(lat, lon)
+    utc = None
+    if f[4] or f[5]:
+        d, t = f[4], f[5].partition(".")[0]
+        if len(d) != 6 or len(t) != 6 or not (d + t).isdigit() or not (d + t).isascii():
+            raise GnssError(f"+CGPSINFO date/time {f[4]!r},{f[5]!r} not ddmmyy,hhmmss.s")
+        try:
+            utc = datetime(2000 + int(d[4:]), int(d[2:4]), int(d[:2]), int(t[:2]), int(t[2:4]), int(t[4:]),
+                           tzinfo=UTC)
+        except ValueError as exc:
+            raise GnssError(f"+CGPSINFO date/time: {exc}") from None
+    speed = _float(f[7], "speed")
+    valid = lat is not None and lon is not None
+    return GnssFix(valid=valid, latitude=lat, longitude=lon, altitude_m=_float(f[6], "altitude"),
+                   speed_kmh=None if speed is None else speed * KNOTS_TO_KMH,
+                   course_deg=_float(f[8], "course"), fix_quality=1 if valid else 0,
+                   satellites_used=None, satellites_in_view=None, hdop=None, utc=utc)
