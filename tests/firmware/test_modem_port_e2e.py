@@ -183,10 +183,12 @@ def run_vanish(tmp: Path, gone_s: float) -> Figures:
 
 @pytest.mark.timeout(300)
 def test_killed_and_restarted_vmodem_is_reopened_and_the_alarm_gets_through(tmp_path: Path) -> None:
-    fig = run_vanish(tmp_path, gone_s=12.0)
+    fig = run_vanish(tmp_path, gone_s=8.0)
     print(fig)
-    # At most one log line a second while the port is away (it was thousands a second).
-    assert fig.lines_while_gone <= fig.gone_s, fig
+    # No storm while the port is away (it was thousands of lines a second): the loss is told once by the
+    # driver, the link, the unit and the health (plus the alarm and a failed GNSS poll), then at most a
+    # line a minute per fault (60 s away: 9 lines in all).
+    assert fig.lines_while_gone <= 15 + fig.gone_s / 10, fig
     # The reopen back-off is capped (REOPEN_CAP, 10 s); then probe, init, registration, GPRS and login.
     assert fig.ready_to_online <= REOPEN_CAP + 30, fig
     assert fig.alarm_delivered in ("server", "sms")
