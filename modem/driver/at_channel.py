@@ -86,6 +86,8 @@ class Command:
     prompt: the modem answers `> ` and wants `payload` + `terminator` (CTRL_Z, ESC, or b"" for
         `AT+CIPSEND=<n>` fixed length).
     secret: the parameters are secrets (PIN, GPRS password): logs and reasons show `shown`.
+    failure_then_error: a `fail_finals` line before OK is an information line and `ERROR` follows it as
+        the final (SIM7600 `+NETOPEN: 1` CR LF `ERROR`); after OK it is the final itself (`OK` ... `+NETOPEN: 1`).
     """
 
     text: str
@@ -99,6 +101,7 @@ class Command:
     payload: bytes = b""
     terminator: bytes = CTRL_Z
     secret: bool = False
+    failure_then_error: bool = False
     seq: int = field(default_factory=lambda: next(_seq))
 
     def __post_init__(self) -> None:
@@ -635,6 +638,9 @@ class ATChannel:
                     return
                 if final.kind is FinalKind.OK and cmd.prompt and not inf.prompt_done:
                     return  # a late answer to an earlier ESC: a prompt command never says OK before `> `
+                if final.kind is FinalKind.FAILURE and cmd.failure_then_error and not inf.saw_ok:
+                    inf.lines.append(line)  # the reason; the final `ERROR` follows
+                    return
                 self._finish(final, now)
                 return
         elif self._cancel_until is not None and parse_final(line) is not None:
