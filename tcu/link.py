@@ -258,6 +258,14 @@ class LinkSupervisor:
         """Server session up and logged in: alerts may go to the server."""
         return self.state == "online"
 
+    def retry_status(self) -> dict[str, object]:
+        """For `tcu state` (status.json source `link`): the reconnect back-off (failures counted, the next
+        attempt as loop time, None when nothing waits) and what the ladder did so far."""
+        return {"state": self.state, "reason": self.last_reason, "tcp_failures": self.tcp_failures,
+                "gprs_failures": self.gprs_failures, "backoff_step": self.backoff_step,
+                "next_try": self._wait_until if self._wait_until is not None else self._retry_at,
+                **{f"count_{k}": v for k, v in self.counters.items()}}
+
     @property
     def gsm_registered(self) -> bool:
         """Registered on the GSM network: SMS is possible even when the server link is down."""

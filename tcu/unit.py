@@ -170,6 +170,7 @@ class Unit:
         self.add_status_source("sms", lambda: sms_status(self.router, self.replies.queue, self.interpreter.budget,
                                                          self.loop.time(), self._wall_of))
         self.add_status_source("storage", self.storage.status)
+        self.add_status_source("link", self._link_status)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -261,6 +262,12 @@ class Unit:
                                next_try=event.next_try)
         elif isinstance(event, PortReopened):
             self.health.clear("modem", now)
+
+    def _link_status(self) -> dict[str, object]:
+        out = self.link.sup.retry_status()
+        nxt = out.get("next_try")
+        out["next_try"] = round(self._wall_of(nxt), 1) if isinstance(nxt, float) else None
+        return out
 
     def _can_status(self) -> dict[str, object]:
         port = self.can_port

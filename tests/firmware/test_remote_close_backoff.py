@@ -73,6 +73,12 @@ def test_a_server_that_drops_the_unit_is_not_hammered() -> None:
         try:
             h = Hostile(world, mode)
             world.loop.run(until=START + LENGTH)
+            if mode == "login-then-close":
+                # `tcu state` shows the grown back-off (status.json source "link").
+                link = world.unit.link.sup.retry_status()
+                assert int(str(link["backoff_step"])) >= 3, link
+                sources = world.unit.status_snapshot()["sources"]
+                assert isinstance(sources, dict) and "link" in sources
             # After the hostile spell: online again within one capped back-off period and a login.
             world.loop.run(until=START + LENGTH + CAP + 30)
             assert world.unit.link.online, mode
