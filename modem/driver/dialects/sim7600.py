@@ -219,10 +219,14 @@ def _ask(cmd: Command) -> Generator[Command, Response | None, Response]:
 
 
 def _ip_command(text: str, timeout: float, ok: str, fail: str) -> Command:
-    """An IP command answered `OK` at once and by a result line later (`+NETOPEN: 0`, `+CIPOPEN: 0,0`);
-    `ERROR`, `+CIPERROR: <err>` and `+IP ERROR: ...` instead of `OK` fail it at once."""
+    """An IP command answered `OK` at once and by its result line later (`+NETOPEN: 0`, `+CIPOPEN: 0,0`).
+
+    It fails in two shapes (manual): at once, a reason line (`+NETOPEN: 1`, `+IP ERROR: Network is
+    already opened`, `+CIPERROR: 2`) and then `ERROR`; or later, `OK` and then the result line with
+    its error code. `failure_then_error` takes the first shape's `ERROR` as the final, so it is never
+    left over for the next command."""
     return Command(text, timeout=timeout, finals=(ok,), fail_finals=(fail, r"\+CIPERROR: ", r"\+IP ERROR: "),
-                   ok_is_final=False)
+                   ok_is_final=False, failure_then_error=True)
 
 
 class Sim7600(Dialect):
@@ -282,13 +286,13 @@ class Sim7600(Dialect):
             chunk = data[i:i + MAX_SEND]
             cmd = Command(f"AT+CIPSEND={conn},{len(chunk)}", timeout=T_CIPSEND, prompt=True, payload=chunk,
                           terminator=b"", ok_is_final=False, finals=(rf"\+CIPSEND: {conn},\d+,\d+$",),
-                          fail_finals=(rf"\+CIPSEND: {conn},\d+,-1$", r"\+CIPERROR: ", r"\+IP ERROR: "))
+                          fail_finals=(rf"\+CIPSEND: {conn},\d+,-1$", r"\+CIPERROR: ", r"\+IP ERROR: "),
+                          failure_then_error=True)
             try:
                 r = yield from _ask(cmd)
             except StepFailed as exc:
-                final = exc.failed.final
-                if final is not None and (final.line.endswith(",-1") or final.line.startswith("+CIPERROR: 4")):
-                    yield TcpClosedEvent("send failed", conn)
+                if exc.failed.final is not None:  # `<cnf>` -1, or refused (`+CIPERROR: 4`: no such link)
+                    yield TcpClosedEvent(f"send failed ({exc.failed.final.line})", conn)
                 raise
             sent = int(r.final.line.rsplit(",", 1)[1])
             if sent <= 0:
