@@ -46,6 +46,7 @@ class Dialect:
     urcs: ClassVar[UrcTable]
     max_connections: ClassVar[int] = 1
     reset_command: ClassVar[str] = "AT+CFUN=1,1"  # the soft reset (`RDY` follows); SIM7600: AT+CRESET
+    best_net_type: ClassVar[str] = "2G"  # the best technology the module can use (`net_type` words)
 
     def setup(self) -> Script:
         """Dialect settings at the end of `Modem.init` (after the standard ones). Default: none."""

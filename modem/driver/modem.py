@@ -143,6 +143,7 @@ class NetworkInfo:
 
     net_type: str
     provider: str
+    fallback: bool = False  # in service on a worse technology than the module's best (SIM7600 on 2G)
 
 
 EventHandler = Callable[[ModemEvent], None]
@@ -404,7 +405,8 @@ class Modem:
             yield C.simple("AT+COPS=3,0")
             r = yield C.query("AT+COPS?", "+COPS:")
             assert r is not None
-            return NetworkInfo(net_type, C.parse_cops(r.lines).name or "")
+            best = self.dialect.best_net_type
+            return NetworkInfo(net_type, C.parse_cops(r.lines).name or "", bool(net_type) and net_type < best)
         self._start(script(), on_done, "network_info")
 
     def radio_recover(self, on_done: Callback) -> None:
