@@ -223,7 +223,7 @@ def test_soft_reset_is_creset_and_waits_for_rdy() -> None:
 def test_network_info_reads_the_technology_from_cpsi_and_the_operator_from_cops(cpsi: str, want: str) -> None:
     h = Harness({r"AT\+CPSI\?": f"\r\n{cpsi}\r\n\r\nOK\r\n".encode(),
                  r"AT\+COPS\?": b'\r\n+COPS: 0,0,"Telekom.de",7\r\n\r\nOK\r\n'})
-    assert h.call("network_info") == Ok(NetworkInfo(want, "Telekom.de"))
+    assert h.call("network_info") == Ok(NetworkInfo(want, "Telekom.de", want in ("2G", "3G")))
 
 
 def _rat_table(states: list[str]) -> dict[str, Answer]:

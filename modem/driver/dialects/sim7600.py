@@ -236,6 +236,7 @@ class Sim7600(Dialect):
     urcs: ClassVar[UrcTable] = URCS
     max_connections: ClassVar[int] = MAX_LINKS
     reset_command: ClassVar[str] = "AT+CRESET"
+    best_net_type: ClassVar[str] = "4G"
 
     def setup(self) -> Script:
         """EPS registration URCs with location (`+CEREG: <stat>,"<tac>","<ci>",<AcT>`)."""
