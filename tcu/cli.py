@@ -1,7 +1,8 @@
 """`tcu`: the firmware's command line.
 
     tcu sim [--hours H] [--seed N] [--scenario day] [--weather calm|harsh] [--speed max|<factor>]
-            [--report FILE.json] [--demo] [--modem emulated|direct] [--state-dir DIR]
+            [--report FILE.json] [--demo] [--modem emulated|direct] [--dialect sim800|sim7600]
+            [--state-dir DIR]
     tcu run --config FILE [--modem PORT] [--can BUS] [--server HOST:PORT] ... (see `tcu run --help`)
     tcu state --state-dir DIR [--json]    the unit's health, link, queue and retry counters
 """
@@ -43,6 +44,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="the make-demo preset: ~100 s at a watchable speed, one outage, live view")
     p.add_argument("--modem", default="emulated", choices=["emulated", "direct"],
                    help="emulated: AT driver + virtual modem (default); direct: no AT layer (fast)")
+    p.add_argument("--dialect", default="sim800", choices=["sim800", "sim7600"],
+                   help="the modem model: the AT driver's dialect and the virtual modem's (default sim800)")
     p.add_argument("--timing", default="realistic", choices=["realistic", "instant"],
                    help="the virtual modem's response times")
     p.add_argument("--drain", type=float, default=1800.0, help="seconds with the network restored at the end")
@@ -66,12 +69,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
     if args.demo:
         cfg = demo_config(args.seed)
         cfg.modem = args.modem
+        cfg.dialect = args.dialect
         speed = args.speed or 60.0
     else:
         cfg = WorldConfig(seed=args.seed, hours=args.hours, scenario=args.scenario, weather=args.weather,
                           drain_s=args.drain, incidents=not args.no_incidents,
                           incidents_per_hour=args.incidents_per_hour, state_dir=args.state_dir,
-                          modem=args.modem, timing=args.timing, can_rate=args.can_rate)
+                          modem=args.modem, dialect=args.dialect, timing=args.timing, can_rate=args.can_rate)
         speed = args.speed
     try:
         started = _time.perf_counter()

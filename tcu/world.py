@@ -33,7 +33,7 @@ from modem.driver.events import (
     TcpClosed,
     TcpDataReceived,
 )
-from modem.driver.modem import SmsSent
+from modem.driver.modem import NetworkInfo, SmsSent
 from modem.driver.script import Callback, Failed, Ok, Result
 from modem.gnss import GnssFix
 from runtime import Loop, Stream
@@ -72,8 +72,10 @@ class DirectModem:
 
     max_connections = 6
 
-    def __init__(self, loop: Loop, smsc: Smsc, number: str = "+447700900999", step_delay: float = 0.2) -> None:
+    def __init__(self, loop: Loop, smsc: Smsc, number: str = "+447700900999", step_delay: float = 0.2,
+                 net_type: str = "2G") -> None:
         self.loop = loop
+        self.net_type = net_type  # what `network_info` says on coverage: the technology of the modem it stands for
         self.smsc = smsc
         self.number = number
         self.step_delay = step_delay
@@ -160,6 +162,13 @@ class DirectModem:
 
     def select_operator_auto(self, on_done: Callback) -> None:
         self._later(on_done, Ok(None), activity=False)
+
+    def network_info(self, on_done: Callback) -> None:
+        info = NetworkInfo(self.net_type, "tcu-sim") if self.coverage else NetworkInfo("", "")
+        self._later(on_done, Ok(info), activity=False)
+
+    def radio_recover(self, on_done: Callback) -> None:
+        self._later(on_done, Ok(""), activity=False)  # no radio technologies to be stuck between
 
     def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
         self._drop_tcp()   # like CIPSHUT before an attach: a new bearer starts with no links
@@ -375,6 +384,7 @@ class WorldConfig:
     state_dir: str | None = None     # persist the world here (kill/restart tests); else a temp dir
     outages: list[OutageWindow] | None = None   # explicit schedule (overrides the weather)
     modem: str = "emulated"          # emulated: driver + virtual modem over a pipe; direct: DirectModem
+    dialect: str = "sim800"          # the modem model: driver and virtual modem dialect (sim800 | sim7600)
     timing: str = "realistic"        # the virtual modem's response times (realistic | instant)
     owner_script: tuple[tuple[float, str], ...] | None = None    # default OWNER_SCRIPT
     incident_times: tuple[tuple[float, str], ...] | None = None  # explicit incidents (else random)
@@ -415,7 +425,8 @@ class World:
         modem: ModemApi
         if cfg.modem == "direct":
             self.smsc = Smsc(loop_)
-            self.modem = modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER)
+            self.modem = modem = DirectModem(loop_, self.smsc, number=UNIT_NUMBER,
+                                             net_type="4G" if cfg.dialect == "sim7600" else "2G")
             self.modem.position = self.car.position
             self.phone = OwnerPhone(loop_, lambda to, text: self.smsc.submit(OWNER, to, text), journal=journal)
             self.smsc.devices[OWNER] = self.phone.receive
@@ -431,10 +442,11 @@ class World:
             unit_end, modem_end = pipe_pair(loop_, name="serial")
             car = self.car
             self.vmodem = VirtualModem(loop_, modem_end, self.network, number=UNIT_NUMBER, profile=cfg.timing,
-                                       gnss=CallablePosition(lambda now: car.position()[:2]), name="unit-modem")
+                                       gnss=CallablePosition(lambda now: car.position()[:2]), name="unit-modem",
+                                       dialect=cfg.dialect)
             # The UART is an in-memory pipe, not a named port: the driver is built on it directly,
-            # with the dialect the virtual modem speaks.
-            self.driver = modem = Modem(loop_, unit_end, dialect="sim800",
+            # with the dialect the virtual modem speaks (the driver's and the emulator's of the same name).
+            self.driver = modem = Modem(loop_, unit_end, dialect=cfg.dialect,
                                         power_key=VirtualPowerKey(loop_, self.vmodem))
             smsc = self.network.smsc
             self.phone = OwnerPhone(loop_, lambda to, text: smsc.deliver(OWNER, to, text), journal=journal)
