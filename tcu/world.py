@@ -449,7 +449,11 @@ class World:
             self.driver = modem = Modem(loop_, unit_end, dialect=cfg.dialect,
                                         power_key=VirtualPowerKey(loop_, self.vmodem))
             smsc = self.network.smsc
-            self.phone = OwnerPhone(loop_, lambda to, text: smsc.deliver(OWNER, to, text), journal=journal)
+
+            def phone_sends(to: str, text: str) -> None:
+                smsc.deliver(OWNER, to, text)  # whether it was delivered is the network's business
+
+            self.phone = OwnerPhone(loop_, phone_sends, journal=journal)
             smsc.listeners.append(lambda sms: self.phone.receive(sms.sender, sms.text) if sms.to == OWNER else None)
         else:
             raise ValueError(f"unknown modem {cfg.modem!r} (emulated, direct)")
