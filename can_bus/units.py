@@ -10,6 +10,8 @@ METRIC_UNITS: dict[str, str] = {
     "v.b.soc": "%", "v.b.soh": "%", "v.b.range.ideal": "km", "v.b.range.est": "km",
     "v.b.voltage": "V", "v.b.current": "A", "v.b.power": "kW", "v.b.temp": "°C", "v.b.cac": "Ah",
     "v.b.12v.voltage": "V", "v.b.12v.current": "A",
+    "v.b.c.voltage.min": "V", "v.b.c.voltage.max": "V", "v.b.p.voltage.avg": "V",
+    "v.b.p.temp.min": "°C", "v.b.p.temp.max": "°C", "v.b.p.temp.avg": "°C",
     "v.c.charging": "bool", "v.c.state": "", "v.c.mode": "", "v.c.voltage": "V", "v.c.current": "A",
     "v.c.climit": "A", "v.c.kwh": "kWh", "v.c.pilot": "bool", "v.c.power": "kW", "v.c.type": "",
     "v.c.limit.soc": "%", "v.c.duration.full": "min", "v.c.temp": "°C",
