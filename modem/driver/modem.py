@@ -47,7 +47,7 @@ import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from modem.driver import at_channel as ch
 from modem.driver import commands as C
@@ -171,7 +171,7 @@ class _Op:
     def step(self, value: Response | None = None, error: Failed | None = None) -> None:
         while not self.done:
             try:
-                nxt = self.gen.throw(StepFailed(error)) if error is not None else self.gen.send(value)
+                nxt = self.gen.throw(StepFailed(error)) if error is not None else self.gen.send(cast(Response, value))
             except StopIteration as stop:
                 self.finish(Ok(stop.value))
                 return

@@ -58,4 +58,7 @@ class Delay:
     seconds: float
 
 
-Script = Generator[Command | Delay | ModemEvent, Response | None, Any]
+# The send type is `Response`: a yielded `Command` gets its response back. A `Delay` or an event
+# yield gets None at run time, but scripts use those as statements and never read the value, so the
+# runner's one cast (`_Op.step`) is the only place that knows.
+Script = Generator[Command | Delay | ModemEvent, Response, Any]
