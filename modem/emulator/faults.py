@@ -29,9 +29,17 @@ FAULT_KINDS: dict[str, str] = {
     "brownout": "UNDER-VOLTAGE POWER DOWN, then silence until the power key (one-shot)",
     "smsc-down": "AT+CMGS fails with +CMS ERROR: 332 (network timeout)",
     "sms-delay": "SMS from phones reach the device late",
+    # LTE modules (sim7600) only: the radio-access-technology faults of issue 15.
+    "rat-fallback-2g": "LTE lost: the module registers on GSM and stays there (after the fault too) "
+    "until a mode toggle (AT+CNMP) or a reset",
+    "no-service-online": "+CPSI: NO SERVICE,Online with good signal, not registered, until a mode toggle or reset",
+    "netopen-fail": "the data network closes (+CIPEVENT) and AT+NETOPEN fails until AT+NETCLOSE",
 }
 
 ONE_SHOT = frozenset({"reboot", "brownout"})
+
+# Faults only a module with LTE and the NETOPEN stack has; other dialects refuse them.
+LTE_ONLY = frozenset({"rat-fallback-2g", "no-service-online", "netopen-fail"})
 
 
 class UnknownFault(ValueError):

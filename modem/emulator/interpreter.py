@@ -27,7 +27,7 @@ from modem.emulator.command import Command, ParseError, Prompt, Reply, parse_lin
 from modem.emulator.dialects import Dialect, dialect_named
 from modem.emulator.errors import AtError
 from modem.emulator.events import Action, SmsOut, TcpClose
-from modem.emulator.faults import ONE_SHOT, Faults
+from modem.emulator.faults import ONE_SHOT, Faults, UnknownFault
 from modem.emulator.gnss import FixedPosition, as_source
 from modem.emulator.timing import INSTANT, Timing
 from modem.sms import SmsDeliver, encode_deliver
@@ -96,6 +96,8 @@ class Interpreter:
         self.sms_queue: list[SmsDeliver] = []
         self.msg_ref = 0
         self.boots = 0
+        # The radio access technologies the module's mode allows (AT+CNMP; kept in NV, as on a SIM7600).
+        self.rat_allowed: tuple[str, ...] = self.dialect.rats
         # Network connections by number; numbers are never reused, so late events of a closed one
         # find no owner and are dropped (survives reboots for the same reason).
         self.sockets: dict[int, SocketUser] = {}
@@ -492,6 +494,13 @@ class Interpreter:
         self.gnss_fix_at: float | None = None
         self.call_from: str | None = None
         self.ops_searching = False
+        # LTE dialects: +CEREG, the latched RAT faults (cleared by a mode toggle or a reset) and the
+        # AT+NETOPEN network of the module's own IP stack.
+        self.last_cereg = 0
+        self.rat_stuck_2g = False
+        self.no_service = False
+        self.net_open = False
+        self.netopen_stuck = False
 
     def _power_on(self) -> None:
         self._gen += 1
@@ -587,12 +596,47 @@ class Interpreter:
             return 2
         if self.faults.on("registration-denied", self.now):
             return 3
-        if not self.net_ready:
+        if not self.net_ready or self.no_service or self.faults.on("no-service-online", self.now):
+            return 2
+        if not self.rat_choice():
             return 2
         return 5 if self.faults.on("roaming", self.now) else 1
 
     def registered(self) -> bool:
         return self.reg_stat() in (1, 5)
+
+    def rat_choice(self) -> str:
+        """The first radio access technology the mode allows and the radio finds ("" for none).
+
+        LTE is out while `rat-fallback-2g` is on, and after it too when the module may use GSM: it
+        stays camped on GSM (as SIM7600 units do) until a mode toggle or a reset clears the latch.
+        """
+        lte_lost = self.faults.on("rat-fallback-2g", self.now)
+        rats = [r for r in self.dialect.rats if r in self.rat_allowed]
+        for rat in rats:
+            if rat == "LTE" and (lte_lost or (self.rat_stuck_2g and "GSM" in rats)):
+                continue
+            return rat
+        return ""
+
+    def rat(self) -> str:
+        """The technology the module is registered on: "LTE", "GSM", or "" when not registered."""
+        return self.rat_choice() if self.registered() else ""
+
+    def eps_stat(self) -> int:
+        """27.007 +CEREG <stat>: registered on LTE, or not (0 while camped on GSM)."""
+        stat = self.reg_stat()
+        if stat in (1, 5) and self.rat_choice() != "LTE":
+            return 0
+        return stat
+
+    def cereg_line(self, mode: int, stat: int, *, query: bool) -> str:
+        """`+CEREG: [<n>,]<stat>[,"<tac>","<ci>",<AcT 7>]` (location only with <n>=2 when registered)."""
+        fields = [str(mode)] if query else []
+        fields.append(str(stat))
+        if mode == 2 and stat in (1, 5):
+            fields += ['"1A2B"', '"01A2D003"', "7"]
+        return "+CEREG: " + ",".join(fields)
 
     def gprs_stat(self) -> int:
         stat = self.reg_stat()
@@ -621,10 +665,18 @@ class Interpreter:
             self.last_cgreg = gstat
             if self.settings.cgreg:
                 self.urc(self.creg_line("+CGREG", self.settings.cgreg, gstat, query=False))
+        if "LTE" in self.dialect.rats:
+            estat = self.eps_stat()
+            if estat != self.last_cereg:
+                self.last_cereg = estat
+                if self.settings.cereg:
+                    self.urc(self.cereg_line(self.settings.cereg, estat, query=False))
         if gstat not in (1, 5) and self.tcp_state in st.PDP_ACTIVE_STATES:
             self.pdp_deact()
         if gstat not in (1, 5):
             self.bearers_lost()
+            if self.dialect.network_lost is not None:
+                self.dialect.network_lost(self)
         if stat in (1, 5):
             self.deliver_pending_sms()
 
@@ -703,6 +755,8 @@ class Interpreter:
     def fault(self, kind: str, duration: float | None, now: float) -> None:
         self._advance(now)
         self.faults.check(kind)
+        if kind not in self.dialect.faults:
+            raise UnknownFault(f"fault {kind!r} does not apply to a {self.dialect.name}")
         if kind in ONE_SHOT:
             log.info("%s: fault %s", self.name, kind)
             if kind == "reboot":
@@ -756,7 +810,18 @@ class Interpreter:
             self.net_ready = False
             self.later(self.timing.draw("register", self.rng), self._network_found)
         if kind == "remote-close" and on:
-            commands_tcp.remote_close(self)
+            (self.dialect.remote_close or commands_tcp.remote_close)(self)
+        if kind == "rat-fallback-2g" and on:
+            # LTE is gone: the module drops, searches, camps on GSM and stays there (latched).
+            self.rat_stuck_2g = True
+            self.net_ready = False
+            self.later(self.timing.draw("register", self.rng), self._network_found)
+        if kind == "no-service-online" and on:
+            self.no_service = True
+        if kind == "netopen-fail" and on:
+            self.netopen_stuck = True
+            if self.dialect.network_lost is not None:
+                self.dialect.network_lost(self)
         self.check_registration()
 
     # ------------------------------------------------------------------ network events
@@ -860,6 +925,7 @@ class Interpreter:
             else ("ready" if self.sim_usable() else "locked"),
             "creg": self.reg_stat(),
             "cgreg": self.gprs_stat(),
+            "rat": self.rat(),
             "csq": self.rssi()[0],
             "tcp_state": commands_tcp.stack_state(self),
             "cipmux": s.cipmux,

@@ -70,7 +70,9 @@ class VirtualModem:
         self.network.smsc.register(self)
         self.weather = Weather(weather) if isinstance(weather, str | dict) else weather
         if self.weather is not None:
-            self.weather.start(loop, loop.random(f"vmodem:{self.name}:weather"), self.fault)
+            self.weather.start(
+                loop, loop.random(f"vmodem:{self.name}:weather"), self.fault, self.interp.dialect.faults
+            )
         if stream is not None:
             self.attach(stream)
         self._pump()

@@ -63,6 +63,7 @@ class Settings:
     cpms: list[str] = field(default_factory=lambda: ["SM", "SM", "SM"])
     creg: int = 0
     cgreg: int = 0
+    cereg: int = 0  # AT+CEREG (LTE dialects)
     cops_format: int = 0
     cops_mode: int = 0
     clts: int = 0

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,11 @@ WEATHER_PROFILES: dict[str, dict[str, Any]] = {
         "server-drop": {"kind": "remote-close", "every": 3 * HOUR, "for": 1},
         "noise": {"kind": "garbage", "every": 6 * HOUR, "for": [2, 20]},
         "fringe": {"kind": "weak-signal", "every": 2 * HOUR, "for": [120, 900]},
+        # LTE modules only (a GSM one skips these fronts without drawing from the RNG, so its
+        # weather for a seed is what it was before they were added).
+        "lte-fallback": {"kind": "rat-fallback-2g", "every": 8 * HOUR, "for": [60, 600]},
+        "lte-no-service": {"kind": "no-service-online", "every": 12 * HOUR, "for": [30, 300]},
+        "lte-netopen": {"kind": "netopen-fail", "every": 10 * HOUR, "for": [30, 300]},
     },
 }
 
@@ -97,9 +102,17 @@ class Weather:
         self.fronts = parse_profile(self.spec)
         self.history: list[tuple[float, str, float]] = []
 
-    def start(self, loop: Any, rng: random.Random, apply: Callable[[str, float], None]) -> None:
+    def start(
+        self,
+        loop: Any,
+        rng: random.Random,
+        apply: Callable[[str, float], None],
+        kinds: Collection[str] | None = None,
+    ) -> None:
+        """Arm every front whose fault the modem can suffer (`kinds`: its dialect's; None: all)."""
         for front in self.fronts:
-            self._arm(loop, rng, apply, front)
+            if kinds is None or front.kind in kinds:
+                self._arm(loop, rng, apply, front)
 
     def _arm(self, loop: Any, rng: random.Random, apply: Callable[[str, float], None], front: Front) -> None:
         gap = rng.expovariate(1.0 / front.every)

@@ -65,9 +65,9 @@ def test_a_new_dialect_changes_commands_identity_links_and_boot_urcs() -> None:
 
 
 def test_dialects_by_name() -> None:
-    assert known_dialects() == ["sim800"]
+    assert known_dialects() == ["sim7600", "sim800"]
     assert dialect_named("sim800").links == 6
-    with pytest.raises(UnknownDialect, match="unknown dialect 'sim900'; known: sim800"):
+    with pytest.raises(UnknownDialect, match="unknown dialect 'sim900'; known: sim7600, sim800"):
         dialect_named("sim900")
     loop = VirtualLoop(seed=1)
     _, dev = pipe_pair(loop)

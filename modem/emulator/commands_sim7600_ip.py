@@ -1,0 +1,422 @@
+"""The SIM7600's own TCP/IP stack: AT+NETOPEN, AT+CIPOPEN links 0-9, CIPSEND, receive, CIPCLOSE.
+
+SIM7500/SIM7600 Series AT Command Manual, chapter "TCP/IP commands" (V3.00 ch. 15), as read here:
+
+    AT+NETOPEN            OK, then +NETOPEN: 0 (1: failed); open: +IP ERROR: Network is already opened / ERROR
+    AT+NETOPEN?           +NETOPEN: <0|1>
+    AT+NETCLOSE           OK, then +NETCLOSE: 0; not open: +NETCLOSE: 2 / ERROR
+    AT+IPADDR             +IPADDR: <ip>; not open: +IP ERROR: Network not opened / ERROR
+    AT+CIPOPEN=<l>,"TCP",<host>,<port>   OK, then +CIPOPEN: <l>,<err>; link in use: +CIPOPEN: <l>,4 / ERROR
+    AT+CIPSEND=<l>,<len>  >, <len> bytes, then OK and +CIPSEND: <l>,<req>,<cnf>
+    AT+CIPSEND=<l>,       >, data ended by Ctrl-Z (ESC cancels)
+    AT+CIPCLOSE=<l>       OK, then +CIPCLOSE: <l>,0; not open: +CIPCLOSE: <l>,4 / ERROR
+    AT+CIPRXGET=1         data waits: +CIPRXGET: 1,<l>; read =2|3,<l>[,<len>], =4,<l> left
+    pushed data           [RECV FROM:<ip>:<port>]  +IPD<len>  <data>   (AT+CIPSRIP=1, AT+CIPHEAD=1)
+    remote close          +IPCLOSE: <l>,1     (<reason> 0 local, 1 remote, 2 send timeout)
+    network lost          +CIPEVENT: NETWORK CLOSED UNEXPECTEDLY (every link is gone)
+
+<err> (manual's table): 0 ok, 1 network failure, 2 network not opened, 3 wrong parameter,
+4 operation not supported, 5 cannot create socket, 6 cannot bind, 7 server already listening, 8 busy,
+9 sockets opened, 10 timeout, 11 DNS parse failed, 255 unknown. A command refused as a whole says
+`+IP ERROR: <text>` (or `+CIPERROR: <err>` for CIPSEND) before ERROR. Only TCP client links are
+emulated (no UDP, no server, no transparent mode).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from modem.emulator import state as st
+from modem.emulator.command import Command, Prompt, Reply
+from modem.emulator.commands_sim7600_basic import command
+from modem.emulator.errors import AtError
+from modem.emulator.events import TcpClose, TcpConnect, TcpSend
+
+if TYPE_CHECKING:
+    from modem.emulator.interpreter import Interpreter
+
+log = logging.getLogger(__name__)
+
+CIPSEND_MAX = 1500  # the most one AT+CIPSEND takes, and one pushed +IPD chunk holds
+CIPRXGET_MAX = 1500  # AT+CIPRXGET=2 reads at most this many bytes
+CIPRXGET_HEX_MAX = 750  # AT+CIPRXGET=3 (hex)
+
+ERR_OK = 0
+ERR_NETWORK = 1
+ERR_NOT_OPENED = 2
+ERR_PARAMETER = 3
+ERR_NOT_SUPPORTED = 4
+ERR_TIMEOUT = 10
+IP_ERROR = {
+    ERR_NETWORK: "Network failure",
+    ERR_NOT_OPENED: "Network not opened",
+    ERR_PARAMETER: "Wrong parameter",
+    ERR_NOT_SUPPORTED: "Operation not supported",
+}
+ALREADY_OPENED = "Network is already opened"
+NO_DATA = "No data"
+
+CLOSE_REMOTE = 1
+
+
+def _ip_error(text: str) -> Reply:
+    return Reply(lines=[f"+IP ERROR: {text}"], final="ERROR")
+
+
+def _link_arg(m: Interpreter, text: str) -> st.Link:
+    try:
+        n = int(text)
+    except ValueError:
+        raise AtError() from None
+    if not 0 <= n < len(m.links):
+        raise AtError()
+    return m.links[n]
+
+
+def _link_of(m: Interpreter, sock: int) -> st.Link | None:
+    if not sock:
+        return None
+    for link in m.links:
+        if link.sock == sock:
+            return link
+    return None
+
+
+def _close_link(m: Interpreter, link: st.Link) -> None:
+    m.drop_sock(link.sock)
+    link.sock = 0
+    link.state = st.LINK_INITIAL
+
+
+def _head(m: Interpreter) -> int:
+    return m.settings.registers.get("+CIPHEAD", 1)
+
+
+# ------------------------------------------------------------------ the network (PDP context)
+def _packet_service(m: Interpreter) -> bool:
+    return m.gprs_stat() in (1, 5) and not m.faults.on("gprs-down", m.now)
+
+
+@command("+NETOPEN")
+def netopen(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply()
+    if c.op == "read":
+        return Reply(lines=[f"+NETOPEN: {int(m.net_open)}"])
+    if c.op != "exec":
+        raise AtError()
+    if m.net_open:
+        return _ip_error(ALREADY_OPENED)
+    gen = m.boots
+    return Reply(after=lambda: m.later(m.delay("ciicr"), _netopen_result, m, gen))
+
+
+def _netopen_result(m: Interpreter, gen: int) -> None:
+    if gen != m.boots or m.net_open:
+        return
+    if m.netopen_stuck or not _packet_service(m):
+        log.info(
+            "%s: AT+NETOPEN fails (%s)", m.name, "stale network" if m.netopen_stuck else "no packet service"
+        )
+        m.urc(f"+NETOPEN: {ERR_NETWORK}")
+        return
+    m.net_open = True
+    m.local_ip = m.new_ip()
+    m.urc(f"+NETOPEN: {ERR_OK}")
+
+
+@command("+NETCLOSE")
+def netclose(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply()
+    if c.op != "exec":
+        raise AtError()
+    if not m.net_open and not m.netopen_stuck:
+        return Reply(lines=[f"+NETCLOSE: {ERR_NOT_OPENED}"], final="ERROR")
+    # A stale network (netopen-fail) is the module's belief that it is still open: closing it is
+    # what lets the next AT+NETOPEN succeed.
+    m.netopen_stuck = False
+    _close_network(m)
+    return Reply(after=lambda: m.urc(f"+NETCLOSE: {ERR_OK}"))
+
+
+def _close_network(m: Interpreter) -> None:
+    for link in m.links:
+        _close_link(m, link)
+    m.net_open = False
+    m.local_ip = ""
+
+
+def network_lost(m: Interpreter) -> None:
+    """Registration or packet service went: the open network and every link on it are gone."""
+    if m.faults.on("netopen-fail", m.now):
+        m.netopen_stuck = True
+    if not m.net_open:
+        return
+    _close_network(m)
+    m.urc("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY")
+
+
+@command("+IPADDR")
+def ipaddr(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply()
+    if c.op != "exec":
+        raise AtError()
+    if not m.net_open:
+        return _ip_error(IP_ERROR[ERR_NOT_OPENED])
+    return Reply(lines=[f"+IPADDR: {m.local_ip}"])
+
+
+def _setting(name: str, allowed: tuple[int, ...], default: int):  # type: ignore[no-untyped-def]
+    def handler(m: Interpreter, c: Command) -> Reply:
+        if c.op == "read":
+            return Reply(lines=[f"{name}: {m.settings.registers.get(name, default)}"])
+        if c.op == "test":
+            return Reply(lines=[f"{name}: ({','.join(map(str, allowed))})"])
+        if c.op != "set":
+            raise AtError()
+        v = c.int_arg(0)
+        if v not in allowed:
+            raise AtError()
+        m.settings.registers[name] = v
+        return Reply()
+
+    return handler
+
+
+command("+CIPHEAD")(_setting("+CIPHEAD", (0, 1), 1))
+command("+CIPMODE")(_setting("+CIPMODE", (0,), 0))  # transparent mode (1) is not emulated
+command("+CSOCKSETPN")(_setting("+CSOCKSETPN", (1, 2, 3), 1))
+command("+CIPSENDMODE")(_setting("+CIPSENDMODE", (0, 1), 0))
+
+
+@command("+CIPSRIP")
+def cipsrip(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        return Reply(lines=[f"+CIPSRIP: {m.settings.cipsrip}"])
+    if c.op == "test":
+        return Reply(lines=["+CIPSRIP: (0,1)"])
+    if c.op != "set" or c.int_arg(0) not in (0, 1):
+        raise AtError()
+    m.settings.cipsrip = c.int_arg(0)
+    return Reply()
+
+
+@command("+CIPCCFG", "+CIPTIMEOUT", "+CIPDNSSET")
+def accepted(m: Interpreter, c: Command) -> Reply:
+    """Retransmission, timeouts and DNS settings: taken, and without effect on the virtual network."""
+    return Reply()
+
+
+# ------------------------------------------------------------------ links
+@command("+CIPOPEN")
+def cipopen(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply(lines=[f'+CIPOPEN: (0-{len(m.links) - 1}),("TCP","UDP")'])
+    if c.op == "read":
+        rows: list[str | bytes] = []
+        for link in m.links:
+            if link.state == st.LINK_INITIAL:
+                rows.append(f"+CIPOPEN: {link.n}")
+            else:
+                rows.append(f'+CIPOPEN: {link.n},"TCP","{link.host}",{link.port},-1')
+        return Reply(lines=rows)
+    if c.op != "set":
+        raise AtError()
+    args = c.args()
+    if len(args) < 4 or len(args) > 5:
+        raise AtError()
+    link = _link_arg(m, args[0])
+    if args[1].upper() != "TCP":
+        return Reply(lines=[f"+CIPOPEN: {link.n},{ERR_NOT_SUPPORTED}"], final="ERROR")
+    host = args[2]
+    try:
+        port = int(args[3])
+    except ValueError:
+        raise AtError() from None
+    if not host or not 0 < port < 65536:
+        return Reply(lines=[f"+CIPOPEN: {link.n},{ERR_PARAMETER}"], final="ERROR")
+    if not m.net_open:
+        return _ip_error(IP_ERROR[ERR_NOT_OPENED])
+    if link.state != st.LINK_INITIAL:
+        return Reply(lines=[f"+CIPOPEN: {link.n},{ERR_NOT_SUPPORTED}"], final="ERROR")
+    return Reply(after=lambda: _open(m, link, host, port))
+
+
+def _open(m: Interpreter, link: st.Link, host: str, port: int) -> None:
+    link.sock = m.new_sock(LINK_SOCKETS)
+    link.host, link.port = host, port
+    link.rx.clear()
+    link.state = st.LINK_CONNECTING
+    sock = link.sock
+    if m.faults.on("tcp-refused", m.now):
+        m.later(m.delay("cipstart"), _connect_result, m, sock, ERR_NETWORK, "refused by fault")
+    elif m.faults.on("tcp-unreachable", m.now):
+        m.later(m.timing.cipstart_timeout, _connect_result, m, sock, ERR_TIMEOUT, "unreachable by fault")
+    else:
+        m.action(TcpConnect(sock, host, port))
+
+
+class _LinkSockets:
+    """The network side of the links: the interpreter hands it the events of their connections."""
+
+    def connected(self, m: Interpreter, sock: int, ok: bool, reason: str | None) -> None:
+        link = _link_of(m, sock)
+        if link is None or link.state != st.LINK_CONNECTING:
+            if ok:
+                m.action(TcpClose(sock))
+            return
+        if ok and m.faults.on("tcp-refused", m.now):
+            m.action(TcpClose(sock))
+            ok = False
+        m.later(m.delay("cipstart"), _connect_result, m, sock, ERR_OK if ok else ERR_NETWORK, reason)
+
+    def data(self, m: Interpreter, sock: int, data: bytes) -> None:
+        link = _link_of(m, sock)
+        if link is None or link.state != st.LINK_CONNECTED or not data:
+            return
+        if m.faults.on("stall", m.now):
+            log.debug("%s: stall: dropping %d bytes received on link %d", m.name, len(data), link.n)
+            return
+        if m.settings.ciprxget:
+            was_empty = not link.rx
+            link.rx += data
+            if was_empty:
+                m.urc(f"+CIPRXGET: 1,{link.n}")
+            return
+        for i in range(0, len(data), CIPSEND_MAX):
+            chunk = data[i : i + CIPSEND_MAX]
+            head = b"\r\n"
+            if m.settings.cipsrip:
+                head += f"RECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
+            if _head(m):
+                head += f"+IPD{len(chunk)}\r\n".encode()
+            m.urc(head + chunk, raw=True)
+
+    def closed(self, m: Interpreter, sock: int) -> None:
+        link = _link_of(m, sock)
+        if link is None:
+            return
+        if link.state == st.LINK_CONNECTED:
+            _remote_closed(m, link)
+        elif link.state == st.LINK_CONNECTING:
+            _connect_result(m, sock, ERR_NETWORK, "closed while connecting")
+
+
+LINK_SOCKETS = _LinkSockets()
+
+
+def _connect_result(m: Interpreter, sock: int, err: int, reason: str | None) -> None:
+    link = _link_of(m, sock)
+    if link is None or link.state != st.LINK_CONNECTING:
+        if err == ERR_OK:
+            m.action(TcpClose(sock))
+        return
+    if err != ERR_OK:
+        log.info("%s: link %d: TCP connect failed: %s", m.name, link.n, reason)
+        _close_link(m, link)
+        m.urc(f"+CIPOPEN: {link.n},{err}")
+        return
+    link.state = st.LINK_CONNECTED
+    m.urc(f"+CIPOPEN: {link.n},{ERR_OK}")
+    if m.faults.on("remote-close", m.now):
+        m.later(0.5, _remote_close_if, m, sock)
+
+
+def _remote_closed(m: Interpreter, link: st.Link) -> None:
+    _close_link(m, link)
+    m.urc(f"+IPCLOSE: {link.n},{CLOSE_REMOTE}")
+
+
+def _remote_close_if(m: Interpreter, sock: int) -> None:
+    link = _link_of(m, sock)
+    if link is not None and link.state == st.LINK_CONNECTED:
+        _remote_closed(m, link)
+
+
+def remote_close(m: Interpreter) -> None:
+    """The server ends every open connection (the `remote-close` fault)."""
+    for link in m.links:
+        if link.state == st.LINK_CONNECTED:
+            _remote_closed(m, link)
+
+
+@command("+CIPSEND")
+def cipsend(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply(lines=[f"+CIPSEND: (0-{len(m.links) - 1}),(1-{CIPSEND_MAX})"])
+    if c.op != "set":
+        raise AtError()
+    args = c.args()
+    link = _link_arg(m, c.str_arg(0))
+    length = c.int_arg(1) if len(args) > 1 and args[1] != "" else None
+    if length is not None and not 0 < length <= CIPSEND_MAX:
+        raise AtError()
+    if link.state != st.LINK_CONNECTED:
+        return Reply(lines=[f"+CIPERROR: {ERR_NOT_SUPPORTED}"], final="ERROR")
+    prompt = Prompt("cipsend", length=length, target=str(link.n), complete=send_payload, marker=b"\r\n>")
+    return Reply(final=None, prompt=prompt)
+
+
+def send_payload(m: Interpreter, p: Prompt) -> Reply:
+    """The payload after `>` is in: OK at once, `+CIPSEND: <l>,<req>,<cnf>` once the stack took it."""
+    data = bytes(p.buf)
+    link = m.links[int(p.target)]
+    if link.state != st.LINK_CONNECTED or m.faults.on("send-fail", m.now):
+        return Reply(lines=[f"+CIPERROR: {ERR_NETWORK}"], final="ERROR", delay=m.delay("cipsend"))
+    if m.faults.on("stall", m.now):
+        log.debug("%s: stall: dropping %d bytes sent on link %d", m.name, len(data), link.n)
+    elif data:
+        m.action(TcpSend(link.sock, data))
+    n, size = link.n, len(data)
+    return Reply(after=lambda: m.later(m.delay("cipsend"), m.urc, f"+CIPSEND: {n},{size},{size}"))
+
+
+@command("+CIPCLOSE")
+def cipclose(m: Interpreter, c: Command) -> Reply:
+    if c.op == "test":
+        return Reply(lines=[f"+CIPCLOSE: (0-{len(m.links) - 1})"])
+    if c.op == "read":
+        return Reply(
+            lines=["+CIPCLOSE: " + ",".join(str(int(lk.state != st.LINK_INITIAL)) for lk in m.links)]
+        )
+    if c.op != "set":
+        raise AtError()
+    link = _link_arg(m, c.str_arg(0))
+    if link.state == st.LINK_INITIAL:
+        return Reply(lines=[f"+CIPCLOSE: {link.n},{ERR_NOT_SUPPORTED}"], final="ERROR")
+    _close_link(m, link)
+    n = link.n
+    return Reply(after=lambda: m.urc(f"+CIPCLOSE: {n},{ERR_OK}"))
+
+
+@command("+CIPRXGET")
+def ciprxget(m: Interpreter, c: Command) -> Reply:
+    if c.op == "read":
+        return Reply(lines=[f"+CIPRXGET: {m.settings.ciprxget}"])
+    if c.op == "test":
+        return Reply(lines=[f"+CIPRXGET: (0-4),(0-{len(m.links) - 1}),(1-{CIPRXGET_MAX})"])
+    if c.op != "set":
+        raise AtError()
+    mode = c.int_arg(0)
+    if mode in (0, 1):
+        m.settings.ciprxget = mode
+        return Reply()
+    if not m.settings.ciprxget or mode not in (2, 3, 4):
+        raise AtError()
+    link = _link_arg(m, c.str_arg(1))
+    if mode == 4:
+        return Reply(lines=[f"+CIPRXGET: 4,{link.n},{len(link.rx)}"])
+    want = c.int_arg(2, CIPRXGET_MAX)
+    if not 1 <= want <= CIPRXGET_MAX:
+        raise AtError()
+    if not link.rx:
+        return _ip_error(NO_DATA)
+    if mode == 3:
+        want = min(want, CIPRXGET_HEX_MAX)
+    chunk = bytes(link.rx[:want])
+    del link.rx[: len(chunk)]
+    payload: bytes = chunk if mode == 2 else chunk.hex().upper().encode()
+    return Reply(lines=[f"+CIPRXGET: {mode},{link.n},{len(chunk)},{len(link.rx)}", payload])
