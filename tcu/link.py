@@ -58,7 +58,7 @@ from modem.driver.events import (
 __all__ = [  # the modem events the supervisor reads are re-exported: one type per fact, named here too
     "ACTION_KINDS", "STATES", "Action", "GprsLost", "LinkConfig", "LinkEvent", "LinkSupervisor", "ModemActivity",
     "ModemPoweredDown", "ModemRebooted", "ModemSilent", "PortClosed", "PortReopened", "RegistrationChanged",
-    "Restart", "ServerAlive",
+    "RadioTechnology", "Restart", "ServerAlive",
     "SessionStalled", "SignalQuality", "StateDef", "StepDone", "TcpClosed", "Transition",
 ]
 
@@ -88,6 +88,15 @@ class SignalQuality:
 
 
 @dataclass(frozen=True)
+class RadioTechnology:
+    """What the modem is on (`2G`/`3G`/`4G`, "" without service); `fallback`: on a worse technology than
+    it can use (a SIM7600 left on GSM after a drop, OVMS v3 users' "stuck on 2G")."""
+
+    net_type: str
+    fallback: bool = False
+
+
+@dataclass(frozen=True)
 class ServerAlive:
     """Any line from the server (including the ping answer `a`): the session is alive."""
 
@@ -106,7 +115,7 @@ class Restart:
     reason: str = "restart requested"
 
 
-LinkEvent = StepDone | SignalQuality | ServerAlive | SessionStalled | Restart | ModemEvent
+LinkEvent = StepDone | SignalQuality | RadioTechnology | ServerAlive | SessionStalled | Restart | ModemEvent
 
 
 # -- actions out -------------------------------------------------------------------------------------
@@ -130,6 +139,7 @@ ACTION_KINDS = (
     "ping",         # send `A` on the session (answer comes back as ServerAlive)
     "poll",         # AT+CREG?;+CSQ (Registration, SignalQuality): online every minute, and on GPRS failures
     "reselect",     # AT+COPS=0: automatic operator reselection while not registered (no result needed)
+    "recover_radio",  # the dialect's radio rung (SIM7600: AT+CNMP toggle / AT+CRESET; no result needed)
     "close_tcp",    # CIPCLOSE (no result needed)
     "shut_gprs",    # CIPSHUT (no result needed)
     "soft_reset",   # AT+CFUN=1,1 (the reboot URCs follow; StepDone("soft_reset") when the modem is back)
@@ -203,6 +213,8 @@ class LinkConfig:
     reselect_after: float = 120.0      # not registered this long → AT+COPS=0 (OVMS v2: 120 s)
     reselect_interval: float = 600.0   # and again at most this often
     query_timeout: float = 60.0        # a registration query with no result at all counts as failed
+    radio_stuck_after: float = 900.0   # online on a fallback technology this long → the dialect's radio rung
+    radio_recover_interval: float = 1800.0  # and that rung at most this often (it drops the session)
 
 
 @dataclass
@@ -251,6 +263,9 @@ class LinkSupervisor:
         self.signal_dbm: float | None = None
         self._pending_since = 0.0
         self._register_polls = 0
+        self.fallback_since: float | None = None    # on a worse radio technology than the modem's best since
+        self.last_radio_recover_at: float | None = None
+        self.radio_recoveries = 0
 
     # -- queries ----------------------------------------------------------------------------------
     @property
@@ -290,7 +305,7 @@ class LinkSupervisor:
                 return []
             self.last_modem_activity = now
             return self._enter("probe", now, f"modem port back after {event.gone_for:.0f}s")
-        if self.state == "port_gone" and not isinstance(event, ServerAlive | SignalQuality):
+        if self.state == "port_gone" and not isinstance(event, ServerAlive | SignalQuality | RadioTechnology):
             return []  # nothing reaches the modem now; the ladder starts over when the port is back
         if isinstance(event, ModemActivity):
             self.last_modem_activity = now
@@ -316,6 +331,12 @@ class LinkSupervisor:
             return self._enter("power_cycle", now, f"modem silent ({event.reason})")
         if isinstance(event, SignalQuality):
             self.signal_dbm = event.dbm
+            return []
+        if isinstance(event, RadioTechnology):
+            if not event.fallback:
+                self.fallback_since = None
+            elif self.fallback_since is None:
+                self.fallback_since = now
             return []
         if isinstance(event, TcpClosed):
             if self.state in ("login", "online", "tcp"):
@@ -387,7 +408,20 @@ class LinkSupervisor:
         if now - self.last_poll >= cfg.poll_interval:
             self.last_poll = now
             acts.append(Action("poll"))
+        if self.fallback_since is not None and now - self.fallback_since >= cfg.radio_stuck_after:
+            acts += self._radio_recover(now, f"on a fallback radio technology for {now - self.fallback_since:.0f}s")
         return acts
+
+    def _radio_recover(self, now: float, reason: str) -> list[Action]:
+        """The dialect's radio rung (a SIM7600 stuck on GSM or looping in NO SERVICE: a preferred-mode
+        toggle, not waiting), at most once per `radio_recover_interval`; a dialect without one does nothing."""
+        last = self.last_radio_recover_at
+        if last is not None and now - last < self.config.radio_recover_interval:
+            return []
+        self.last_radio_recover_at = now
+        self.radio_recoveries += 1
+        log.info("link: dialect radio recovery (%s)", reason)
+        return [Action("recover_radio", reason)]
 
     def _timeout(self, sdef: StateDef, now: float) -> list[Action]:
         reason = f"{sdef.name} timed out after {sdef.timeout:.0f}s"
@@ -454,6 +488,8 @@ class LinkSupervisor:
             self.last_reinit_at = now
             return self._enter("soft_reset", now, reason + "; gprs attempts exhausted, modem re-init")
         delay = min(cfg.gprs_backoff_cap, cfg.gprs_backoff_step * max(1, n))
+        if n >= 2:  # registered, yet the bearer keeps failing: NETOPEN after a network close, a RAT stuck
+            acts += self._radio_recover(now, reason + f"; gprs failed {n} times")
         return acts + self._wait("gprs_wait", now, reason, delay)
 
     def _reinit_allowed(self, now: float) -> bool:
@@ -528,7 +564,8 @@ class LinkSupervisor:
                 self.last_reselect_at is None or now - self.last_reselect_at >= cfg.reselect_interval):
             self.last_reselect_at = now
             log.info("link: not registered for %.0fs: operator reselection", searching_for)
-            return [Action("reselect", f"not registered for {searching_for:.0f}s")]
+            why = f"not registered for {searching_for:.0f}s"
+            return [Action("reselect", why)] + self._radio_recover(now, why)
         return []
 
     def _run_entry(self, sdef: StateDef, now: float) -> list[Action]:

@@ -48,6 +48,8 @@ from tcu.ovms.car_client import (
 
 log = logging.getLogger(__name__)
 
+NET_INFO_INTERVAL = 600.0  # while on a fallback radio technology: m.net.type asked again this often
+
 EventHandler = Callable[[ModemEvent], None]
 
 
@@ -68,6 +70,8 @@ class ModemApi(Protocol):
     def registration(self, on_done: Callback, gprs: bool = False) -> None: ...   # Ok(Registration)
     def signal(self, on_done: Callback) -> None: ...                    # Ok(Signal)
     def select_operator_auto(self, on_done: Callback) -> None: ...
+    def network_info(self, on_done: Callback) -> None: ...             # Ok(NetworkInfo): m.net.type/provider
+    def radio_recover(self, on_done: Callback) -> None: ...            # the dialect's radio rung; Ok(what it did)
     def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None: ...
     def gprs_shutdown(self, on_done: Callback) -> None: ...
     def tcp_connect(self, host: str, port: int, on_done: Callback) -> int: ...   # → link number
@@ -106,6 +110,8 @@ class LinkDriver:
         self.on_sms: Callable[[str, str, float | None], None] = lambda s, t, w: None
         self.on_registration: Callable[[bool], None] = lambda r: None
         self.on_signal: Callable[[float | None], None] = lambda dbm: None
+        self.on_network: Callable[[str, str], None] = lambda net_type, provider: None
+        self._net_info_at: float | None = None   # last network_info asked (m.net.type/provider)
         self._tick_timer: Timer | None = None
         self._session_timer: Timer | None = None
         self._session_timer_at: float | None = None
@@ -260,6 +266,16 @@ class LinkDriver:
             m.registration(reg_done)
             if k == "poll":
                 m.signal(self._signal_done)
+                now = self.loop.time()
+                # Asked on every login; again while on a fallback technology, to see it end.
+                if self.sup.fallback_since is not None and (
+                        self._net_info_at is None or now - self._net_info_at >= NET_INFO_INTERVAL):
+                    self._net_info_at = now
+                    m.network_info(self._network_done)
+        elif k == "recover_radio":
+            # Like reselect: what it changes comes back as registration and radio events.
+            m.radio_recover(lambda r: log.info("radio recovery: %s", r.value or "nothing to do" if isinstance(r, Ok)
+                                               else r.reason))
         elif k == "reselect":
             # The result changes nothing here: registration, if it comes, arrives as +CREG.
             m.select_operator_auto(lambda r: log.info("operator reselection: %s",
@@ -301,6 +317,8 @@ class LinkDriver:
                 log.warning("no power key: power cycle replaced by a soft reset")
                 m.soft_reset(self._step("power_cycle"))
         elif k == "online":
+            self._net_info_at = self.loop.time()
+            m.network_info(self._network_done)
             self.on_online()
             self._session_tick()
         elif k == "offline":
@@ -308,6 +326,12 @@ class LinkDriver:
             self.on_offline(a.reason)
         else:  # our bug
             raise ValueError(f"unknown link action {k!r}")
+
+    def _network_done(self, result: Result) -> None:
+        if isinstance(result, Ok):
+            info = result.value
+            self.sup.handle(L.RadioTechnology(info.net_type, info.fallback), self.loop.time())
+            self.on_network(info.net_type, info.provider)
 
     def _signal_done(self, result: Result) -> None:
         self._signal(result.value.dbm if isinstance(result, Ok) else None)
