@@ -107,6 +107,7 @@ STANDARD_METRICS: tuple[MetricDef, ...] = tuple(
         # module / network
         ("m.net.sq", _F, "dBm", STALE_MID, "signal quality"),
         ("m.net.provider", _S, "", STALE_HIGH, "network operator"),
+        ("m.net.type", _S, "", STALE_HIGH, "radio technology: 2G, 3G, 4G (empty: no service)"),
         ("m.net.state", _S, "", STALE_NONE, "link state"),
     )
 )

@@ -121,6 +121,7 @@ class Unit:
         self.link.on_sms = self._on_sms
         self.link.on_registration = self._on_registration
         self.link.on_signal = self._on_signal
+        self.link.on_network = self._on_network
         self.link.sup.on_transition = self._on_transition
         self.modem = modem
         modem.subscribe(self._on_modem_port)
@@ -485,6 +486,12 @@ class Unit:
 
     def _on_transition(self, tr: Transition) -> None:
         self.metrics.set("m.net.state", tr.dst, tr.at)
+
+    def _on_network(self, net_type: str, provider: str) -> None:
+        """`m.net.type` (`2G`/`3G`/`4G`) and `m.net.provider` as OVMS sets them, from the modem's dialect."""
+        now = self.loop.time()
+        self.metrics.set("m.net.type", net_type, now)
+        self.metrics.set("m.net.provider", provider, now)
 
     def _on_signal(self, dbm: float | None) -> None:
         if dbm is not None:
