@@ -6,7 +6,9 @@ for every frame; here each used message becomes straight-line code (one int.from
 shift and mask per signal, the profile's conversion inlined) that returns only metrics whose value
 changed. A frame whose bytes equal the previous frame of that ID returns at once, and a field whose
 bits did not move since that frame is not converted again. Unknown IDs cost one dict lookup.
-Messages with float or DBC-multiplexed signals fall back to cantools.
+Messages with float or DBC-multiplexed signals fall back to cantools. Signals that would not fit
+the frame are refused when the profile loads (`profile.signal_fits`), so no check runs per frame.
+Computed metrics (`can_bus.computed`) wrap only the functions of messages that carry their inputs.
 
 `Profile.reference_decode` is the slow path the tests compare this against (hypothesis).
 """
@@ -19,7 +21,17 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cantools.database.can import Message, Signal
 
-from can_bus.profile import MISSING, MetricSpec, _choice_table, convert, decode_signals
+from can_bus.computed import Combiner
+from can_bus.profile import (
+    MISSING,
+    MetricSpec,
+    ProfileError,
+    _choice_table,
+    convert,
+    decode_signals,
+    is_multiplexed,
+    signal_fits,
+)
 
 if TYPE_CHECKING:
     from can_bus.profile import Profile
@@ -82,14 +94,25 @@ class Decoder:
         self._fns: dict[int, FrameFn] = {}
         self._forget: list[Callable[[], None]] = []
         by_message: dict[str, list[MetricSpec]] = {}
-        for spec in profile.metrics:
+        for spec in profile.metrics + profile.hidden:
             by_message.setdefault(spec.message, []).append(spec)
+        # Computed metrics: hidden input name -> [(combiner, input index)].
+        routes: dict[str, list[tuple[Combiner, int]]] = {}
+        for cspec in profile.computed:
+            combiner = Combiner(cspec)
+            self._forget.append(combiner.reset)
+            for index, name in enumerate(cspec.inputs):
+                routes.setdefault(name, []).append((combiner, index))
         for name, specs in by_message.items():
             message = profile.message(name)
-            if message.is_multiplexed() or any(s.is_float for s in message.signals):
-                fn = self._slow_fn(message, specs)
+            for spec in specs:
+                if not signal_fits(message.get_signal_by_name(spec.signal), message.length):
+                    raise ProfileError(f"profile {profile.name}: {name}.{spec.signal} does not fit its message")
+            wrap = _combine(routes) if any(s.metric in routes for s in specs) else _same
+            if is_multiplexed(message) or any(s.is_float for s in message.signals):
+                fn = wrap(self._slow_fn(message, specs))
             else:
-                fn = self._compile(message, specs)
+                fn = self._compile(message, specs, wrap)
             self._fns[message.frame_id] = fn
         self.ids = frozenset(self._fns)
         # `feed(arbitration_id, data)`: metric updates this frame causes, [(metric, value)] for values
@@ -134,7 +157,8 @@ class Decoder:
         self.stats.unmapped += 1
 
     # -- compilation ------------------------------------------------------------------------------
-    def _compile(self, message: Message, specs: list[MetricSpec]) -> FrameFn:
+    def _compile(self, message: Message, specs: list[MetricSpec],
+                 wrap: Callable[[FrameFn], FrameFn]) -> FrameFn:
         """Generate `make()`, which returns a fresh frame function; last values live in its cells."""
         length = message.length
         env: dict[str, Any] = {
@@ -214,12 +238,14 @@ class Decoder:
         fns = self._fns
 
         def forget() -> None:
-            fns[fid] = make()
+            fns[fid] = wrap(make())
 
         self._forget.append(forget)
         fn = make()
         fn.source = source  # for people debugging a profile
-        return fn
+        wrapped = wrap(fn)
+        wrapped.source = source  # type: ignore[attr-defined]
+        return wrapped
 
     def _slow_fn(self, message: Message, specs: list[MetricSpec]) -> FrameFn:
         last: dict[str, Any] = {}
@@ -246,6 +272,35 @@ class Decoder:
         return frame
 
 
+def _same(fn: FrameFn) -> FrameFn:
+    return fn
+
+
+def _combine(routes: dict[str, list[tuple[Combiner, int]]]) -> Callable[[FrameFn], FrameFn]:
+    """Wrap a frame function whose updates include computed metrics' hidden inputs: those go to
+    their combiners (never out), and a computed metric comes out when its value changes."""
+
+    def wrap(fn: FrameFn) -> FrameFn:
+        get = routes.get
+
+        def frame(data: bytes) -> list[Update]:
+            out = []
+            for name, value in fn(data):
+                targets = get(name)
+                if targets is None:
+                    out.append((name, value))
+                    continue
+                for combiner, index in targets:
+                    result = combiner.put(index, value)
+                    if result is not None:
+                        out.append((combiner.spec.metric, result))
+            return out
+
+        return frame
+
+    return wrap
+
+
 def _raw_expr(sig: Signal, length: int) -> str:
     """Expression extracting the raw integer of `sig` from vl/vb (little/big-endian frame ints)."""
     mask = (1 << sig.length) - 1
@@ -269,7 +324,8 @@ def _value_expr(spec: MetricSpec, sig: Signal, raw: str, env: dict[str, Any], i:
     Two shortcuts where the result is provably identical: integer scale and offset stay integers
     (no round), and a scale of 1/N whose quotients have no more decimals than the profile rounds to
     becomes an exact division (`(raw + offset*N) / N` is the correctly rounded decimal, which is
-    what round() would return), saving round()'s decimal conversion on the hot path.
+    what round() would return while values are small enough, i.e. below 2**49 / 10**round),
+    saving round()'s decimal conversion on the hot path.
     """
     if spec.type == "bool":
         return f"{raw} != 0" if sig.offset == 0 else f"({raw} * {sig.scale!r} + {sig.offset!r}) != 0"
@@ -281,6 +337,10 @@ def _value_expr(spec: MetricSpec, sig: Signal, raw: str, env: dict[str, Any], i:
             expr = _int_affine(expr, spec.scale, spec.offset)
         return expr
     divisor = _exact_divisor(sig.scale, sig.offset, spec.round) if plain and spec.type == "float" else None
+    if divisor is not None and ((1 << sig.length) / divisor + abs(sig.offset)) * 10 ** (spec.round or 0) >= 2 ** 49:
+        # cantools' float product raw * scale is a few ulp from raw / N; round() hides that only
+        # while an ulp stays well below half the last decimal (else it is off by one ulp).
+        divisor = None
     if divisor is not None:
         shift = int(sig.offset) * divisor
         return f"(({raw} + {shift}) / {divisor})" if shift else f"({raw} / {divisor})"

@@ -8,9 +8,11 @@ slow reference path here (cantools `decode`) exists to check it.
 
 from __future__ import annotations
 
+import difflib
+import fnmatch
 import logging
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +21,8 @@ import cantools
 from cantools.database.can import Database, Message, Signal
 from cantools.database.namedsignalvalue import NamedSignalValue
 
+from can_bus.computed import HIDDEN, ComputedSpec
+from can_bus.computed import OPS as COMPUTED_OPS
 from can_bus.units import METRIC_UNITS
 
 if TYPE_CHECKING:
@@ -115,6 +119,9 @@ class Profile:
     car: dict[str, Any] = field(default_factory=dict)
     periods: dict[str, float] = field(default_factory=dict)
     description: str = ""
+    computed: tuple[ComputedSpec, ...] = ()
+    hidden: tuple[MetricSpec, ...] = ()  # the computed metrics' inputs, decoded like metrics
+    warnings: tuple[str, ...] = ()  # what the load repaired or ignored in the DBC
 
     # -- lookup --------------------------------------------------------------------------------
     @property
@@ -125,7 +132,7 @@ class Profile:
 
     @cached_property
     def units(self) -> dict[str, str]:
-        return {m.metric: m.unit for m in self.metrics}
+        return {m.metric: m.unit for m in self.metrics} | {c.metric: c.unit for c in self.computed}
 
     def message(self, name: str) -> Message:
         return self.db.get_message_by_name(name)
@@ -151,12 +158,19 @@ class Profile:
         return Decoder(self)
 
     def reference_decode(self, arbitration_id: int, data: bytes) -> dict[str, Any]:
-        """Slow, obviously right: cantools decode + the mapping. Ascii (multi-part) metrics skipped."""
+        """Slow, obviously right: cantools decode + the mapping. Ascii (multi-part) and computed
+        metrics skipped; a frame shorter than its message, or a signal of another multiplexer page,
+        is "not present" (no entry)."""
+        from cantools.database.errors import DecodeError
+
         message = self.db.get_message_by_frame_id(arbitration_id)
-        signals = decode_signals(message, data, decode_choices=False, scaling=True)
+        try:
+            signals = decode_signals(message, data, decode_choices=False, scaling=True)
+        except DecodeError:
+            return {}
         out: dict[str, Any] = {}
         for spec in self.metrics:
-            if spec.message != message.name or spec.type == "ascii":
+            if spec.message != message.name or spec.type == "ascii" or spec.signal not in signals:
                 continue
             value = convert(spec, signals[spec.signal], message.get_signal_by_name(spec.signal))
             if value is not MISSING:
@@ -359,86 +373,367 @@ def load_profile(name_or_path: str | Path) -> Profile:
     return cached
 
 
+TOP_KEYS = ("name", "description", "dbc", "strict", "tolerant", "car", "periods", "metrics", "computed",
+            "commands", "poll")
+METRIC_KEYS = ("signal", "type", "scale", "offset", "map", "round", "mux", "parts", "unit", "custom")
+COMPUTED_KEYS = ("op", "inputs", "scale", "offset", "round", "unit", "custom")
+COMMAND_KEYS = ("message", "signals", "frames")
+FRAME_KEYS = ("message", "signals")
+POLL_KEYS = ("name", "tx", "rx", "service", "did", "interval", "values", "extended")
+POLL_VALUE_KEYS = ("metric", "start", "length", "type", "scale", "offset", "round", "signed", "custom")
+
+
+class _Ctx:
+    """Where a profile mistake is: every ProfileError names the file and the entry."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def error(self, where: str, what: str) -> ProfileError:
+        return ProfileError(f"{self.path}: {where}: {what}")
+
+    def table(self, where: str, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(where, f"expected a table {{ ... }}, got {value!r}")
+        return value
+
+    def keys(self, where: str, entry: dict[str, Any], allowed: tuple[str, ...]) -> None:
+        for key in entry:
+            if key not in allowed:
+                near = difflib.get_close_matches(key, allowed, n=1)
+                hint = f" (did you mean {near[0]!r}?)" if near else ""
+                raise self.error(where, f"unknown key {key!r}{hint}; expected one of {', '.join(allowed)}")
+
+    def number(self, where: str, entry: dict[str, Any], key: str, default: float) -> Any:
+        value = entry.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.error(where, f"{key} must be a number, got {value!r}")
+        return value
+
+    def integer(self, where: str, entry: dict[str, Any], key: str, default: Any = None) -> Any:
+        value = entry.get(key, default)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.error(where, f"{key} must be a whole number, got {value!r}")
+        return value
+
+    def metric_name(self, where: str, metric: str, entry: dict[str, Any]) -> None:
+        custom = entry.get("custom", False)
+        if not isinstance(custom, bool):
+            raise self.error(where, f"custom must be true or false, got {custom!r}")
+        if metric in METRIC_UNITS or custom:
+            return
+        near = difflib.get_close_matches(metric, list(METRIC_UNITS), n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise self.error(where, f"{metric!r} is not a standard OVMS metric name; {hint}"
+                                "a deliberate custom metric says so with custom = true")
+
+
 def _load(path: Path) -> Profile:
+    ctx = _Ctx(path)
     try:
         doc = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ProfileError(f"{path}: {exc}") from exc
-    name = doc.get("name", path.parent.name)
-    dbc_path = path.parent / doc.get("dbc", "")
-    try:
-        db = cantools.database.load_file(str(dbc_path), strict=doc.get("strict", True))
-    except Exception as exc:
-        raise ProfileError(f"{path}: cannot load DBC {dbc_path}: {exc}") from exc
-    if not isinstance(db, Database):
-        raise ProfileError(f"{path}: {dbc_path} is not a CAN database")
+    ctx.keys("top level", doc, TOP_KEYS)
+    name = str(doc.get("name", path.parent.name))
+    dbc_name = doc.get("dbc")
+    if not isinstance(dbc_name, str) or not dbc_name:
+        raise ctx.error("dbc", 'missing: name the DBC file beside profile.toml, e.g. dbc = "my_car.dbc"')
+    dbc_path = path.parent / dbc_name
+    if not dbc_path.is_file():
+        raise ctx.error("dbc", f"no DBC file {dbc_path}")
+    strict = doc.get("strict", True)
+    tolerant = doc.get("tolerant", False)
+    for key, flag in (("strict", strict), ("tolerant", tolerant)):
+        if not isinstance(flag, bool):
+            raise ctx.error(key, f"must be true or false, got {flag!r}")
+    db, warnings = load_dbc(dbc_path, strict=strict, tolerant=tolerant, where=str(path))
+    unfit = drop_unfit_signals(db)
+    warnings += [f"{m}.{s}: {why}; ignored" for m, s, why in unfit]
+    unfit_refs = {f"{m}.{s}": why for m, s, why in unfit}
+    warnings += fix_multiplexers(db)
 
-    def signal_of(ref: str) -> tuple[Message, Signal]:
+    def signal_of(where: str, ref: Any) -> tuple[Message, Signal]:
+        if not isinstance(ref, str) or "." not in ref:
+            raise ctx.error(where, f'signal must be "Message.Signal", got {ref!r}')
+        if ref in unfit_refs:
+            raise ctx.error(where, f"signal {ref} {unfit_refs[ref]}: fix its start bit/length in the DBC")
+        msg_name, sig_name = ref.split(".", 1)
         try:
-            msg_name, sig_name = ref.split(".", 1)
             msg = db.get_message_by_name(msg_name)
+        except KeyError:
+            raise ctx.error(where, f"no message {msg_name!r} in {dbc_path.name}") from None
+        try:
             return msg, msg.get_signal_by_name(sig_name)
-        except (ValueError, KeyError) as exc:
-            raise ProfileError(f"{path}: no signal {ref!r} in {dbc_path.name}") from exc
+        except KeyError:
+            near = difflib.get_close_matches(sig_name, [s.name for s in msg.signals], n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ctx.error(where, f"no signal {sig_name!r} in message {msg_name}{hint}") from None
 
-    metrics = []
-    for metric, entry in doc.get("metrics", {}).items():
-        msg, sig = signal_of(entry["signal"])
-        mtype = entry.get("type", "float")
-        if mtype not in METRIC_TYPES:
-            raise ProfileError(f"{path}: {metric}: type must be one of {METRIC_TYPES}")
-        table = entry.get("map")
-        if mtype == "choice" and table is None and not sig.choices:
-            raise ProfileError(f"{path}: {metric}: type choice but {sig.name} has no VAL_ table")
-        mux = entry.get("mux")
-        if mtype == "ascii" and (mux is None or sig.length % 8):
-            raise ProfileError(f"{path}: {metric}: ascii needs a mux signal and whole bytes")
-        if mux is not None:
-            try:
-                msg.get_signal_by_name(mux)
-            except KeyError as exc:
-                raise ProfileError(f"{path}: {metric}: no mux signal {mux} in {msg.name}") from exc
-        if msg.is_multiplexed() or any(s.is_float for s in msg.signals):
-            log.info("profile %s: %s is multiplexed/float; it decodes on the slow path", name, msg.name)
-        metrics.append(MetricSpec(
-            metric=metric, message=msg.name, signal=sig.name, type=mtype,
-            scale=entry.get("scale", 1), offset=entry.get("offset", 0),
-            map={int(k): v for k, v in table.items()} if table is not None else None,
-            round=entry.get("round"), mux=mux, parts=int(entry.get("parts", 1)),
-            unit=entry.get("unit", METRIC_UNITS.get(metric, "")),
-        ))
+    metrics: list[MetricSpec] = []
+    for metric, entry in ctx.table("[metrics]", doc.get("metrics", {})).items():
+        where = f"[metrics] {metric!r}"
+        entry = ctx.table(where, entry)
+        ctx.keys(where, entry, METRIC_KEYS)
+        ctx.metric_name(where, metric, entry)
+        if "signal" not in entry:
+            raise ctx.error(where, 'no signal: expected signal = "Message.Signal"')
+        metrics.append(_metric_spec(ctx, where, metric, entry, *signal_of(where, entry["signal"])))
+
+    by_metric = {m.metric: m for m in metrics}
+    computed: list[ComputedSpec] = []
+    hidden: list[MetricSpec] = []
+    for metric, entry in ctx.table("[computed]", doc.get("computed", {})).items():
+        where = f"[computed] {metric!r}"
+        entry = ctx.table(where, entry)
+        ctx.keys(where, entry, COMPUTED_KEYS)
+        ctx.metric_name(where, metric, entry)
+        if metric in by_metric:
+            raise ctx.error(where, "also in [metrics]: a metric comes from one place")
+        spec, inputs = _computed_spec(ctx, where, metric, entry, db, by_metric, signal_of, len(hidden))
+        computed.append(spec)
+        hidden += inputs
 
     commands: dict[str, CommandSpec] = {}
-    for cname, entry in doc.get("commands", {}).items():
+    for cname, entry in ctx.table("[commands]", doc.get("commands", {})).items():
+        where = f"[commands] {cname!r}"
+        entry = ctx.table(where, entry)
+        ctx.keys(where, entry, COMMAND_KEYS)
         frames_doc = entry.get("frames", [entry] if "message" in entry else [])
         frames = []
         for fdoc in frames_doc:
-            msg_name = fdoc["message"]
+            fdoc = ctx.table(where, fdoc)
+            ctx.keys(where, fdoc, FRAME_KEYS)
+            msg_name = fdoc.get("message")
+            signals = ctx.table(where, fdoc.get("signals", {}))
             try:
-                msg = db.get_message_by_name(msg_name)
-                for sig_name in fdoc.get("signals", {}):
+                msg = db.get_message_by_name(str(msg_name))
+            except KeyError:
+                raise ctx.error(where, f"no message {msg_name!r} in {dbc_path.name}") from None
+            for sig_name in signals:
+                try:
                     msg.get_signal_by_name(sig_name)
-            except KeyError as exc:
-                raise ProfileError(f"{path}: command {cname}: {exc}") from exc
-            frames.append(CommandFrame(msg_name, dict(fdoc.get("signals", {}))))
+                except KeyError:
+                    raise ctx.error(where, f"no signal {sig_name!r} in message {msg_name}") from None
+            frames.append(CommandFrame(msg.name, dict(signals)))
         if not frames:
-            raise ProfileError(f"{path}: command {cname} has no frames")
+            raise ctx.error(where, 'no frames: expected message = "..." and signals = { ... }')
         commands[cname] = CommandSpec(cname, tuple(frames))
 
     polls = []
-    for pdoc in doc.get("poll", []):
-        values = tuple(PollValue(
-            metric=v["metric"], start=v["start"], length=v["length"], type=v.get("type", "float"),
-            scale=v.get("scale", 1), offset=v.get("offset", 0), round=v.get("round"),
-            signed=v.get("signed", False)) for v in pdoc.get("values", []))
+    poll_docs = doc.get("poll", [])
+    if not isinstance(poll_docs, list):
+        raise ctx.error("[[poll]]", "expected [[poll]] tables")
+    for n, pdoc in enumerate(poll_docs):
+        where = f"[[poll]] #{n + 1}"
+        pdoc = ctx.table(where, pdoc)
+        ctx.keys(where, pdoc, POLL_KEYS)
+        values = []
+        for vdoc in pdoc.get("values", []):
+            vdoc = ctx.table(where, vdoc)
+            ctx.keys(where, vdoc, POLL_VALUE_KEYS)
+            for key in ("metric", "start", "length"):
+                if key not in vdoc:
+                    raise ctx.error(where, f"a value without {key}: expected metric, start, length")
+            ctx.metric_name(f"{where} {vdoc['metric']!r}", vdoc["metric"], vdoc)
+            values.append(PollValue(
+                metric=vdoc["metric"], start=ctx.integer(where, vdoc, "start"),
+                length=ctx.integer(where, vdoc, "length"), type=vdoc.get("type", "float"),
+                scale=ctx.number(where, vdoc, "scale", 1), offset=ctx.number(where, vdoc, "offset", 0),
+                round=ctx.integer(where, vdoc, "round"), signed=bool(vdoc.get("signed", False))))
+        for key in ("name", "tx", "rx", "did"):
+            if key not in pdoc:
+                raise ctx.error(where, f"no {key}: expected name, tx, rx, did (and service, interval, values)")
         polls.append(PollSpec(
-            name=pdoc["name"], tx=pdoc["tx"], rx=pdoc["rx"], service=pdoc.get("service", 0x22),
-            did=pdoc["did"], interval=dict(pdoc.get("interval", {})), values=values,
-            extended=pdoc.get("extended", False)))
+            name=str(pdoc["name"]), tx=ctx.integer(where, pdoc, "tx"), rx=ctx.integer(where, pdoc, "rx"),
+            service=ctx.integer(where, pdoc, "service", 0x22), did=ctx.integer(where, pdoc, "did"),
+            interval=dict(ctx.table(where, pdoc.get("interval", {}))), values=tuple(values),
+            extended=bool(pdoc.get("extended", False))))
 
     return Profile(
         name=name, path=path.parent, db=db, metrics=tuple(metrics), command_specs=commands,
-        polls=tuple(polls), car=dict(doc.get("car", {})), periods=dict(doc.get("periods", {})),
-        description=doc.get("description", ""),
+        polls=tuple(polls), car=dict(ctx.table("[car]", doc.get("car", {}))),
+        periods=dict(ctx.table("[periods]", doc.get("periods", {}))),
+        description=str(doc.get("description", "")), computed=tuple(computed), hidden=tuple(hidden),
+        warnings=tuple(warnings),
     )
 
+
+def _metric_spec(ctx: _Ctx, where: str, metric: str, entry: dict[str, Any], msg: Message,
+                 sig: Signal) -> MetricSpec:
+    mtype = entry.get("type", "float")
+    if mtype not in METRIC_TYPES:
+        raise ctx.error(where, f"type {mtype!r}: expected one of {', '.join(METRIC_TYPES)}")
+    table = entry.get("map")
+    if mtype == "choice" and table is None and not sig.choices:
+        raise ctx.error(where, f"type choice but {sig.name} has no VAL_ table: add a map = {{ ... }}")
+    mux = entry.get("mux")
+    if mtype == "ascii" and (mux is None or sig.length % 8):
+        raise ctx.error(where, "ascii needs a mux signal and a signal of whole bytes")
+    if mux is not None:
+        try:
+            msg.get_signal_by_name(mux)
+        except KeyError:
+            raise ctx.error(where, f"no mux signal {mux!r} in {msg.name}") from None
+    if is_multiplexed(msg) or any(s.is_float for s in msg.signals):
+        log.debug("%s: %s is multiplexed/float; it decodes on the slow path", ctx.path, msg.name)
+    for key in ("round", "parts"):
+        ctx.integer(where, entry, key)
+    unit = entry.get("unit", METRIC_UNITS.get(metric, ""))
+    return MetricSpec(
+        metric=metric, message=msg.name, signal=sig.name, type=mtype,
+        scale=ctx.number(where, entry, "scale", 1), offset=ctx.number(where, entry, "offset", 0),
+        map=_map_table(ctx, where, table, sig) if table is not None else None,
+        round=entry.get("round"), mux=mux, parts=int(entry.get("parts", 1)), unit=str(unit),
+    )
+
+
+def _map_table(ctx: _Ctx, where: str, table: Any, sig: Signal) -> dict[int, Any]:
+    """`map` keys are raw values ("3") or the signal's VAL_ names ("P"), resolved to raw values."""
+    table = ctx.table(where, table)
+    names = {str(v): int(k) for k, v in (sig.choices or {}).items()}
+    out: dict[int, Any] = {}
+    for key, value in table.items():
+        try:
+            raw = int(key, 0)
+        except ValueError:
+            if key not in names:
+                have = f"; {sig.name}'s VAL_ names: {', '.join(sorted(names))}" if names else ""
+                raise ctx.error(where, f"map key {key!r}: expected a raw value such as \"3\"{have}") from None
+            raw = names[key]
+        out[raw] = value
+    return out
+
+
+def _computed_spec(ctx: _Ctx, where: str, metric: str, entry: dict[str, Any], db: Database,
+                   by_metric: dict[str, MetricSpec], signal_of: Any,
+                   first: int) -> tuple[ComputedSpec, list[MetricSpec]]:
+    op = entry.get("op")
+    if op not in COMPUTED_OPS:
+        raise ctx.error(where, f"op {op!r}: expected one of {', '.join(COMPUTED_OPS)}")
+    refs = entry.get("inputs")
+    if not isinstance(refs, list) or not refs or not all(isinstance(r, str) for r in refs):
+        raise ctx.error(where, 'inputs: expected a list of metrics or "Message.Signal" (globs allowed)')
+    expanded: list[str] = []
+    for ref in refs:
+        if ref in by_metric or not any(c in ref for c in "*?["):
+            expanded.append(ref)
+            continue
+        hits = [f"{m.name}.{s.name}" for m in db.messages for s in m.signals
+                if fnmatch.fnmatchcase(f"{m.name}.{s.name}", ref)]
+        if not hits:
+            raise ctx.error(where, f"input {ref!r} matches no signal")
+        expanded += hits
+    if op == "product" and len(expanded) < 2:
+        raise ctx.error(where, "product needs at least two inputs")
+    inputs: list[MetricSpec] = []
+    parts: list[tuple[int, str]] = []
+    for i, ref in enumerate(expanded):
+        hidden_name = f"{HIDDEN}{first + i}:{metric}"
+        if ref in by_metric and op != "text":
+            base = by_metric[ref]
+            if base.type in ("ascii", "choice", "bool") or base.map is not None:
+                raise ctx.error(where, f"input {ref!r} is not a number")
+            inputs.append(replace(base, metric=hidden_name))
+            continue
+        msg, sig = signal_of(where, ref)
+        if op == "text":
+            if sig.length % 8 or sig.is_signed or sig.scale != 1 or sig.offset != 0 or sig.is_float:
+                raise ctx.error(where, f"text input {ref} must be unsigned whole bytes with scale 1, offset 0")
+            parts.append((sig.length // 8, "little" if sig.byte_order == "little_endian" else "big"))
+            inputs.append(MetricSpec(metric=hidden_name, message=msg.name, signal=sig.name, type="int"))
+        else:
+            inputs.append(MetricSpec(metric=hidden_name, message=msg.name, signal=sig.name))
+    spec = ComputedSpec(
+        metric=metric, op=op, inputs=tuple(s.metric for s in inputs),
+        scale=ctx.number(where, entry, "scale", 1), offset=ctx.number(where, entry, "offset", 0),
+        round=ctx.integer(where, entry, "round"), unit=str(entry.get("unit", METRIC_UNITS.get(metric, ""))),
+        text_parts=tuple(parts))
+    return spec, inputs
+
+
+# -- DBC checks at load time (so the hot path needs none) ---------------------------------------------
+def load_dbc(dbc_path: Path, strict: bool = True, tolerant: bool = False,
+             where: str = "") -> tuple[Database, list[str]]:
+    """cantools' load, or with `tolerant` the repair pre-pass first; (db, what was repaired)."""
+    from can_bus.dbc_repair import fix_switch_case, repair_dbc
+
+    notes: list[str] = []
+    try:
+        text = dbc_path.read_text(encoding="cp1252", errors="replace")
+    except OSError as exc:
+        raise ProfileError(f"{where or dbc_path}: cannot read DBC {dbc_path}: {exc}") from exc
+    if tolerant:
+        text, repairs = repair_dbc(text)
+        notes += [f"{dbc_path.name} repaired: {r}" for r in repairs]
+    text, switches = fix_switch_case(text)
+    notes += [f"{dbc_path.name} {r}" for r in switches]
+    try:
+        db = cantools.database.load_string(text, database_format="dbc", strict=strict)
+    except Exception as exc:  # cantools raises many types (ParseError, UnsupportedDatabaseFormatError, ...)
+        hint = ("" if tolerant else
+                " — if this is one of the common real-world DBC defects (a signal comment without a"
+                " signal name, an extended id without its flag, a scale written .25, a VAL_ for a signal"
+                " of another message, a CM_ with a bare id), set tolerant = true in profile.toml to"
+                " repair them on load (each repair is reported by `tcu profile check`)")
+        strict_hint = "; strict = false accepts overlapping signals" if strict else ""
+        raise ProfileError(f"{where or dbc_path}: cannot load DBC {dbc_path}: {exc}{hint}{strict_hint}") from exc
+    if not isinstance(db, Database):
+        raise ProfileError(f"{where or dbc_path}: {dbc_path} is not a CAN database")
+    return db, notes
+
+
+def signal_bits(signal: Signal, length: int) -> tuple[int, int]:
+    """(lowest, highest) bit of `signal` in the frame as one big-endian integer of `length` bytes.
+
+    Little-endian signals are numbered in the little-endian integer instead; both must lie in
+    0 .. 8*length-1 for the signal to fit.
+    """
+    if signal.byte_order == "little_endian":
+        return signal.start, signal.start + signal.length - 1
+    msb = (length - 1 - signal.start // 8) * 8 + signal.start % 8
+    return msb - (signal.length - 1), msb
+
+
+def signal_fits(signal: Signal, length: int) -> bool:
+    lo, hi = signal_bits(signal, length)
+    return signal.length > 0 and lo >= 0 and hi < 8 * length and signal.start // 8 < max(length, 1)
+
+
+def drop_unfit_signals(db: Database) -> list[tuple[str, str, str]]:
+    """Remove signals that run past the end of their message (cantools cannot decode such a
+    message at all, and a shift past the frame would invent bits): (message, signal, why) each."""
+    dropped = []
+    for msg in db.messages:
+        bad = [s for s in msg.signals if not signal_fits(s, msg.length)]
+        if not bad:
+            continue
+        for sig in bad:
+            msg.signals.remove(sig)
+            dropped.append((msg.name, sig.name,
+                            f"runs past the end of its {msg.length}-byte message (start bit {sig.start}, "
+                            f"{sig.length} bits, {sig.byte_order.replace('_', '-')})"))
+        msg.refresh(strict=False)
+    return dropped
+
+
+def is_multiplexed(message: Message) -> bool:
+    """From the signals' multiplexer ids, not cantools' is_multiplexed() (blind to a lower-case `m`)."""
+    return any(s.is_multiplexer or s.multiplexer_ids for s in message.signals)
+
+
+def fix_multiplexers(db: Database) -> list[str]:
+    """A switch written `m` instead of `M` is not a switch to cantools, which then decodes every
+    page's signals from every frame: make it one (notes of what was changed)."""
+    notes = []
+    for msg in db.messages:
+        names = {s.multiplexer_signal for s in msg.signals if s.multiplexer_ids and s.multiplexer_signal}
+        fixed = False
+        for sig in msg.signals:
+            if sig.name in names and not sig.is_multiplexer:
+                sig.is_multiplexer = True
+                fixed = True
+                notes.append(f"{msg.name}.{sig.name}: multiplexer switch written 'm'; taken as 'M'")
+        if fixed:
+            msg.refresh(strict=False)
+    return notes
