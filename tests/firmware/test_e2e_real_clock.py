@@ -1,5 +1,5 @@
 """One real-clock session across separate processes, as in a car on a bench:
-`vcar serve` (SLCAN on a pty) + `vmodem serve` (SIM800 on a pty) + `tcu-server serve` + `tcu run`.
+`vcar serve` (SLCAN on a pty) + `vmodem serve` (a SIM800, then a SIM7600, on a pty) + `tcu-server serve` + `tcu run`.
 
 Checks: state reaches `tcu-app status`; `tcu-app lock`/`unlock` really lock and unlock the virtual
 car (`vcar status`); an SMS `STAT` injected with `vmodem sms` is answered in `vmodem outbox`; after
@@ -46,7 +46,9 @@ def _tool(name: str, *args: str, timeout: float = 15.0) -> subprocess.CompletedP
 
 
 @pytest.mark.timeout(120)
-def test_tcu_run_across_processes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dialect", ["sim800", "sim7600"])
+def test_tcu_run_across_processes(tmp_path: Path, dialect: str) -> None:
+    """The same unit on either modem model: `vmodem serve --dialect D` and `tcu run --modem D:<pty>`."""
     port = _free_port()
     db = tmp_path / "server.db"
     modem, car = tmp_path / "modem", tmp_path / "car"
@@ -67,11 +69,11 @@ def test_tcu_run_across_processes(tmp_path: Path) -> None:
     try:
         start("tcu-server", "serve", "--db", str(db), "--port", str(port))
         start("vmodem", "serve", "--link", str(modem), "--control", str(mctl), "--timing", "instant",
-              "--number", "+447700900999")
+              "--number", "+447700900999", "--dialect", dialect)
         start("vcar", "serve", "--link", str(car), "--control", str(cctl), "--rate", "0.2")
         _wait("the ptys and control sockets", lambda: modem.exists() and car.exists() and mctl.exists()
               and cctl.exists())
-        tcu = start("tcu", "run", "--console", "--modem", str(modem), "--can", f"slcan:{car}", "--profile", "demo-ev",
+        tcu = start("tcu", "run", "--console", "--modem", f"{dialect}:{modem}", "--can", f"slcan:{car}", "--profile", "demo-ev",
               "--server", f"127.0.0.1:{port}", "--vehicle-id", "E2ECAR", "--server-password", "carpass123",
               "--owner", OWNER, "--module-password", "modpass1", "--state-dir", str(tmp_path / "state"),
               "--power-key", f"virtual:{mctl}", console=True)
