@@ -102,7 +102,9 @@ class FlowControl:
 
 
 @dataclass(frozen=True)
-class TestAnswered:
+class EchoAnswered:
+    """The peer echoed our Test command's pattern (§5.4.6.3.4): the link is alive."""
+
     pattern: bytes
 
 
@@ -133,7 +135,7 @@ class MuxClosed:
     reason: str
 
 
-MuxEvent = (ChannelOpened | OpenFailed | ChannelClosed | Data | StatusChanged | FlowControl | TestAnswered
+MuxEvent = (ChannelOpened | OpenFailed | ChannelClosed | Data | StatusChanged | FlowControl | EchoAnswered
             | ControlTimeout | NotSupported | PowerSave | MuxClosed | Junk)
 
 
@@ -220,7 +222,6 @@ class Multiplexer:
         n1 = self.params.n1
         for i in range(0, len(data), n1):
             d.out.append(bytes(data[i:i + n1]))
-        self._pump()
 
     def send_status(self, status: ModemStatus, now: float) -> None:
         """MSC command: our V.24 signals for a DLCI (set FC to ask the peer to stop sending on it)."""
@@ -254,6 +255,9 @@ class Multiplexer:
                     self._on_frame(item, now)
 
     def data_to_send(self) -> bytes:
+        """Everything to write now. Queued data is framed here, not in `send`, so data queued on
+        several DLCIs before the caller writes goes out interleaved frame by frame."""
+        self._pump()
         out, self._out = bytes(self._out), bytearray()
         return out
 
@@ -486,7 +490,7 @@ class Multiplexer:
             if pc.message.type == msg.type and (msg.type != ControlType.TEST or pc.message.value == msg.value):
                 self._control.remove(pc)
                 if msg.type == ControlType.TEST:
-                    self._events.append(TestAnswered(msg.value))
+                    self._events.append(EchoAnswered(msg.value))
                 elif msg.type == ControlType.CLD:
                     self._mux_gone("closed down (CLD answered)")
                 return
