@@ -18,7 +18,7 @@ chance of about 1 in 65,536 (an 8-bit FCS and one flag octet).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Literal
@@ -119,6 +119,7 @@ class FrameDecoder:
 
     n1: int = N1_DEFAULT
     stats: DecoderStats = field(default_factory=DecoderStats)
+    on_reject: Callable[[str], None] | None = None  # told why each candidate frame was discarded
 
     def __post_init__(self) -> None:
         if not 1 <= self.n1 <= N1_MAX:
@@ -195,6 +196,8 @@ class FrameDecoder:
     def _reject(self, reason: Literal["bad_fcs", "no_closing_flag", "bad_header"]) -> object:
         """Count why the candidate at buf[0] failed and drop its flag; the caller backtracks."""
         setattr(self.stats, reason, getattr(self.stats, reason) + 1)
+        if self.on_reject is not None:
+            self.on_reject(reason)
         del self._buf[0]
         self.stats.junk_bytes += 1
         return _REJECTED

@@ -23,6 +23,7 @@ counted and dropped or answered (DM, NSC) and never raises.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -186,6 +187,13 @@ class Multiplexer:
         self._flow_stopped = False  # the peer sent FCoff
         self._rr = 0  # round-robin position for interleaving DLCIs
         self.closed = False  # after MuxClosed
+        # for `vmodem serve --log-mux`: ("rx" | "tx", frame), ("rx", Junk), ("bad", reason)
+        self.trace: Callable[[str, Frame | Junk | str], None] | None = None
+        self.decoder.on_reject = self._trace_reject
+
+    def _trace_reject(self, reason: str) -> None:
+        if self.trace is not None:
+            self.trace("bad", reason)
 
     # -- what the caller asks for ---------------------------------------------------------------
 
@@ -247,6 +255,8 @@ class Multiplexer:
 
     def receive_data(self, data: bytes, now: float) -> None:
         for item in self.decoder.feed(data):
+            if self.trace is not None:
+                self.trace("rx", item)
             if isinstance(item, Junk):
                 self._events.append(item)
             else:
@@ -323,6 +333,8 @@ class Multiplexer:
 
     def _write(self, frame: Frame) -> None:
         self.stats.sent_frames += 1
+        if self.trace is not None:
+            self.trace("tx", frame)
         self._out += frame.encode()
 
     def _command_frame(self, dlci: int, d: _Dlci, frame: Frame, now: float) -> None:
