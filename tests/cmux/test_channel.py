@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
-from modem.cmux.channel import MuxPort
+from modem.cmux.channel import MuxPort, MuxStream
 from modem.cmux.mux import ChannelOpened, MuxClosed, MuxEvent, Role
 from modem.driver.modem import Modem
 from modem.driver.script import Ok
@@ -23,15 +24,22 @@ def test_echo_per_channel_on_the_virtual_clock() -> None:
     def modem_event(ev: MuxEvent) -> None:
         if isinstance(ev, ChannelOpened):
             ch = modem.channel(ev.dlci)
-            ch.set_handlers(lambda d, ch=ch: ch.write(b"%d:" % ch.dlci + d))
+            ch.set_handlers(functools.partial(echo, ch))
+
+    def echo(ch: MuxStream, data: bytes) -> None:
+        ch.write(b"%d:" % ch.dlci + data)
 
     modem = MuxPort(loop, b, Role.RESPONDER, on_event=modem_event)
     te.start()
     got: dict[int, bytes] = {1: b"", 2: b"", 3: b""}
     closed: list[int] = []
+
+    def collect(n: int, data: bytes) -> None:
+        got[n] += data
+
     for n in (1, 2, 3):
         ch = te.channel(n)
-        ch.set_handlers(lambda d, n=n: got.__setitem__(n, got[n] + d), lambda n=n: closed.append(n))
+        ch.set_handlers(functools.partial(collect, n), functools.partial(closed.append, n))
         ch.write(b"held before UA ")  # written while opening: held, sent after UA
         ch.open()
     loop.run_for(1.0)
@@ -73,7 +81,7 @@ def test_driver_and_virtual_modem_unchanged_over_channels_on_a_real_pty() -> Non
     modems = {n: Modem(loop, host.channel(n)) for n in (1, 2)}
     results: dict[int, object] = {}
     for n, m in modems.items():
-        m.probe(lambda r, n=n: results.__setitem__(n, r), tries=20, interval=0.2)
+        m.probe(functools.partial(results.__setitem__, n), tries=20, interval=0.2)
     deadline = time.monotonic() + 10
     while len(results) < 2 and time.monotonic() < deadline:
         loop.run(until=loop.time() + 0.05)
