@@ -5,7 +5,7 @@ vmodem serve [--link PATH] [--control PATH] [--seed N] [--profile NAME|FILE]
 vmodem wait --control PATH [--until booted|registered] [--timeout SECONDS]
 vmodem sms --control PATH --from +447700900123 "STAT"
 vmodem outbox --control PATH [--json]
-vmodem fault --control PATH <kind>|clear [--for SECONDS]
+vmodem fault --control PATH <kind>|clear|list [--for SECONDS]
 vmodem status --control PATH
 vmodem power-key --control PATH
 
@@ -232,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("text")
     p = with_control(sub.add_parser("outbox", help="SMS the device sent"))
     p.add_argument("--json", action="store_true")
-    p = with_control(sub.add_parser("fault", help="inject a fault, or 'clear'"))
-    p.add_argument("kind", choices=[*FAULT_KINDS, "clear"])
+    p = with_control(sub.add_parser("fault", help="inject a fault, 'clear' them, or 'list' the modem's kinds"))
+    p.add_argument("kind", choices=[*FAULT_KINDS, "clear", "list"])
     p.add_argument(
         "--for", dest="duration", type=float, default=None, help="seconds (default: until cleared)"
     )
@@ -264,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "fault":
             if args.kind == "clear":
                 print("cleared: " + (", ".join(client.clear_faults()) or "nothing"))
+            elif args.kind == "list":  # the kinds the served model can suffer (per dialect)
+                for kind, what in client.call("faults")["faults"].items():
+                    print(f"{kind:20} {what}")
             else:
                 client.fault(args.kind, args.duration)
                 print(f"fault {args.kind} on" + (f" for {args.duration:g} s" if args.duration else ""))

@@ -38,7 +38,9 @@ def handle_request(modem: VirtualModem, req: dict[str, Any]) -> dict[str, Any]:
             modem.power_key()
             return {"ok": True, "powered": modem.powered}
         if cmd == "faults":
-            return {"ok": True, "faults": FAULT_KINDS}
+            # the kinds this modem's model can suffer (a SIM800 has no LTE faults)
+            kinds = modem.interp.dialect.faults
+            return {"ok": True, "faults": {k: v for k, v in FAULT_KINDS.items() if k in kinds}}
         if cmd == "clear" or (cmd == "fault" and req.get("kind") == "clear"):
             return {"ok": True, "cleared": modem.clear_faults()}
         if cmd == "fault":
