@@ -37,4 +37,14 @@ class SmsOut:
     pdu: str | None = None
 
 
-Action = TcpConnect | TcpSend | TcpClose | SmsOut
+@dataclass(frozen=True)
+class MuxStart:
+    """AT+CMUX accepted (its OK is out): from now on the line carries 07.10 frames (modem/cmux)."""
+
+    n1: int
+    t1: float  # seconds
+    n2: int
+    t2: float  # seconds
+
+
+Action = TcpConnect | TcpSend | TcpClose | SmsOut | MuxStart
