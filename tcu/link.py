@@ -54,6 +54,7 @@ from modem.driver.events import (
     RegistrationChanged,
     TcpClosed,
 )
+from runtime.backoff import Backoff
 
 __all__ = [  # the modem events the supervisor reads are re-exported: one type per fact, named here too
     "ACTION_KINDS", "STATES", "Action", "GprsLost", "LinkConfig", "LinkEvent", "LinkSupervisor", "ModemActivity",
@@ -214,7 +215,9 @@ class LinkConfig:
     reselect_interval: float = 600.0   # and again at most this often
     query_timeout: float = 60.0        # a registration query with no result at all counts as failed
     radio_stuck_after: float = 900.0   # online on a fallback technology this long → the dialect's radio rung
-    radio_recover_interval: float = 1800.0  # and that rung at most this often (it drops the session)
+    radio_recover_interval: float = 1800.0  # online, that rung at most this often (it drops the session)
+    radio_recover_first: float = 60.0  # not registered / GPRS failing: the rung again after 60, 120 … s,
+                                       # capped at radio_recover_interval (a latched NO SERVICE needs it)
 
 
 @dataclass
@@ -266,6 +269,9 @@ class LinkSupervisor:
         self.fallback_since: float | None = None    # on a worse radio technology than the modem's best since
         self.last_radio_recover_at: float | None = None
         self.radio_recoveries = 0
+        # No jitter: the rung must not draw from `rng` (the reconnect back-off's sequence stays as it was).
+        self._radio_backoff = Backoff(self.config.radio_recover_first, self.config.radio_recover_interval,
+                                      jitter=0.0)
 
     # -- queries ----------------------------------------------------------------------------------
     @property
@@ -409,15 +415,23 @@ class LinkSupervisor:
             self.last_poll = now
             acts.append(Action("poll"))
         if self.fallback_since is not None and now - self.fallback_since >= cfg.radio_stuck_after:
-            acts += self._radio_recover(now, f"on a fallback radio technology for {now - self.fallback_since:.0f}s")
+            acts += self._radio_recover(now, f"on a fallback radio technology for {now - self.fallback_since:.0f}s",
+                                        online=True)
         return acts
 
-    def _radio_recover(self, now: float, reason: str) -> list[Action]:
+    def _radio_recover(self, now: float, reason: str, online: bool = False) -> list[Action]:
         """The dialect's radio rung (a SIM7600 stuck on GSM or looping in NO SERVICE: a preferred-mode
-        toggle, not waiting), at most once per `radio_recover_interval`; a dialect without one does nothing."""
+        toggle, not waiting); a dialect without one does nothing. Online (it drops the session) at most
+        once per `radio_recover_interval`; offline with a back-off from `radio_recover_first` to that,
+        which starts over once the modem registers."""
         last = self.last_radio_recover_at
-        if last is not None and now - last < self.config.radio_recover_interval:
+        if online:
+            if last is not None and now - last < self.config.radio_recover_interval:
+                return []
+        elif not self._radio_backoff.ready(now):
             return []
+        else:
+            self._radio_backoff.failed(now)
         self.last_radio_recover_at = now
         self.radio_recoveries += 1
         log.info("link: dialect radio recovery (%s)", reason)
@@ -520,6 +534,7 @@ class LinkSupervisor:
         self.registered = registered
         if registered and not was:
             self.backoff_step = 0   # the network is back: the next reconnect need not wait long
+            self._radio_backoff.succeeded()
         if registered and self.state == "register":
             self._retry_at = None
             return self._enter("gprs", now, "registered")
@@ -560,13 +575,15 @@ class LinkSupervisor:
         self._register_polls += 1
         self._retry_at = now + delay
         searching_for = now - self.entered_at
+        acts: list[Action] = []
         if searching_for >= cfg.reselect_after and (
                 self.last_reselect_at is None or now - self.last_reselect_at >= cfg.reselect_interval):
             self.last_reselect_at = now
             log.info("link: not registered for %.0fs: operator reselection", searching_for)
-            why = f"not registered for {searching_for:.0f}s"
-            return [Action("reselect", why)] + self._radio_recover(now, why)
-        return []
+            acts.append(Action("reselect", f"not registered for {searching_for:.0f}s"))
+        if searching_for >= cfg.reselect_after:
+            acts += self._radio_recover(now, f"not registered for {searching_for:.0f}s")
+        return acts
 
     def _run_entry(self, sdef: StateDef, now: float) -> list[Action]:
         if sdef.entry is None:
