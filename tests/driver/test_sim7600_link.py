@@ -62,7 +62,7 @@ def test_back_on_the_best_technology_nothing_is_done() -> None:
     assert ticks(sup, 4001.0, 8000.0) == []
 
 
-def test_gprs_failing_while_registered_runs_the_dialect_rung_once_per_interval() -> None:
+def test_gprs_failing_while_registered_runs_the_dialect_rung_with_a_back_off() -> None:
     sup = online_supervisor()
     sup.handle(StepDone("login", True), 0.0)
     acts = []
@@ -71,7 +71,8 @@ def test_gprs_failing_while_registered_runs_the_dialect_rung_once_per_interval()
         sup._enter("gprs", t, "test")  # the attach (NETOPEN) keeps failing
         acts.append(kinds(sup.handle(StepDone("gprs", False, "+NETOPEN: 1"), t)))
         t += 60.0
-    assert ["recover_radio" in a for a in acts] == [False, True, False, False]
+    # from the 2nd failure (t=160); again once the 60 s back-off is over (t=220), then not before 340
+    assert ["recover_radio" in a for a in acts] == [False, True, True, False]
 
 
 def test_not_registered_for_long_runs_the_dialect_rung_with_the_reselection() -> None:
@@ -87,7 +88,7 @@ def test_not_registered_for_long_runs_the_dialect_rung_with_the_reselection() ->
         seen += kinds(sup.handle(StepDone("register", True), t)) if sup._pending else []
         seen += kinds(sup.tick(t))
         t += 1.0
-    assert "reselect" in seen and seen.count("recover_radio") == 1
+    assert seen.count("reselect") == 1 and seen.count("recover_radio") == 2  # at ~131 s and 60 s later
     assert seen.index("recover_radio") == seen.index("reselect") + 1
 
 

@@ -1,0 +1,52 @@
+"""The unit on a virtual SIM7600 (the whole world on the virtual clock, `vmodem`'s sim7600 dialect at its
+realistic timing): each LTE fault of issue 15 is recovered by the link ladder with the dialect's steps,
+not by waiting, and no alert is lost."""
+
+from __future__ import annotations
+
+import pytest
+
+from tcu.world import World, WorldConfig
+
+FAULT_AT = 1800.0  # the unit has been online for a while by then
+
+
+def run_with_fault(kind: str, duration: float, until: float) -> tuple[World, list[str]]:
+    world = World(WorldConfig(seed=3, hours=until / 3600, incidents=False, outages=[], owner_script=(),
+                              drain_s=10.0, dialect="sim7600"))
+    world.loop.call_at(FAULT_AT, world.vmodem.fault, kind, duration)
+    world.loop.run(until=until)
+    return world, [t.dst for t in world.unit.link.sup.history if t.at >= FAULT_AT]
+
+
+def test_stuck_on_2g_after_the_fault_is_moved_back_to_lte_by_the_mode_toggle() -> None:
+    world, _ = run_with_fault("rat-fallback-2g", 120.0, FAULT_AT + 3600)
+    try:
+        sup = world.unit.link.sup
+        assert sup.radio_recoveries >= 1
+        assert world.unit.link.online
+        assert world.unit.metrics.get("m.net.type") == "4G"
+        assert sup.fallback_since is None
+    finally:
+        world.close()
+
+
+def test_no_service_online_loop_is_left_by_the_dialect_rung() -> None:
+    """The module stays in NO SERVICE after the network is back (latched) until a mode toggle."""
+    world, states = run_with_fault("no-service-online", 300.0, FAULT_AT + 900)
+    try:
+        assert "register" in states  # it lost registration...
+        assert world.unit.link.online  # ...and the toggle after the fault brought it back
+        assert world.unit.link.sup.radio_recoveries >= 2
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("seed_fault", ["netopen-fail"])
+def test_netopen_failing_after_a_network_close_recovers_with_netclose(seed_fault: str) -> None:
+    world, states = run_with_fault(seed_fault, 600.0, FAULT_AT + 300)
+    try:
+        assert "gprs" in states  # the network closed: a new attach (NETCLOSE first, then NETOPEN)
+        assert world.unit.link.online  # well before the 600 s fault is over
+    finally:
+        world.close()
