@@ -82,6 +82,7 @@ class Settings:
     gnss_power: bool = False
     gnss_stream: bool = False
     pin_ok: bool = False
+    cmux: tuple[int, ...] | None = None  # AT+CMUX's values once accepted: multiplexed (a reboot ends it)
     # Plain numeric settings a command only stores and reports (+CSCLK, +CNETLIGHT, +CBATCHK, +CENG...).
     registers: dict[str, int] = field(default_factory=dict)
 
