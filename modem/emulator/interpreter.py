@@ -913,6 +913,7 @@ class Interpreter:
         s = self.settings
         return {
             "name": self.name,
+            "dialect": self.dialect.name,
             "powered": self.powered,
             "mode": self.mode,
             "boots": self.boots,

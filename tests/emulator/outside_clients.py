@@ -24,6 +24,9 @@ import pytest
 from tests.emulator.realrig import VmodemServe
 
 GAMMU = shutil.which("gammu")
+# Every job runs once per modem model; what AT+CGMI says for each.
+DIALECTS = ("sim800", "sim7600")
+MANUFACTURER = {"sim800": "SIMCOM_Ltd", "sim7600": "SIMCOM INCORPORATED"}
 PHONE = "+447700900123"
 GAMMU_LONG_TEXT = ("0123456789 The quick brown fox " * 12)[:300]
 GSM_LONG_TEXT = ("0123456789 The quick brown fox " * 8)[:200]
@@ -105,6 +108,7 @@ def run_gsmmodem(vm: VmodemServe, text_mode: bool, send: list[str], inject: tupl
         "left_stored": left,
         "outbox": [(s["to"], s["text"], s["parts"]) for s in vm.outbox()],
         "imei": imei_of(vm),
+        "dialect": json.loads(vm.tool("status").stdout)["dialect"],
     }
 
 
@@ -116,21 +120,23 @@ def have_gsmmodem() -> bool:
     return True
 
 
-def run_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    """{"gammu": {job: result}, "gsmmodem": {job: result}}; a missing client gives an empty dict."""
-    jobs: dict[tuple[str, str], tuple[Any, ...]] = {}
-    if GAMMU is not None:
-        for name, args in GAMMU_JOBS.items():
-            jobs[("gammu", name)] = (run_gammu, args, name == "getallsms")
-    if have_gsmmodem():
-        for name, job in GSM_JOBS.items():
-            jobs[("gsmmodem", name)] = (run_gsmmodem, *job)
-    results: dict[str, dict[str, Any]] = {"gammu": {}, "gsmmodem": {}}
+def run_all(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, dict[str, Any]]]:
+    """{"gammu": {dialect: {job: result}}, "gsmmodem": {...}}; a missing client gives empty dicts."""
+    jobs: dict[tuple[str, str, str], tuple[Any, ...]] = {}
+    for dialect in DIALECTS:
+        if GAMMU is not None:
+            for name, args in GAMMU_JOBS.items():
+                jobs[("gammu", dialect, name)] = (run_gammu, args, name == "getallsms")
+        if have_gsmmodem():
+            for name, job in GSM_JOBS.items():
+                jobs[("gsmmodem", dialect, name)] = (run_gsmmodem, *job)
+    results: dict[str, dict[str, dict[str, Any]]] = {c: {d: {} for d in DIALECTS} for c in ("gammu", "gsmmodem")}
     with ExitStack() as stack, ThreadPoolExecutor(max(1, len(jobs))) as pool:
         futures = {}
-        for (client, name), (fn, *args) in jobs.items():
-            vm = stack.enter_context(VmodemServe(tmp_path_factory.mktemp(f"{client}-{name}")))
-            futures[(client, name)] = pool.submit(fn, vm, *args)
-        for (client, name), future in futures.items():
-            results[client][name] = future.result(timeout=180)
+        for (client, dialect, name), (fn, *args) in jobs.items():
+            tmp = tmp_path_factory.mktemp(f"{client}-{dialect}-{name}")
+            vm = stack.enter_context(VmodemServe(tmp, "--dialect", dialect))
+            futures[(client, dialect, name)] = pool.submit(fn, vm, *args)
+        for (client, dialect, name), future in futures.items():
+            results[client][dialect][name] = future.result(timeout=180)
     return results

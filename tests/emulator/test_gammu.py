@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.outside_clients import GAMMU, GAMMU_LONG_TEXT, PHONE
+from tests.emulator.outside_clients import DIALECTS, GAMMU, GAMMU_LONG_TEXT, MANUFACTURER, PHONE
 
 pytestmark = pytest.mark.skipif(GAMMU is None, reason="gammu binary not installed (apt-get install gammu)")
 
 
-@pytest.fixture
-def runs(outside_clients: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return outside_clients["gammu"]
+@pytest.fixture(params=DIALECTS)
+def runs(request: pytest.FixtureRequest, outside_clients: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    return {"dialect": request.param, **outside_clients["gammu"][request.param]}
 
 
 def ok(run: dict[str, Any]) -> str:
@@ -28,7 +28,7 @@ def ok(run: dict[str, Any]) -> str:
 
 def test_identify(runs: dict[str, Any]) -> None:
     out = ok(runs["identify"])
-    assert "SIMCOM_Ltd" in out and f"IMEI                 : {runs['identify']['imei']}" in out
+    assert MANUFACTURER[runs["dialect"]] in out and f"IMEI                 : {runs['identify']['imei']}" in out
 
 
 @pytest.mark.parametrize(

@@ -12,19 +12,19 @@ from typing import Any
 
 import pytest
 
-from tests.emulator.outside_clients import GSM_LONG_TEXT, PHONE, have_gsmmodem
+from tests.emulator.outside_clients import DIALECTS, GSM_LONG_TEXT, MANUFACTURER, PHONE, have_gsmmodem
 
 pytestmark = pytest.mark.skipif(not have_gsmmodem(), reason="python-gsmmodem-new (test extra) not installed")
 
 
-@pytest.fixture
-def runs(outside_clients: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return outside_clients["gsmmodem"]
+@pytest.fixture(params=DIALECTS)
+def runs(request: pytest.FixtureRequest, outside_clients: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    return outside_clients["gsmmodem"][request.param]
 
 
 def test_connects_and_identifies(runs: dict[str, Any]) -> None:
     for run in runs.values():
-        assert run["identity"] == ("SIMCOM_Ltd", run["imei"])
+        assert run["identity"] == (MANUFACTURER[run["dialect"]], run["imei"])
 
 
 def test_text_mode_send_and_receive(runs: dict[str, Any]) -> None:
