@@ -48,5 +48,7 @@ def alarm_sms_delay(seed: int) -> float:
 def test_alarm_sms_is_not_held_by_a_lost_prompt(seed: int, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="modem.driver.at_channel"):
         delay = alarm_sms_delay(seed)
-    prompt_waits = [r.getMessage() for r in caplog.records if "AT+CMGS" in r.getMessage()]
-    assert delay <= BOUND, (delay, prompt_waits)
+    # On failure, the channel's warnings say which wait held the SMS: a prompt (`AT+CMGS` … 65 s, the
+    # bug) or a garbled final of a long command (`AT+CIPSHUT`/`AT+CIICR`, not what this test is about).
+    waits = [r.getMessage() for r in caplog.records if r.name == "modem.driver.at_channel"]
+    assert delay <= BOUND, (delay, waits)
