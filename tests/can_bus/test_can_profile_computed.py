@@ -67,7 +67,7 @@ def profile(tmp_path: Path) -> Profile:
 
 def frame(profile: Profile, name: str, **values: float) -> tuple[int, bytes]:
     message = profile.message(name)
-    full = {s.name: 0 for s in message.signals}
+    full: dict[str, float] = {s.name: 0 for s in message.signals}
     full.update(values)
     return message.frame_id, bytes(message.encode(full, strict=False))
 
