@@ -12,7 +12,7 @@ It has the shape of the OVMS v2 `CarSession`, so the firmware's server seam driv
     s.disconnected(reason)            # TCP dropped
     out = s.send_alert(id, text, now) # QoS 1 on <prefix>notify/alert/<subtype>; Delivered((id,)) on PUBACK
     out = s.send_history(id, rtype, data, now, recno=, timediff=)   # QoS 1 on notify/data/...
-    out = s.respond(cmd, text, now)   # QoS 1 on <prefix>client/<id>/response/<n> for a TextCommand
+    out = s.respond(ref, text, now)   # QoS 1 on <prefix>client/<id>/response/<n> for TextCommand(ref, ...)
     out = s.close(now)                # clean goodbye: online state `no`, DISCONNECT
 
 The event types LoggedIn, LoginFailed, LinkLost and Delivered are the OVMS v2 session's (one type per
@@ -71,9 +71,9 @@ _RECENT_COMMANDS: Final = 64        # (client, ref) remembered to drop a DUP red
 
 @dataclass(frozen=True)
 class TextCommand:
-    """A command line an app published on `<prefix>client/<client>/command/<ref>`."""
+    """A command line an app published on `<prefix>client/<client>/command/<n>`; `ref` is `<client>/<n>`,
+    what `respond` needs to answer on `<prefix>client/<client>/response/<n>`."""
 
-    client: str
     ref: str
     text: str
 
@@ -129,7 +129,7 @@ class MqttSession:
         self._recent_commands: deque[tuple[str, str]] = deque(maxlen=_RECENT_COMMANDS)
         self._last_sent: dict[str, bytes] = {}
         self._connected = False           # TCP up (CONNECT written)
-        self.online = False               # CONNACK accepted
+        self.logged_in = False               # CONNACK accepted
         self._connected_at = now
         self._last_rx = now
         self._last_tx = now
@@ -141,7 +141,7 @@ class MqttSession:
         """A fresh TCP connection: the CONNECT with the retained last will `no` on the online topic."""
         self._reader = p.PacketReader()
         self._connected = True
-        self.online = False
+        self.logged_in = False
         self._connected_at = self._last_rx = self._last_tx = now
         self._ping_at = None
         self._suback_pid = None
@@ -155,23 +155,23 @@ class MqttSession:
         """TCP is gone; QoS 1 publishes stay in flight and go again after the next CONNACK."""
         if not self._connected:
             return
-        self._events.append(LinkLost(reason) if self.online
+        self._events.append(LinkLost(reason) if self.logged_in
                             else LoginFailed(f"{reason} before the broker's CONNACK"))
         self._drop()
 
     def _drop(self) -> None:
         self._connected = False
-        self.online = False
+        self.logged_in = False
         self._ping_at = None
 
     def _lost(self, reason: str) -> None:
         log.warning("MQTT link of %s dropped: %s", self.vehicle_id, reason)
-        self._events.append(LinkLost(reason) if self.online else LoginFailed(reason))
+        self._events.append(LinkLost(reason) if self.logged_in else LoginFailed(reason))
         self._drop()
 
     def close(self, now: float) -> bytes:
         """A clean goodbye: the online state `no` (DISCONNECT makes the broker discard the will)."""
-        if not self.online:
+        if not self.logged_in:
             self._drop()
             return b""
         out = self._publish(self.topics.connected, b"no", now, retain=True)
@@ -199,7 +199,7 @@ class MqttSession:
         return bytes(out)
 
     def _on_packet(self, pkt: p.Packet, now: float) -> bytes:
-        if not self.online:
+        if not self.logged_in:
             if not isinstance(pkt, p.Connack):
                 self._lost(f"{type(pkt).__name__} before CONNACK")
                 return b""
@@ -233,7 +233,7 @@ class MqttSession:
             self._events.append(LoginFailed(f"broker refused the connection: {reason}"))
             self._drop()
             return b""
-        self.online = True
+        self.logged_in = True
         self._last_sent.clear()
         self._next_report = now
         self._events.append(LoggedIn())
@@ -274,7 +274,7 @@ class MqttSession:
             return ack
         self._recent_commands.append(where)
         text = pkt.payload.decode("utf-8", errors="replace").strip()
-        self._events.append(TextCommand(where[0], where[1], text))
+        self._events.append(TextCommand(f"{where[0]}/{where[1]}", text))
         return ack
 
     def events(self) -> list[MqttEvent]:
@@ -293,7 +293,7 @@ class MqttSession:
                 return pid
 
     def _publish(self, topic: str, payload: bytes, now: float, retain: bool = False) -> bytes:
-        if not self.online:
+        if not self.logged_in:
             return b""
         self._last_tx = now
         return p.encode(p.Publish(topic, payload, 0, retain))
@@ -305,8 +305,8 @@ class MqttSession:
             return b""
         pid = self._new_pid()
         pub = p.Publish(topic, payload, 1, False, False, pid)
-        self._pending[pid] = _Pending(item, pub, self.online)
-        if not self.online:
+        self._pending[pid] = _Pending(item, pub, self.logged_in)
+        if not self.logged_in:
             return b""
         self._last_tx = now
         return p.encode(pub)
@@ -333,9 +333,10 @@ class MqttSession:
         topic = self.topics.data(rtype, recno, min(0, timediff))
         return self._publish_qos1(record_id, topic, data.split("\n", 1)[0].encode("utf-8"), now)
 
-    def respond(self, command: TextCommand, text: str, now: float) -> bytes:
-        """The command's output on `<prefix>client/<client>/response/<ref>`, QoS 1."""
-        topic = self.topics.response(safe_level(command.client), safe_level(command.ref))
+    def respond(self, ref: str, text: str, now: float) -> bytes:
+        """The output of TextCommand `ref` (`<client>/<n>`) on `<prefix>client/<client>/response/<n>`, QoS 1."""
+        client, _, n = ref.partition("/")
+        topic = self.topics.response(safe_level(client), safe_level(n))
         return self._publish_qos1(None, topic, text.encode("utf-8"), now)
 
     def _fresh(self, name: str, now: float) -> bool:
@@ -345,7 +346,7 @@ class MqttSession:
         """Publish changed metrics on the cadence, ping when quiet, time out a dead link."""
         if not self._connected:
             return b""
-        if not self.online:
+        if not self.logged_in:
             if now - self._connected_at >= CONNACK_TIMEOUT:
                 self._lost("no CONNACK from the broker")
             return b""
@@ -391,7 +392,7 @@ class MqttSession:
         """When `tick` must run next (None when there is no connection)."""
         if not self._connected:
             return None
-        if not self.online:
+        if not self.logged_in:
             return self._connected_at + CONNACK_TIMEOUT
         if self._ping_at is not None:
             return min(self._next_report, self._ping_at + PING_TIMEOUT)

@@ -168,12 +168,12 @@ def test_command_runs_once_and_the_response_goes_to_the_response_topic() -> None
     out = s.receive_data(p.encode(cmd), 2.0)
     assert _packets(out) == [p.Puback(99)]
     [ev] = s.events()
-    assert ev == TextCommand("app7", "3", "LOCK 1234")
+    assert ev == TextCommand("app7/3", "LOCK 1234")
     # the broker redelivers (our PUBACK was lost): acknowledged, not run again
     dup = p.Publish(cmd.topic, cmd.payload, 1, False, True, 100)
     assert _packets(s.receive_data(p.encode(dup), 3.0)) == [p.Puback(100)]
     assert s.events() == []
-    [resp] = _publishes(s.respond(ev, "Vehicle locked", 3.0))
+    [resp] = _publishes(s.respond(ev.ref, "Vehicle locked", 3.0))
     assert (resp.topic, resp.payload, resp.qos) == (PREFIX + "client/app7/response/3", b"Vehicle locked", 1)
     assert resp.packet_id is not None
     s.receive_data(p.encode(p.Puback(resp.packet_id)), 3.5)
