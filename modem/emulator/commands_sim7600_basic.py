@@ -121,3 +121,48 @@ def cfun(m: Interpreter, c: Command) -> Reply:
         m.rat_stuck_2g = False
         m.no_service = False
     return reply
+
+
+@command("+CSQ")
+def csq(m: Interpreter, c: Command) -> Reply:
+    """27.007 +CSQ as the SIM7600 gives it: <ber> is 99 (not known) on every technology."""
+    if c.op == "test":
+        return Reply(lines=["+CSQ: (0-31,99),(0-7,99)"])
+    return Reply(lines=[f"+CSQ: {m.rssi()[0]},99"])
+
+
+@command("+CBC")
+def cbc(m: Interpreter, c: Command) -> Reply:
+    """Manual §4.2.11: the supply voltage in volts (`+CBC: 4.100V`), not the SIM800's three fields."""
+    if c.op == "test":
+        return Reply()
+    return Reply(lines=[f"+CBC: {commands_basic.BATTERY_MV / 1000:.3f}V"])
+
+
+@command("+CPMUTEMP")
+def cpmutemp(m: Interpreter, c: Command) -> Reply:
+    """Manual §4.2.12: the module's temperature in °C."""
+    if c.op == "test":
+        return Reply()
+    return Reply(lines=["+CPMUTEMP: 35"])
+
+
+def _stored(name: str, allowed: range, default: int) -> None:
+    """A setting the module stores and reports (`=<n>`, `?`, `=?`) with nothing behind it here."""
+
+    def handler(m: Interpreter, c: Command) -> Reply:
+        if c.op == "read":
+            return Reply(lines=[f"{name}: {m.settings.registers.get(name, default)}"])
+        if c.op == "test":
+            return Reply(lines=[f"{name}: ({allowed.start}-{allowed.stop - 1})"])
+        if c.op != "set" or c.int_arg(0) not in allowed:
+            raise AtError()
+        m.settings.registers[name] = c.int_arg(0)
+        return Reply()
+
+    command(name)(handler)
+
+
+_stored("+CTZU", range(2), 0)  # automatic time zone update from the network
+_stored("+CGPSAUTO", range(2), 0)  # start GNSS at power-on
+_stored("+CGPSNMEA", range(512), 511)  # NMEA sentences on the NMEA (USB) port

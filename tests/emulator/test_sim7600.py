@@ -72,6 +72,27 @@ def test_identity() -> None:
 
 
 @pytest.mark.parametrize(
+    ("line", "answer"),
+    [
+        ("AT+CBC", b"\r\n+CBC: 4.100V\r\n\r\nOK\r\n"),
+        ("AT+CPMUTEMP", b"\r\n+CPMUTEMP: 35\r\n\r\nOK\r\n"),
+        ("AT+CTZU=1;+CTZU?", b"\r\n+CTZU: 1\r\n\r\nOK\r\n"),
+        ("AT+CTZU=2", b"\r\nERROR\r\n"),
+        ("AT+CGPSAUTO?", b"\r\n+CGPSAUTO: 0\r\n\r\nOK\r\n"),
+        ("AT+CGPSNMEA=?", b"\r\n+CGPSNMEA: (0-511)\r\n\r\nOK\r\n"),
+        ("AT+CSQ=?", b"\r\n+CSQ: (0-31,99),(0-7,99)\r\n\r\nOK\r\n"),
+    ],
+)
+def test_misc_commands_answer_as_the_manual_says(line: str, answer: bytes) -> None:
+    assert run(lte(), line) == answer
+
+
+def test_csq_ber_not_known() -> None:
+    m = lte()
+    assert run(m, "AT+CSQ").endswith(b",99\r\n\r\nOK\r\n")
+
+
+@pytest.mark.parametrize(
     "line", ['AT+CIPSTART="TCP","127.0.0.1",1', "AT+CIPMUX=1", "AT+CIICR", "AT+SAPBR=2,1", "AT+CGNSPWR=1",
              "AT+HTTPINIT", "AT+CPOWD=1", "AT+CIPSHUT"],
 )  # fmt: skip
