@@ -312,6 +312,21 @@ def test_network_lost_closes_everything() -> None:
     assert run(m, "AT+NETOPEN") == b"\r\nOK\r\n\r\n+NETOPEN: 0\r\n"
 
 
+def test_gprs_down_closes_the_network_and_stall_drops_data() -> None:
+    m = lte()
+    sock = online(m, 0)
+    m.fault("stall", 10.0, m.now)
+    m.tcp_data(sock, b"lost", m.now)
+    assert run(m, "AT+CIPSEND=0,2") == b"\r\n>"
+    assert run(m, b"hi") == b"\r\nOK\r\n\r\n+CIPSEND: 0,2,2\r\n"
+    assert m.take_actions() == []  # nothing reached the server
+    m.fault("gprs-down", 10.0, m.now)
+    assert m.take_output() == b"\r\n+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY\r\n"
+    assert run(m, "AT+NETOPEN") == b"\r\nOK\r\n\r\n+NETOPEN: 1\r\n"
+    later(m, 11.0)
+    assert run(m, "AT+NETOPEN") == b"\r\nOK\r\n\r\n+NETOPEN: 0\r\n"
+
+
 # ------------------------------------------------------------------ the LTE faults
 def test_rat_fallback_2g_stays_until_a_mode_toggle() -> None:
     m = lte()
