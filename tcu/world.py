@@ -309,6 +309,24 @@ def weather_schedule(profile: str, hours: float, rng) -> list[OutageWindow]:  # 
     return out
 
 
+LTE_FAULTS = ("rat-fallback-2g", "no-service-online", "netopen-fail")
+
+
+def lte_weather(base: list[OutageWindow], hours: float, rng) -> list[OutageWindow]:  # type: ignore[no-untyped-def]
+    """The LTE module's own faults (issue 15) added to `base` for a SIM7600 world: in about a third of the
+    quiet gaps of at least 40 min, one of `LTE_FAULTS` for 1–5 min, clear of the other windows. Its own RNG
+    stream, so the base weather is the same as a SIM800 world's."""
+    end = hours * 3600.0
+    out = list(base)
+    edges = [0.0, *(t for w in sorted(base, key=lambda w: w.start) for t in (w.start, w.end)), end]
+    for gap_start, gap_end in zip(edges[0::2], edges[1::2], strict=True):
+        if gap_end - gap_start < 2400 or rng.random() > 0.35:
+            continue
+        start = gap_start + rng.uniform(600, gap_end - gap_start - 1800)
+        out.append(OutageWindow(start, start + rng.uniform(60, 300), rng.choice(LTE_FAULTS)))
+    return sorted(out, key=lambda w: w.start)
+
+
 class OwnerPhone:
     """The owner's phone: sends scripted SMS to the car, keeps everything it receives."""
 
@@ -474,8 +492,11 @@ class World:
         self.unit.link.sup.on_transition = on_transition
         rng = loop_.random("weather")
         self.outages = cfg.outages if cfg.outages is not None else weather_schedule(cfg.weather, cfg.hours, rng)
+        if cfg.outages is None and cfg.weather == "harsh" and cfg.dialect == "sim7600" and self.vmodem is not None:
+            self.outages = lte_weather(self.outages, cfg.hours, loop_.random("weather-lte"))
         self.recovered: dict[int, float] = {}
         self.online_times: list[float] = []
+        self.offline_times: list[float] = []
         self.events: list[tuple[float, str]] = []     # for the live view: what the world did
         self._active: OutageWindow | None = None
         self.noise: list[tuple[float, str, float]] = []
@@ -514,9 +535,16 @@ class World:
                                       "critical": alert.critical})
         self.events.append((self.loop.time(), f"alert #a{alert_id}: {alert.text}"))
 
+    def _online_at(self, t: float) -> bool:
+        last_on = max((x for x in self.online_times if x <= t), default=None)
+        last_off = max((x for x in self.offline_times if x <= t), default=None)
+        return last_on is not None and (last_off is None or last_on >= last_off)
+
     def _transition(self, tr) -> None:  # type: ignore[no-untyped-def]
         if tr.dst == "online":
             self.online_times.append(tr.at)
+        elif tr.src == "online":
+            self.offline_times.append(tr.at)
 
     # -- world events -----------------------------------------------------------------------------------
     def _owner_sms(self, text: str) -> None:
@@ -614,6 +642,8 @@ class World:
             else:
                 end = w.end
             back = next((t for t in self.online_times if t >= end), None)
+            if w.kind in ("netopen-fail", "no-service-online") and self._online_at(end):
+                back = end  # recovered inside the window (a new NETOPEN after NETCLOSE, the mode toggle)
             outages.append(Outage(w.start, end, back, w.kind))
         pending_alerts = {i.id for i in self.unit.outbox.pending() if i.kind == "alert"}
         obs = Observations(
