@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from tcu.world import World, WorldConfig
+from tcu.world import LTE_FAULTS, World, WorldConfig, lte_weather, weather_schedule
 
 FAULT_AT = 1800.0  # the unit has been online for a while by then
 
@@ -50,3 +50,31 @@ def test_netopen_failing_after_a_network_close_recovers_with_netclose(seed_fault
         assert world.unit.link.online  # well before the 600 s fault is over
     finally:
         world.close()
+
+
+def test_a_harsh_day_on_a_sim7600_loses_nothing_and_recovers_every_lte_fault() -> None:
+    """`tcu sim --hours 24 --seed 1 --weather harsh --dialect sim7600`, as the report sees it."""
+    from tcu.report import build_report
+
+    world = World(WorldConfig(seed=1, hours=24.0, weather="harsh", dialect="sim7600"))
+    try:
+        world.run()
+        report = build_report(world.observations(0.0))
+    finally:
+        world.close()
+    assert report["alerts"]["lost"] == 0 and report["alerts"]["queued"] == 0
+    assert report["duplicates"] == 0 and report["sms_duplicates"] == 0
+    lte = [o for o in report["outages"] if o["kind"] in LTE_FAULTS]
+    assert {o["kind"] for o in lte} == set(LTE_FAULTS)
+    assert all(o["recovered_after_s"] is not None and o["recovered_after_s"] < 1800 for o in lte), lte
+
+
+def test_lte_weather_keeps_the_base_schedule_and_fits_in_its_gaps() -> None:
+    import random
+
+    base = weather_schedule("harsh", 24.0, random.Random(5))
+    both = lte_weather(base, 24.0, random.Random(6))
+    assert [w for w in both if w.kind not in LTE_FAULTS] == base
+    assert any(w.kind in LTE_FAULTS for w in both)
+    for a, b in zip(both, both[1:], strict=False):
+        assert a.end <= b.start
