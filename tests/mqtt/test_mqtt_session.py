@@ -233,3 +233,32 @@ def test_arbitrary_bytes_from_the_broker_never_crash_the_session(chunks: list[by
         if s.next_deadline() is None:
             s.connect(float(i))
     s.events()
+
+
+def test_packet_ids_wrap_and_skip_those_still_in_flight() -> None:
+    s = _session()
+    _online(s)
+    s._next_pid = 0xFFFE                   # test only: start next to the wrap
+    pids = [x.packet_id for i in range(5) for x in _publishes(s.send_alert(i, "x", 1.0))]
+    assert pids == [0xFFFE, 0xFFFF, 1, 2, 3]
+    s._next_pid = 0xFFFF
+    [nxt] = _publishes(s.send_alert("n", "x", 1.0))
+    assert nxt.packet_id == 4              # 0xFFFF, 1, 2, 3 are still unacknowledged
+
+
+def test_close_says_offline_then_disconnects() -> None:
+    s = _session()
+    _online(s)
+    pkts = _packets(s.close(1.0))
+    assert pkts == [p.Publish(PREFIX + "metric/s/v3/connected", b"no", 0, True), p.Disconnect()]
+    assert s.next_deadline() is None and s.events() == []
+
+
+def test_a_broker_that_lost_our_session_still_gets_the_unacknowledged_alert() -> None:
+    s = _session()
+    _online(s)
+    [pub] = _publishes(s.send_alert("a", "x #1", 1.0))
+    s.disconnected("reset")
+    s.events()
+    out = _online(s, 2.0, session_present=False)
+    assert [x.packet_id for x in _publishes(out) if x.qos == 1] == [pub.packet_id]
