@@ -85,3 +85,16 @@ def test_a_guessing_address_is_locked_out_and_then_closed_unchecked(world: World
     app = world.app()
     world.run(P.max_delay + 1)
     assert app.state == "open"
+
+
+
+def test_only_hellos_that_reach_a_password_check_count_as_failures(world: World) -> None:
+    """Refusals that test no password (a server-type hello, garbage, a silent close) lock nobody out:
+    a flood of them from the car's own address must not keep the car away."""
+    for i in range(3 * P.lockout_after):
+        hello(world, (b"MP-S 0 tok dig TESTCAR\r\n", b"GET / HTTP/1.0\r\n", b"")[i % 3])
+        world.run(0.2)
+    assert world.server.stats["logins_failed"] == 0 and world.server.stats["lockouts"] == 0
+    car = world.car()
+    world.run(0.5)                                        # answered at once: no delay, no lockout
+    assert car.session.logged_in

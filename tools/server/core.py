@@ -78,13 +78,14 @@ class _Peer:
     """One TCP connection (car or app)."""
 
     __slots__ = ("stream", "conn", "role", "vehicle_id", "opened", "last_rx", "last_tx", "last_ping",
-                 "closed", "groups", "name", "address", "vehicle_tried", "held")
+                 "closed", "groups", "name", "address", "vehicle_tried", "hello_checked", "held")
 
     def __init__(self, stream: Stream, conn: ServerConnection, now: float, name: str, address: str) -> None:
         self.stream = stream
         self.conn = conn
         self.address = address
         self.vehicle_tried: str | None = None   # a known vehicle id this peer's hello named
+        self.hello_checked = False              # its hello got as far as a password look-up
         self.held = False                       # its login answer is being held back (login_guard)
         self.role = ""
         self.vehicle_id = ""
@@ -193,6 +194,7 @@ class OvmsServer:
 
     def _lookup(self, peer: _Peer, vehicle_id: str) -> str | None:
         password = store.vehicle_password(self.db, vehicle_id)
+        peer.hello_checked = True
         peer.vehicle_tried = vehicle_id if password is not None else None
         return password
 
@@ -272,7 +274,9 @@ class OvmsServer:
                     self._from_car(peer, ev.msg, ev.payload)
                 else:
                     self._from_app(peer, ev.msg, ev.payload)
-            elif isinstance(ev, Welcomed) or (isinstance(ev, AuthFailed) and not conn.welcomed):
+            elif isinstance(ev, Welcomed) or (isinstance(ev, AuthFailed) and peer.hello_checked):
+                # A password (or vehicle id) was tried. A refusal that tried none (a server-type
+                # hello) is not a guess: a flood of them from a car's address must not lock it out.
                 self._login_checked(peer, ev)
             elif isinstance(ev, Malformed):
                 log.warning("%s %s sent an unreadable message (%s); ignored", peer.name, peer.vehicle_id,
