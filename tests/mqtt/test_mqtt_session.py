@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -262,3 +263,47 @@ def test_a_broker_that_lost_our_session_still_gets_the_unacknowledged_alert() ->
     s.events()
     out = _online(s, 2.0, session_present=False)
     assert [x.packet_id for x in _publishes(out) if x.qos == 1] == [pub.packet_id]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["alert", "ack", "drop", "reconnect", "tick"]), st.integers(0, 9)),
+                max_size=40))
+def test_no_alert_is_lost_or_confirmed_twice_whatever_the_link_does(steps: list[tuple[str, int]]) -> None:
+    """A broker that acks some publishes and a link that drops at random: after a final good connection
+    every offered alert is confirmed exactly once."""
+    s = _session()
+    t = 0.0
+    wire: list[p.Publish] = []          # QoS 1 publishes the broker has received, not yet acked
+
+    def take(out: bytes) -> None:
+        wire.extend(x for x in _publishes(out) if x.qos == 1)
+
+    take(_online(s))
+    offered: set[int] = set()
+    confirmed: list[object] = []
+    for action, n in steps:
+        t += 1.0
+        if action == "alert" and n not in confirmed:     # an outbox re-offers what is unconfirmed
+            offered.add(n)
+            take(s.send_alert(n, f"alert #{n}", t))
+        elif action == "ack" and wire and s.logged_in:
+            pub = wire.pop(n % len(wire))
+            assert pub.packet_id is not None
+            s.receive_data(p.encode(p.Puback(pub.packet_id)), t)
+        elif action == "drop":
+            s.disconnected("drop")
+            wire.clear()
+        elif action == "reconnect" and not s.logged_in:
+            take(_online(s, t))
+        elif action == "tick":
+            take(s.tick({}, t))
+        confirmed += [i for e in s.events() if isinstance(e, Delivered) for i in e.ids]
+    if not s.logged_in:
+        s.connect(t)
+        take(s.receive_data(p.encode(p.Connack(False, 0)), t))
+    for pub in list(wire):
+        assert pub.packet_id is not None
+        s.receive_data(p.encode(p.Puback(pub.packet_id)), t)
+    confirmed += [i for e in s.events() if isinstance(e, Delivered) for i in e.ids]
+    assert Counter(confirmed) == Counter(offered)     # each once, none lost
+    assert s.in_flight() == ()
