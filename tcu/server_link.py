@@ -37,14 +37,10 @@ from modem.driver.events import (
 )
 from modem.driver.script import Callback, Failed, Ok, Result
 from runtime import Loop, Timer
+from runtime.backoff import Backoff
+from runtime.ratelog import RateLimitedLog
 from tcu import link as L
-from tcu.ovms.car_client import (
-    CarEvent,
-    CarSession,
-    LinkLost,
-    LoggedIn,
-    LoginFailed,
-)
+from tcu.server_session import LinkLost, LoggedIn, LoginFailed, ServerSession
 
 log = logging.getLogger(__name__)
 
@@ -88,41 +84,118 @@ def _ignore(result: Result) -> None:
     pass
 
 
-class LinkDriver:
-    """Supervisor + modem + session on one loop. `start()` powers the link up."""
+# A server that fails while another one is online reconnects on its own back-off (issue 18: each
+# configured server has its own); the link supervisor's ladder is for "no server reachable at all".
+SERVER_RETRY_FIRST = 10.0
+SERVER_RETRY_CAP = 600.0
 
-    def __init__(self, loop: Loop, modem: ModemApi, session: CarSession,
+
+class ServerChannel:
+    """One configured server: its session, its TCP link number, its send chain, timer and back-off."""
+
+    def __init__(self, name: str, session: ServerSession, address_key: str, default_port: int,
+                 backoff: Backoff) -> None:
+        self.name = name
+        self.session = session
+        self.address_key = address_key      # the setting holding `host[:port]`
+        self.default_port = default_port
+        self.backoff = backoff
+        self.conn: int | None = None        # the modem's TCP link number (from the last tcp_connect)
+        self.generation = 0                 # bumps on every (re)connect: stale callbacks are ignored
+        self.tcp_up = False
+        self.connecting = False
+        self.conn_no = 0                    # connection number (the outbox's send positions)
+        self.lines_sent = 0                 # lines written on this connection
+        self.tx = bytearray()               # bytes waiting for the send in flight to finish
+        self.sending = False
+        self.timer: Timer | None = None
+        self.timer_at: float | None = None
+
+    @property
+    def online(self) -> bool:
+        return self.tcp_up and self.session.logged_in
+
+    def drop_tx(self) -> None:
+        self.tx.clear()
+        self.sending = False
+
+
+class LinkDriver:
+    """Supervisor + modem + server sessions on one loop. `start()` powers the link up.
+
+    With one server (the usual case) the supervisor's `tcp → login → online` chain is that server's.
+    With several (`add_server`), `tcp` succeeds when any server's TCP link opens and `login` when any
+    session logs in; a server that fails while another is online is reconnected on its own back-off,
+    and only when none is left does the supervisor hear of it (and climb its ladder)."""
+
+    def __init__(self, loop: Loop, modem: ModemApi, session: ServerSession,
                  settings: Callable[[], Mapping[str, object]],
                  metrics: Callable[[], Mapping[str, object]],
-                 config: L.LinkConfig | None = None) -> None:
+                 config: L.LinkConfig | None = None, *, name: str = "ovms", address_key: str = "server",
+                 default_port: int = 6867) -> None:
         self.loop = loop
         self.modem = modem
-        self.session = session
-        self.settings = settings            # apn, apn_user, apn_password, server (host[:port])
+        self.settings = settings            # apn, apn_user, apn_password, and each server's host[:port]
         self.metrics = metrics
         # The session has its own ping/answer liveness (and its answers prove delivery), so the
         # supervisor's own ping stays off here; an unanswered session ping arrives as SessionStalled.
         cfg = dataclasses.replace(config or L.LinkConfig(), ping_interval=float("inf"))
         self.sup = L.LinkSupervisor(cfg, loop.random("link"))
+        self.channels: list[ServerChannel] = []
         self.on_online: Callable[[], None] = lambda: None
         self.on_offline: Callable[[str], None] = lambda reason: None
-        self.on_session_event: Callable[[CarEvent], None] = lambda ev: None
+        self.on_session_event: Callable[[str, object], None] = lambda name, ev: None
         self.on_sms: Callable[[str, str, float | None], None] = lambda s, t, w: None
         self.on_registration: Callable[[bool], None] = lambda r: None
         self.on_signal: Callable[[float | None], None] = lambda dbm: None
         self.on_network: Callable[[str, str], None] = lambda net_type, provider: None
         self._net_info_at: float | None = None   # last network_info asked (m.net.type/provider)
         self._tick_timer: Timer | None = None
-        self._session_timer: Timer | None = None
-        self._session_timer_at: float | None = None
-        self._generation = 0          # bumps on every TCP (re)connect: stale callbacks are ignored
-        self.conn_no = 0              # server connection number (for the outbox's line positions)
-        self.lines_sent = 0           # lines written on this connection
+        self._tcp_attempt = 0          # the supervisor's current `tcp` step
+        self._tcp_waiting: set[str] = set()
+        self._tcp_reported = True
+        self.conn_base = 0             # added to connection numbers (the unit: boot × 100,000)
         self._gsm_reported = False
-        self.conn: int | None = None  # the server's TCP link number (from the last tcp_connect)
-        self._tx = bytearray()        # session bytes waiting for the send in flight to finish
-        self._sending = False
+        self._log = RateLimitedLog(log, 60.0)
+        self.add_server(name, session, address_key, default_port)
         modem.subscribe(self._on_modem_event)
+
+    def add_server(self, name: str, session: ServerSession, address_key: str, default_port: int) -> ServerChannel:
+        """Another server to report to over its own TCP link (issue 18: OVMS v2 and MQTT at once)."""
+        if any(ch.name == name for ch in self.channels):
+            raise ValueError(f"server {name!r} added twice")  # our bug
+        ch = ServerChannel(name, session, address_key, default_port,
+                           Backoff(first=SERVER_RETRY_FIRST, cap=SERVER_RETRY_CAP,
+                                   rng=self.loop.random(f"server-{name}")))
+        self.channels.append(ch)
+        return ch
+
+    def channel(self, name: str) -> ServerChannel:
+        for ch in self.channels:
+            if ch.name == name:
+                return ch
+        raise KeyError(name)
+
+    # the first server, for callers that know of one only
+    @property
+    def session(self) -> ServerSession:
+        return self.channels[0].session
+
+    @session.setter
+    def session(self, session: ServerSession) -> None:
+        self.channels[0].session = session
+
+    @property
+    def conn(self) -> int | None:
+        return self.channels[0].conn
+
+    @property
+    def conn_no(self) -> int:
+        return self.channels[0].conn_no
+
+    @property
+    def lines_sent(self) -> int:
+        return self.channels[0].lines_sent
 
     # -- lifecycle ------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -130,13 +203,18 @@ class LinkDriver:
         self._tick_timer = self.loop.call_later(1.0, self._tick)
 
     def stop(self) -> None:
-        for t in (self._tick_timer, self._session_timer):
-            if t is not None:
-                t.cancel()
+        if self._tick_timer is not None:
+            self._tick_timer.cancel()
+        for ch in self.channels:
+            if ch.timer is not None:
+                ch.timer.cancel()
 
     @property
     def online(self) -> bool:
-        return self.sup.online and self.session.logged_in
+        return self.sup.online and any(ch.online for ch in self.channels)
+
+    def server_online(self, name: str) -> bool:
+        return self.sup.online and self.channel(name).online
 
     def restart(self, reason: str) -> None:
         """Server or APN settings changed: go back to registration and rebuild GPRS and TCP."""
@@ -151,68 +229,71 @@ class LinkDriver:
             self._gsm_reported = reg
             self.on_registration(reg)
 
-    # -- writing on the session -------------------------------------------------------------------------
+    # -- writing on a session -------------------------------------------------------------------------
     def write(self, data: bytes) -> None:
-        """Bytes from the session (one or more lines) onto TCP."""
-        if data:
-            self.lines_sent += data.count(b"\n")
-            self._tx += data
-            if not self._sending:
-                self._send_next()
-            self._arm_session_timer()
+        """Bytes from the first server's session onto its TCP link."""
+        self.write_to(self.channels[0], data)
 
-    def _send_next(self) -> None:
-        """One send at a time; what the session wrote meanwhile goes in the next one."""
-        if not self._tx or self.conn is None:
-            self._tx.clear()
-            self._sending = False
+    def write_to(self, ch: ServerChannel, data: bytes) -> None:
+        """Bytes from `ch`'s session (one or more lines) onto its TCP link."""
+        if data:
+            ch.lines_sent += data.count(b"\n")
+            ch.tx += data
+            if not ch.sending:
+                self._send_next(ch)
+            self._arm_session_timer(ch)
+
+    def _send_next(self, ch: ServerChannel) -> None:
+        """One send at a time per link; what the session wrote meanwhile goes in the next one."""
+        if not ch.tx or ch.conn is None:
+            ch.drop_tx()
             return
-        chunk = bytes(self._tx)
-        self._tx.clear()
-        self._sending = True
-        gen = self._generation
+        chunk = bytes(ch.tx)
+        ch.tx.clear()
+        ch.sending = True
+        gen = ch.generation
 
         def sent(result: Result) -> None:
-            if gen != self._generation:
+            if gen != ch.generation:
                 return  # the connection it was for is gone; the new one has its own chain
             if isinstance(result, Failed):
-                self._tx.clear()  # SEND FAIL arrives as TcpClosed from the modem
-                self._sending = False
+                ch.drop_tx()  # SEND FAIL arrives as TcpClosed from the modem
                 return
-            self._send_next()
+            self._send_next(ch)
 
-        self.modem.tcp_send(chunk, sent, conn=self.conn)
-
-    def _drop_tx(self) -> None:
-        self._tx.clear()
-        self._sending = False
+        self.modem.tcp_send(chunk, sent, conn=ch.conn)
 
     # -- the tick ---------------------------------------------------------------------------------------
     def _tick(self) -> None:
         self._tick_timer = self.loop.call_later(1.0, self._tick)
         self._run(self.sup.tick(self.loop.time()))
+        if len(self.channels) > 1 and self.sup.state in ("login", "online"):
+            now = self.loop.time()
+            for ch in self.channels:
+                if not ch.tcp_up and not ch.connecting and ch.backoff.ready(now):
+                    self._open(ch, None)
 
-    def _session_tick(self) -> None:
-        self._session_timer = None
-        self._session_timer_at = None
+    def _session_tick(self, ch: ServerChannel) -> None:
+        ch.timer = None
+        ch.timer_at = None
         now = self.loop.time()
-        self.write(self.session.tick(self.metrics(), now))
-        self._drain_session()
-        self._arm_session_timer()
+        self.write_to(ch, ch.session.tick(self.metrics(), now))
+        self._drain_session(ch)
+        self._arm_session_timer(ch)
 
-    def _arm_session_timer(self) -> None:
-        when = self.session.next_deadline()
+    def _arm_session_timer(self, ch: ServerChannel) -> None:
+        when = ch.session.next_deadline()
         if when is None:
             return
-        if self._session_timer is not None and self._session_timer_at is not None and self._session_timer_at <= when:
+        if ch.timer is not None and ch.timer_at is not None and ch.timer_at <= when:
             return
-        if self._session_timer is not None:
-            self._session_timer.cancel()
+        if ch.timer is not None:
+            ch.timer.cancel()
         # +1 ms: CarSession compares `now - last >= interval` but reports `last + interval`; in floating
         # point the first can be false at the second, and a timer exactly at the deadline would spin.
         when = max(when, self.loop.time()) + 1e-3
-        self._session_timer_at = when
-        self._session_timer = self.loop.call_at(when, self._session_tick)
+        ch.timer_at = when
+        ch.timer = self.loop.call_at(when, self._session_tick, ch)
 
     # -- actions ----------------------------------------------------------------------------------------
     def _run(self, actions: list[L.Action]) -> None:
@@ -225,17 +306,62 @@ class LinkDriver:
                 self.loop.call_soon(self.feed, L.StepDone(a.kind, False, "internal error"))
 
     def _step(self, step: str) -> Callback:
-        gen = self._generation
-
         def done(result: Result) -> None:
-            if gen != self._generation and step in ("tcp",):
-                return
             if isinstance(result, Ok):
                 self.feed(L.StepDone(step, True))
             else:
                 self.feed(L.StepDone(step, False, result.reason))
 
         return done
+
+    def _all_down(self, reason: str, close: bool = False) -> None:
+        """Every server's session is over (the bearer or the modem went, or the supervisor closes)."""
+        for ch in self.channels:
+            ch.generation += 1
+            ch.drop_tx()
+            ch.tcp_up = ch.connecting = False
+            ch.session.disconnected(reason)
+            if close and ch.conn is not None:
+                self.modem.tcp_close(_ignore, conn=ch.conn)
+
+    def _open(self, ch: ServerChannel, attempt: int | None) -> None:
+        """Open `ch`'s TCP link; `attempt`: the supervisor's `tcp` step it answers (None: its own retry)."""
+        ch.generation += 1
+        ch.drop_tx()
+        ch.tcp_up = False
+        ch.connecting = True
+        gen = ch.generation
+        host, port = split_server(str(self.settings().get(ch.address_key, "")), ch.default_port)
+
+        def done(result: Result) -> None:
+            if gen != ch.generation:
+                return
+            ch.connecting = False
+            now = self.loop.time()
+            if isinstance(result, Ok):
+                ch.tcp_up = True
+                if attempt is not None and attempt == self._tcp_attempt and not self._tcp_reported:
+                    self._tcp_reported = True
+                    self.feed(L.StepDone("tcp", True))
+                elif self.sup.state in ("login", "online"):
+                    self._login(ch)
+                return
+            if len(self.channels) > 1:
+                delay = ch.backoff.failed(now)
+                self._log.warning(f"tcp-{ch.name}", now, "server %s: TCP failed (%s); again in %.0f s",
+                                  ch.name, result.reason, delay)
+            if attempt is not None and attempt == self._tcp_attempt and not self._tcp_reported:
+                self._tcp_waiting.discard(ch.name)
+                if not self._tcp_waiting:
+                    self._tcp_reported = True
+                    self.feed(L.StepDone("tcp", False, result.reason))
+
+        ch.conn = self.modem.tcp_connect(host, port, done)
+
+    def _login(self, ch: ServerChannel) -> None:
+        ch.conn_no = self.conn_base + (ch.conn_no + 1) % 100_000
+        ch.lines_sent = 0
+        self.write_to(ch, ch.session.connect(self.loop.time()))
 
     def _do(self, a: L.Action) -> None:
         k = a.kind
@@ -284,32 +410,27 @@ class LinkDriver:
             m.gprs_attach(str(s.get("apn", "")), self._step("gprs"), user=str(s.get("apn_user", "")),
                           password=str(s.get("apn_password", "")))
         elif k == "tcp":
-            self._generation += 1
-            self._drop_tx()
-            host, port = split_server(str(s.get("server", "")))
-            self.conn = m.tcp_connect(host, port, self._step("tcp"))
+            self._tcp_attempt += 1
+            self._tcp_reported = False
+            self._tcp_waiting = {ch.name for ch in self.channels}
+            for ch in self.channels:
+                self._open(ch, self._tcp_attempt)
         elif k == "login":
-            self.conn_no += 1
-            self.lines_sent = 0
-            self.write(self.session.connect(self.loop.time()))
+            for ch in self.channels:
+                if ch.tcp_up:
+                    self._login(ch)
         elif k == "ping":
             pass  # the session pings (see __init__)
         elif k == "close_tcp":
-            self._generation += 1
-            self._drop_tx()
-            self.session.disconnected(a.reason or "closing")
-            if self.conn is not None:
-                m.tcp_close(_ignore, conn=self.conn)
+            self._all_down(a.reason or "closing", close=True)
         elif k == "shut_gprs":
-            self._generation += 1
-            self._drop_tx()
-            self.session.disconnected(a.reason or "gprs shut")
+            self._all_down(a.reason or "gprs shut")
             m.gprs_shutdown(_ignore)
         elif k == "soft_reset":
-            self.session.disconnected("modem reset")
+            self._all_down("modem reset")
             m.soft_reset(self._step("soft_reset"))
         elif k == "power_cycle":
-            self.session.disconnected("modem power cycle")
+            self._all_down("modem power cycle")
             if m.can_power_cycle:
                 m.power_cycle(self._step("power_cycle"))
             else:
@@ -320,9 +441,12 @@ class LinkDriver:
             self._net_info_at = self.loop.time()
             m.network_info(self._network_done)
             self.on_online()
-            self._session_tick()
+            for ch in self.channels:
+                if ch.tcp_up:
+                    self._session_tick(ch)
         elif k == "offline":
-            self.session.disconnected(a.reason)
+            for ch in self.channels:
+                ch.session.disconnected(a.reason)
             self.on_offline(a.reason)
         else:  # our bug
             raise ValueError(f"unknown link action {k!r}")
@@ -341,47 +465,85 @@ class LinkDriver:
         self.on_signal(dbm)
 
     # -- session events ---------------------------------------------------------------------------------
-    def _drain_session(self) -> None:
-        for ev in self.session.events():
+    def _others_online(self, ch: ServerChannel) -> bool:
+        return any(o.online for o in self.channels if o is not ch)
+
+    def _others_trying(self, ch: ServerChannel) -> bool:
+        return any((o.tcp_up or o.connecting) for o in self.channels if o is not ch)
+
+    def _channel_lost(self, ch: ServerChannel, reason: str, close: bool) -> None:
+        """`ch` failed while another server is still reachable: it retries on its own back-off."""
+        now = self.loop.time()
+        ch.generation += 1
+        ch.drop_tx()
+        ch.tcp_up = ch.connecting = False
+        ch.session.disconnected(reason)
+        if close and ch.conn is not None:
+            self.modem.tcp_close(_ignore, conn=ch.conn)
+        delay = ch.backoff.failed(now)
+        self._log.warning(f"lost-{ch.name}", now, "server %s: %s; reconnecting in %.0f s", ch.name, reason, delay)
+
+    def _drain_session(self, ch: ServerChannel) -> None:
+        for ev in ch.session.events():
             if isinstance(ev, LoggedIn):
-                self.feed(L.StepDone("login", True))
+                ch.backoff.succeeded()
+                if self.sup.state == "login":
+                    self.feed(L.StepDone("login", True))
             elif isinstance(ev, LoginFailed):
-                self.feed(L.StepDone("login", False, ev.reason))
+                if self._others_online(ch) or (self.sup.state == "login" and self._others_trying(ch)):
+                    self._channel_lost(ch, ev.reason, close=True)
+                else:
+                    self.feed(L.StepDone("login", False, ev.reason))
             elif isinstance(ev, LinkLost):
-                if self.sup.state in ("online", "login"):
+                if self._others_online(ch):
+                    self._channel_lost(ch, ev.reason, close=True)
+                elif self.sup.state in ("online", "login"):
                     self.feed(L.SessionStalled(ev.reason))
-            self.on_session_event(ev)
+            self.on_session_event(ch.name, ev)
 
     # -- modem events ---------------------------------------------------------------------------------
+    def _by_conn(self, conn: int) -> ServerChannel | None:
+        """The server on modem link `conn` (one whose link is open first: link numbers are reused)."""
+        mine = [ch for ch in self.channels if ch.conn == conn]
+        return next((ch for ch in mine if ch.tcp_up or ch.connecting), mine[0] if mine else None)
+
     def _on_modem_event(self, ev: ModemEvent) -> None:
         if isinstance(ev, TcpDataReceived):
-            if ev.conn == self.conn:
-                self._tcp_data(ev.data)
+            ch = self._by_conn(ev.conn)
+            if ch is not None:
+                self._tcp_data(ch, ev.data)
         elif isinstance(ev, ModemActivity):
             self.feed(ev)
         elif isinstance(ev, TcpClosed):
-            if ev.conn == self.conn:
-                self._tx.clear()  # a send in flight fails and ends its chain
-                self.session.disconnected(ev.reason)
-                self._drain_session()
+            ch = self._by_conn(ev.conn)
+            if ch is not None:
+                if self._others_online(ch):
+                    self._channel_lost(ch, ev.reason, close=False)
+                    self._drain_session(ch)
+                    return
+                ch.tx.clear()  # a send in flight fails and ends its chain
+                ch.tcp_up = False
+                ch.session.disconnected(ev.reason)
+                self._drain_session(ch)
                 self.feed(ev)
         elif isinstance(ev, GprsLost):
-            self._tx.clear()
-            self.session.disconnected("gprs lost")
-            self._drain_session()
+            for ch in self.channels:
+                ch.tx.clear()
+                ch.tcp_up = False
+                ch.session.disconnected("gprs lost")
+                self._drain_session(ch)
             self.feed(ev)
         elif isinstance(ev, ModemRebooted):
-            self.session.disconnected("modem rebooted")
+            self._all_down("modem rebooted")
             self.feed(ev)
         elif isinstance(ev, ModemPoweredDown):
-            self.session.disconnected("modem powered down")
+            self._all_down("modem powered down")
             self.feed(ev)
         elif isinstance(ev, ModemSilent):
-            self.session.disconnected("modem silent")
+            self._all_down("modem silent")
             self.feed(ev)
         elif isinstance(ev, PortClosed):
-            self._drop_tx()
-            self.session.disconnected("modem port gone")
+            self._all_down("modem port gone")
             self.feed(ev)
         elif isinstance(ev, PortReopened):
             self.feed(ev)
@@ -391,13 +553,13 @@ class LinkDriver:
         elif isinstance(ev, SmsReceived):
             self.on_sms(ev.sender, ev.text, ev.time.timestamp() if ev.time is not None else None)
 
-    def _tcp_data(self, data: bytes) -> None:
+    def _tcp_data(self, ch: ServerChannel, data: bytes) -> None:
         now = self.loop.time()
         self.sup.handle(L.ServerAlive(), now)
-        out = self.session.receive_data(data, now)
-        self.write(out)
-        self._drain_session()
-        self._arm_session_timer()
+        out = ch.session.receive_data(data, now)
+        self.write_to(ch, out)
+        self._drain_session(ch)
+        self._arm_session_timer(ch)
 
 
 def split_server(server: str, default_port: int = 6867) -> tuple[str, int]:

@@ -36,12 +36,13 @@ from tcu.health import Health, Problem
 from tcu.link import LinkConfig, Transition
 from tcu.metrics import Metrics
 from tcu.outbox import OutboxItem
-from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, Delivered
+from tcu.ovms.car_client import CarSession, CommandRequest
 from tcu.params import ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.restart_memory import ConditionMemory, SmsLedger
 from tcu.server_link import LinkDriver, ModemApi
+from tcu.server_session import Delivered
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
 from tcu.sms_out import ReplySender, SmsTrouble, sms_status
 from tcu.status_file import FILENAME, FORMAT, StatusWriter
@@ -117,6 +118,7 @@ class Unit:
                                link_config)
         self.link.on_online = self._on_online
         self.link.on_offline = self._on_offline
+        self.link.conn_base = self.boot * 100_000   # connection numbers stay unique across restarts
         self.link.on_session_event = self._on_session_event
         self.link.on_sms = self._on_sms
         self.link.on_registration = self._on_registration
@@ -476,7 +478,6 @@ class Unit:
     # -- server delivery ---------------------------------------------------------------------------------------
     def _on_online(self) -> None:
         log.info("server online (connection %d); %d items queued", self.link.conn_no, self.outbox.queued_count())
-        self.link.conn_no = self.boot * 100_000 + self.link.conn_no % 100_000
         self._router_actions(self.router.link_changed(True, self.loop.time()))
         self.pump()
 
@@ -536,7 +537,7 @@ class Unit:
         # info / reply: a push notification
         return self.session.send_alert(item.id, str(data.get("text", "")), now, kind="I")
 
-    def _on_session_event(self, ev: CarEvent) -> None:
+    def _on_session_event(self, server: str, ev: object) -> None:
         if isinstance(ev, Delivered):
             ids = [int(i) for i in ev.ids if isinstance(i, int)]
             if ids:

@@ -18,6 +18,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+# The seam's vocabulary (tcu.server_session), re-exported here: every server session speaks it.
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed
+
 from . import messages as m
 from .connection import (
     NEED_DATA,
@@ -58,25 +61,6 @@ DEFAULT_CAPABILITIES: Final = ("C1-6", "C7", "C10-12", "C15-16", "C18-25", "C40-
 
 # --- events -------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class LoggedIn:
-    """The server's welcome checked out; telemetry starts flowing."""
-
-
-@dataclass(frozen=True)
-class LoginFailed:
-    """Wrong password, unknown vehicle, forged/replayed welcome, or no welcome in time."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class LinkLost:
-    """The session is over (peer closed, bad line, unanswered ping); the firmware reconnects."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
 class CommandRequest:
     """A `C` command from an app: the firmware executes it and calls `reply(cmd, result, text)`."""
 
@@ -89,13 +73,6 @@ class AppsChanged:
     """`Z`: number of interactive apps watching (0 = none)."""
 
     count: int
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """The server has these alert/record ids (acked by `h<ack>` or by the `a` of a later ping)."""
-
-    ids: tuple[Hashable, ...]
 
 
 @dataclass(frozen=True)
