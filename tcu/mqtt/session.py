@@ -29,6 +29,10 @@ LIVENESS_IDLE s without one we send PINGREQ; PING_TIMEOUT s later without any by
 We also send a PINGREQ when we have sent nothing for most of the keep-alive, so the broker (which drops
 a client silent for 1.5 x keep-alive, §3.1.2.10) never drops a healthy unit.
 
+After each CONNACK: SUBSCRIBE to the command topics, the online state `yes`, and the Home Assistant
+discovery configs followed by a PINGREQ whose PINGRESP proves the broker has them; they are sent again
+only when the broker says it lost our session (CONNACK session present 0) or that proof never came.
+
 Metrics: retained, QoS 0, change-only, on OVMS v3's cadence (5 s with ignition on, 10 s charging, 60 s
 awake, 600 s asleep), all of them after each CONNACK (the broker may have lost its retained store).
 A stale metric (per the injected `is_stale`) is not published: a retained topic keeps the last fresh
@@ -135,6 +139,10 @@ class MqttSession:
         self._last_tx = now
         self._ping_at: float | None = None
         self._next_report = now
+        # Discovery configs are static: once a PINGRESP has proven that the broker took them (it handles a
+        # connection's packets in order), a reconnect to a broker that kept our session skips the ~7 KB.
+        self._discovery_stored = False
+        self._discovery_probe = False
 
     # -- connection lifecycle ------------------------------------------------------------------------
     def connect(self, now: float) -> bytes:
@@ -160,6 +168,7 @@ class MqttSession:
         self._drop()
 
     def _drop(self) -> None:
+        self._discovery_probe = False
         self._connected = False
         self.logged_in = False
         self._ping_at = None
@@ -220,7 +229,11 @@ class MqttSession:
                 if p.SUBACK_FAILURE in pkt.return_codes:
                     log.warning("broker refused the command subscription %s (ACL?): commands will not arrive",
                                 self.topics.command_filter)
-        elif isinstance(pkt, p.Pingresp | p.Unsuback):
+        elif isinstance(pkt, p.Pingresp):
+            if self._discovery_probe:
+                self._discovery_probe = False
+                self._discovery_stored = True
+        elif isinstance(pkt, p.Unsuback):
             pass
         else:
             self._lost(f"broker sent a client-only packet {type(pkt).__name__}")
@@ -242,10 +255,15 @@ class MqttSession:
         self._suback_pid = self._new_pid()
         out = bytearray(p.encode(p.Subscribe(self._suback_pid, ((self.topics.command_filter, 1),))))
         out += self._publish(self.topics.connected, b"yes", now, retain=True)
-        if self._discovery:
+        if not pkt.session_present:
+            self._discovery_stored = False      # a broker that lost our session lost its retained store too
+        if self._discovery and not self._discovery_stored:
             for topic, payload in discovery_messages(self.topics, self.vehicle_id, self._firmware,
                                                      self._alert_subtype):
                 out += self._publish(topic, payload, now, retain=True)
+            self._discovery_probe = True
+            self._ping_at = now
+            out += p.encode(p.Pingreq())
         # §4.4: resend unacknowledged publishes, in their order, DUP set on those sent before.
         for pid, entry in list(self._pending.items()):
             pub = entry.publish

@@ -190,7 +190,9 @@ def test_a_retained_command_is_not_run() -> None:
 
 def test_keep_alive_pings_when_the_broker_is_quiet_and_declares_the_link_dead() -> None:
     s = _session()
-    _online(s)
+    out = _online(s)
+    assert _packets(out)[-1] == p.Pingreq()        # proves the discovery burst arrived
+    s.receive_data(p.encode(p.Pingresp()), 0.0)
     s.tick({}, 0.0)                 # the first report after CONNACK
     assert s.next_deadline() == LIVENESS_IDLE
     assert _packets(s.tick({}, LIVENESS_IDLE)) == [p.Pingreq()]
@@ -307,3 +309,23 @@ def test_no_alert_is_lost_or_confirmed_twice_whatever_the_link_does(steps: list[
     confirmed += [i for e in s.events() if isinstance(e, Delivered) for i in e.ids]
     assert Counter(confirmed) == Counter(offered)     # each once, none lost
     assert s.in_flight() == ()
+
+
+def test_discovery_is_sent_again_only_when_the_broker_may_have_lost_it() -> None:
+    def configs(out: bytes) -> int:
+        return sum(x.topic.startswith("homeassistant/") for x in _publishes(out))
+
+    def reset() -> None:
+        s.disconnected("reset")
+        assert isinstance(s.events()[0], LinkLost)
+
+    s = _session()
+    n = configs(_online(s))
+    assert n > 0
+    reset()                                      # before the PINGRESP: not proven stored
+    assert configs(_online(s, 1.0, session_present=True)) == n
+    s.receive_data(p.encode(p.Pingresp()), 1.5)
+    reset()
+    assert configs(_online(s, 2.0, session_present=True)) == 0      # the broker kept our session
+    reset()
+    assert configs(_online(s, 3.0, session_present=False)) == n     # a fresh broker
