@@ -142,14 +142,17 @@ def run_paced(world: object, factor: float, quiet: bool = False) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from tcu import config_cli, state_cli
+    from tcu import config_cli, profile_cli, state_cli
 
     parser = argparse.ArgumentParser(prog="tcu", description="tcu-sim telematics unit firmware")
     sub = parser.add_subparsers(dest="command", required=True)
     add_sim_args(sub.add_parser("sim", help="run the whole simulated world on the virtual clock"))
     config_cli.add_run_args(sub.add_parser("run", help="run the unit on the real clock against real devices"))
     state_cli.add_args(sub.add_parser("state", help="what the unit in a state directory is doing, or why not"))
+    profile_cli.add_args(sub.add_parser("profile", help="vehicle profiles: new from a DBC, check, decode a trace"))
     args = parser.parse_args(argv)
+    if args.command == "profile":
+        return profile_cli.cmd_profile(args)
     if args.command == "sim":
         return cmd_sim(args)
     if args.command == "state":
