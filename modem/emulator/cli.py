@@ -95,7 +95,10 @@ def serve(args: argparse.Namespace) -> int:
         weather=weather,
         gnss=gnss,
         dialect=args.dialect,
+        log_mux=args.log_mux,
     )
+    if args.log_mux:  # the frame trace is asked for by name: show it whatever --log-level says
+        logging.getLogger("modem.emulator.mux").setLevel(logging.INFO)
     control_path = args.control or default_control_path(args.link)
     control = ControlServer(loop, modem, control_path)
     endpoints: list[PtyEndpoint] = []
@@ -220,6 +223,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="attach the pty at power-on, so the client sees the boot (default: boot and register "
         "first, then print the pty path and 'vmodem: ready')",
+    )
+    p.add_argument(
+        "--log-mux",
+        action="store_true",
+        help="after AT+CMUX, log every 07.10 frame decoded and sent (DLCI, type, length, FCS ok) "
+        "and every frame discarded (why)",
     )
     add_args(p)
 

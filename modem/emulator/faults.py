@@ -34,6 +34,10 @@ FAULT_KINDS: dict[str, str] = {
     "until a mode toggle (AT+CNMP) or a reset",
     "no-service-online": "+CPSI: NO SERVICE,Online with good signal, not registered, until a mode toggle or reset",
     "netopen-fail": "the data network closes (+CIPEVENT) and AT+NETOPEN fails until AT+NETCLOSE",
+    # Under the 07.10 multiplexer (AT+CMUX; modem/emulator/mux_serve.py).
+    "mux-corrupt": "bits flip in the multiplexer frames the modem sends (bad FCS, lost flags)",
+    "mux-stall": "the multiplexer stops answering: frames in are ignored, nothing goes out",
+    "mux-reboot": "the modem reboots under the multiplexer: RDY in plain text, the line is plain AT (one-shot)",
 }
 
 ONE_SHOT = frozenset({"reboot", "brownout"})

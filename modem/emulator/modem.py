@@ -11,8 +11,9 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from modem.emulator.dialects import Dialect
-from modem.emulator.events import SmsOut, TcpClose, TcpConnect, TcpSend
+from modem.emulator.events import Action, MuxStart, SmsOut, TcpClose, TcpConnect, TcpSend
 from modem.emulator.interpreter import Interpreter
+from modem.emulator.mux_serve import MuxServer
 from modem.emulator.network import SentSms, VirtualNetwork
 from modem.emulator.timing import Timing, timing_named
 from modem.emulator.weather import Weather
@@ -41,6 +42,7 @@ class VirtualModem:
         powered: bool = True,
         name: str | None = None,
         dialect: str | Dialect = "sim800",
+        log_mux: bool = False,
     ) -> None:
         self.loop = loop
         self.network = network or VirtualNetwork(loop)
@@ -66,6 +68,10 @@ class VirtualModem:
         self._timer: Timer | None = None
         self._timer_when: float | None = None
         self._tcp: dict[int, Stream] = {}
+        # AT+CMUX: the multiplexer on the serial line, and which channel opened each TCP link
+        self.mux: MuxServer | None = None
+        self.log_mux = log_mux
+        self._owners: dict[int, Interpreter] = {}
         self._closed = False
         self.network.smsc.register(self)
         self.weather = Weather(weather) if isinstance(weather, str | dict) else weather
@@ -102,6 +108,10 @@ class VirtualModem:
         """Write what the interpreter said, do what it asked, sleep until its next deadline."""
         if self._closed:
             return
+        if self.mux is not None and self.interp.settings.cmux is None:
+            # rebooted (or closed down) under the multiplexer: the serial line is plain AT again
+            mux, self.mux = self.mux, None
+            mux.close("the modem left multiplexer mode")
         for _ in range(100):
             out = self.interp.take_output()
             actions = self.interp.take_actions()
@@ -121,7 +131,29 @@ class VirtualModem:
         if when is not None:
             self._timer = self.loop.call_at(when, self._on_timer)
 
+    def do_action(self, act: Action, origin: Interpreter) -> None:
+        """An action of a multiplexer channel's interpreter; a TCP link it opens stays its own."""
+        if isinstance(act, TcpConnect):
+            self._owners[act.conn_id] = origin
+        self._do(act)
+
+    def _owner(self, conn_id: int) -> Interpreter:
+        owner = self._owners.get(conn_id)
+        if owner is None or self.mux is None or not self.mux.serves(owner):
+            return self.interp
+        return owner
+
+    def _pump_owner(self, owner: Interpreter) -> None:
+        self._pump()
+        if self.mux is not None and owner is not self.interp:
+            self.mux.pump(owner)
+
     def _do(self, act: Any) -> None:
+        if isinstance(act, MuxStart):
+            if self.mux is None and self.stream is not None:
+                serial, self.stream = self.stream, None
+                self.mux = MuxServer(self, serial, act, log_frames=self.log_mux)
+            return
         if isinstance(act, TcpConnect):
             self._connect(act)
         elif isinstance(act, TcpSend):
@@ -146,18 +178,21 @@ class VirtualModem:
                     lambda: self._tcp_event("closed", conn_id, b""),
                 )
             log.info("%s: TCP %s:%d -> %s", self.name, act.host, act.port, error or "connected")
-            self.interp.tcp_connected(conn_id, stream is not None, error, self.loop.time())
-            self._pump()
+            owner = self._owner(conn_id)
+            owner.tcp_connected(conn_id, stream is not None, error, self.loop.time())
+            self._pump_owner(owner)
 
         self.network.connect(act.host, act.port, done)
 
     def _tcp_event(self, kind: str, conn_id: int, data: bytes) -> None:
+        owner = self._owner(conn_id)
         if kind == "data":
-            self.interp.tcp_data(conn_id, data, self.loop.time())
+            owner.tcp_data(conn_id, data, self.loop.time())
         else:
             self._tcp.pop(conn_id, None)
-            self.interp.tcp_closed(conn_id, self.loop.time())
-        self._pump()
+            self._owners.pop(conn_id, None)
+            owner.tcp_closed(conn_id, self.loop.time())
+        self._pump_owner(owner)
 
     # ------------------------------------------------------------------ the SMSC's side
     def receive_sms(self, parts: list[SmsDeliver]) -> None:
@@ -176,6 +211,8 @@ class VirtualModem:
 
     def fault(self, kind: str, duration: float | None = None) -> None:
         """Start a fault (see FAULT_KINDS) for `duration` seconds, or until cleared."""
+        if kind == "mux-reboot":  # a reboot while multiplexed: the host meets RDY in plain text
+            kind = "reboot"
         self.interp.fault(kind, duration, self.loop.time())
         self._pump()
 
@@ -211,6 +248,7 @@ class VirtualModem:
         self.interp.tick(self.loop.time())
         status = self.interp.status()
         status["tcp_open"] = len(self._tcp)
+        status["mux"] = sorted([1, *self.mux.channels]) if self.mux is not None else None
         status["outbox"] = len(self.outbox)
         return status
 

@@ -200,7 +200,7 @@ MISC = [
     ("AT+IPR?", "\r\n+IPR: 115200\r\n\r\nOK\r\n"),
     ("AT&W", "\r\nOK\r\n"),
     ("AT+CCID", "\r\n89001018560312345670\r\n\r\nOK\r\n"),
-    ("AT+CMUX=0", "\r\nERROR\r\n"),  # the 07.10 multiplexer is not emulated (coverage table)
+    ("AT+CMUX=1", "\r\nERROR\r\n"),  # 07.10 advanced option: not on a SIM800 (basic only; tests/cmux)
     ("AT+GCAP", "\r\n+GCAP: +CGSM\r\n\r\nOK\r\n"),
     ("AT+GMI", "\r\nSIMCOM_Ltd\r\n\r\nOK\r\n"),
     ("AT+GMM", "\r\nSIMCOM_SIM800\r\n\r\nOK\r\n"),

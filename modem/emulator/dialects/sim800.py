@@ -10,6 +10,7 @@ from __future__ import annotations
 from modem.emulator import (  # noqa: F401
     commands_basic,
     commands_bearer,
+    commands_cmux,
     commands_gnss,
     commands_http,
     commands_network,
