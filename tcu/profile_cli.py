@@ -224,16 +224,16 @@ def _plot(plt: Any, events: list[Event], units: dict[str, str], path: Path, titl
 # (metric, pattern over the signal name, bool metric?) — the signals most likely to matter, best first.
 GUESSES: tuple[tuple[str, str, bool], ...] = (
     ("v.b.soc", r"soc(?!k)|state_?of_?charge|chargelevel|batt.*level", False),
-    ("v.p.speed", r"veh\w*spe?e?d|vehicle_?speed|^speed$|\bspeed\b|_kph$|kmh", False),
-    ("v.p.odometer", r"odo", False),
-    ("v.b.voltage", r"(pack|hv|batt|bms)\w*volt|volt\w*(pack|hv|batt)", False),
-    ("v.b.current", r"(pack|hv|batt|bms)\w*(curr|amp)|(curr|amp)\w*(pack|hv|batt)", False),
+    ("v.p.speed", r"veh\w*spe?e?d|vehicle_?speed|^speed$|\bspeed\b|_kph$|kmh|v_signal|geschw", False),
+    ("v.p.odometer", r"odo|kilometerstand|mileage", False),
+    ("v.b.voltage", r"(pack|hv|batt|bms)\w*(volt|spannung)|(volt|spannung)\w*(pack|hv|batt)", False),
+    ("v.b.current", r"(pack|hv|batt|bms)\w*(curr|amp|strom)|(curr|amp|strom)\w*(pack|hv|batt)", False),
     ("v.b.temp", r"(pack|batt|bms|cell)\w*temp", False),
-    ("v.b.range.est", r"range|dte|dist\w*empty|remain\w*dist", False),
-    ("v.e.temp", r"ambient|outside\w*temp|amb\w*temp|out_?temp", False),
+    ("v.b.range.est", r"range|(^|_)dte(_|$)|dist\w*empty|remain\w*dist|reichweite", False),
+    ("v.e.temp", r"ambient|outside\w*temp|amb\w*temp|out_?temp|aussen_?temp", False),
     ("v.e.gear", r"gear|prnd|selector", False),
     ("v.e.locked", r"lock", True),
-    ("v.e.handbrake", r"park\w*brake|handbrake|epb", True),
+    ("v.e.handbrake", r"park\w*brake|handbrake|handbremse|epb_?status", True),
     ("v.d.fl", r"door\w*(fl|front_?left|drv|driver)|(fl|drv|driver)\w*door", True),
     ("v.d.fr", r"door\w*(fr|front_?right|pass|ast)|(fr|pass|ast)\w*door", True),
     ("v.d.rl", r"door\w*(rl|rear_?left)|(rl|rear_?left)\w*door", True),
@@ -244,12 +244,16 @@ GUESSES: tuple[tuple[str, str, bool], ...] = (
     ("v.b.12v.voltage", r"(12v|lv|aux)\w*volt|volt\w*(12v|lv|aux)", False),
     ("v.vin", r"\bvin|vin_|vin\d", False),
 )
-UNIT_HINTS = {"v.p.speed": ("km/h", "kph", "kmh", "mph"), "v.b.voltage": ("v",), "v.b.current": ("a",),
-              "v.b.soc": ("%",)}
+# Integrity and housekeeping signals are never a metric.
+NOT_METRICS = re.compile(r"crc|checksum|counter|(^|_)bz(_|$)|qbit|qualifier|fehler|error|fault|_alt$", re.I)
+UNIT_HINTS = {"v.p.speed": ("km/h", "kph", "kmh", "mph", "unit_kilometerperhour"),
+              "v.b.voltage": ("v", "unit_volt"), "v.b.current": ("a", "unit_amper"), "v.b.soc": ("%", "unit_percent")}
 
 
 def _guess(signal: str, unit: str) -> str | None:
     name = signal.lower()
+    if NOT_METRICS.search(name):
+        return None
     for metric, pattern, _ in GUESSES:
         if re.search(pattern, name):
             hints = UNIT_HINTS.get(metric)
