@@ -15,8 +15,9 @@ It has the shape of the OVMS v2 `CarSession`, so the firmware's server seam driv
     out = s.respond(ref, text, now)   # QoS 1 on <prefix>client/<id>/response/<n> for TextCommand(ref, ...)
     out = s.close(now)                # clean goodbye: online state `no`, DISCONNECT
 
-The event types LoggedIn, LoginFailed, LinkLost and Delivered are the OVMS v2 session's (one type per
-fact); `TextCommand` is MQTT's own: a command line for the same interpreter as SMS and server command 7.
+It implements the server seam `tcu.server_session.ServerSession` and speaks its events (one type per
+fact): LoggedIn, LoginFailed, LinkLost, Delivered and TextCommand, a command line for the same
+interpreter as SMS and server command 7, whose `ref` is `<client>/<n>` from the command topic.
 
 Delivery (issue 18): a QoS 1 PUBLISH stays in flight, across connections, until the broker's PUBACK;
 after a reconnect every unacknowledged one is sent again with DUP set (MQTT §4.4). The session takes an
@@ -51,7 +52,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from tcu.ovms.car_client import Delivered, LinkLost, LoggedIn, LoginFailed
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, ServerSession, TextCommand
 
 from . import packets as p
 from .discovery import discovery_messages
@@ -71,15 +72,6 @@ UPDATE_CHARGING: Final = 10.0
 UPDATE_AWAKE: Final = 60.0
 UPDATE_IDLE: Final = 600.0
 _RECENT_COMMANDS: Final = 64        # (client, ref) remembered to drop a DUP redelivery
-
-
-@dataclass(frozen=True)
-class TextCommand:
-    """A command line an app published on `<prefix>client/<client>/command/<n>`; `ref` is `<client>/<n>`,
-    what `respond` needs to answer on `<prefix>client/<client>/response/<n>`."""
-
-    ref: str
-    text: str
 
 
 MqttEvent = LoggedIn | LoginFailed | LinkLost | Delivered | TextCommand
@@ -416,3 +408,8 @@ class MqttSession:
             return min(self._next_report, self._ping_at + PING_TIMEOUT)
         return min(self._next_report, self._last_rx + LIVENESS_IDLE,
                    self._last_tx + self._keep_alive * TX_PING_FRACTION)
+
+
+def _is_a_server_session(s: MqttSession) -> ServerSession:
+    """Never called: mypy (`make lint`) checks here that MqttSession satisfies the seam's Protocol."""
+    return s

@@ -20,8 +20,8 @@ import pytest
 
 from runtime import RealLoop, Stream, Timer
 from tcu.mqtt import packets as p
-from tcu.mqtt.session import MqttEvent, MqttSession, TextCommand
-from tcu.ovms.car_client import Delivered, LinkLost, LoggedIn, LoginFailed
+from tcu.mqtt.session import MqttEvent, MqttSession
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, TextCommand
 
 # /usr/sbin is not on every user's PATH
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"

@@ -17,9 +17,8 @@ from tcu.mqtt.session import (
     UPDATE_IDLE,
     UPDATE_ON,
     MqttSession,
-    TextCommand,
 )
-from tcu.ovms.car_client import Delivered, LinkLost, LoggedIn, LoginFailed
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, TextCommand
 
 PREFIX = "ovms/owner/CAR1/"
 
