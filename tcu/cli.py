@@ -150,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     config_cli.add_run_args(sub.add_parser("run", help="run the unit on the real clock against real devices"))
     state_cli.add_args(sub.add_parser("state", help="what the unit in a state directory is doing, or why not"))
     profile_cli.add_args(sub.add_parser("profile", help="vehicle profiles: new from a DBC, check, decode a trace"))
+    from tcu.service import cli as service_cli  # `tcu service install|uninstall` (systemd, issue 17)
+    service_cli.add_args(sub.add_parser("service", help="install or remove the systemd service (Raspberry Pi)"))
     args = parser.parse_args(argv)
     if args.command == "profile":
         return profile_cli.cmd_profile(args)
@@ -157,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_sim(args)
     if args.command == "state":
         return state_cli.cmd_state(args)
+    if args.command == "service":
+        return service_cli.cmd_service(args)
     return config_cli.cmd_run(args)
 
 
