@@ -151,6 +151,7 @@ class LinkDriver:
         self.on_network: Callable[[str, str], None] = lambda net_type, provider: None
         self._net_info_at: float | None = None   # last network_info asked (m.net.type/provider)
         self._tick_timer: Timer | None = None
+        self.ticked_at: float | None = None   # the supervisor's last completed tick (systemd watchdog)
         self._tcp_attempt = 0          # the supervisor's current `tcp` step
         self._tcp_waiting: set[str] = set()
         self._tcp_reported = True
@@ -267,6 +268,7 @@ class LinkDriver:
     def _tick(self) -> None:
         self._tick_timer = self.loop.call_later(1.0, self._tick)
         self._run(self.sup.tick(self.loop.time()))
+        self.ticked_at = self.loop.time()
         if len(self.channels) > 1 and self.sup.state in ("login", "online"):
             now = self.loop.time()
             for ch in self.channels:
