@@ -16,8 +16,8 @@ It has the shape of the OVMS v2 `CarSession`, so the firmware's server seam driv
     out = s.close(now)                # clean goodbye: online state `no`, DISCONNECT
 
 It implements the server seam `tcu.server_session.ServerSession` and speaks its events (one type per
-fact): LoggedIn, LoginFailed, LinkLost, Delivered and TextCommand, a command line for the same
-interpreter as SMS and server command 7, whose `ref` is `<client>/<n>` from the command topic.
+fact): LoggedIn, LoginFailed, LinkLost and Delivered; MQTT adds `TextCommand`, a command line for the
+same interpreter as SMS and server command 7, whose `ref` (`<client>/<n>`) `respond` answers.
 
 Delivery (issue 18): a QoS 1 PUBLISH stays in flight, across connections, until the broker's PUBACK;
 after a reconnect every unacknowledged one is sent again with DUP set (MQTT §4.4). The session takes an
@@ -52,7 +52,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, ServerSession, TextCommand
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, ServerSession
 
 from . import packets as p
 from .discovery import discovery_messages
@@ -72,6 +72,15 @@ UPDATE_CHARGING: Final = 10.0
 UPDATE_AWAKE: Final = 60.0
 UPDATE_IDLE: Final = 600.0
 _RECENT_COMMANDS: Final = 64        # (client, ref) remembered to drop a DUP redelivery
+
+
+@dataclass(frozen=True)
+class TextCommand:
+    """A command line an app published on `<prefix>client/<client>/command/<n>`, for the same interpreter
+    as SMS and OVMS server command 7; `ref` is `<client>/<n>`, which `respond` answers."""
+
+    ref: str
+    text: str
 
 
 MqttEvent = LoggedIn | LoginFailed | LinkLost | Delivered | TextCommand

@@ -20,8 +20,8 @@ import pytest
 
 from runtime import RealLoop, Stream, Timer
 from tcu.mqtt import packets as p
-from tcu.mqtt.session import MqttEvent, MqttSession
-from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, TextCommand
+from tcu.mqtt.session import MqttEvent, MqttSession, TextCommand
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed
 
 # /usr/sbin is not on every user's PATH
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
@@ -345,6 +345,7 @@ def test_a_broker_killed_mid_publish_loses_no_qos1_alert(broker: Broker) -> None
         link.write(link.session.send_alert("a2", "in flight #T2", loop.time()))
         loop.run_for(0.3)
         link.reconnect = False
+        sub.subscribed.clear()        # set again only when the checker has resubscribed to the new broker
         broker.kill()
         run_until(loop, lambda: any(isinstance(e, LinkLost) for e in link.events))
         assert "a2" not in _delivered(link)

@@ -17,8 +17,9 @@ from tcu.mqtt.session import (
     UPDATE_IDLE,
     UPDATE_ON,
     MqttSession,
+    TextCommand,
 )
-from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, TextCommand
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed
 
 PREFIX = "ovms/owner/CAR1/"
 
