@@ -32,11 +32,14 @@ class Ok(Generic[T]):
 
 @dataclass(frozen=True)
 class Failed:
-    """Why an operation failed. `final` is the modem's answer if it gave one; `timeout` if it gave none."""
+    """Why an operation failed. `final` is the modem's answer if it gave one; `timeout` if it gave none.
+    `outcome_unknown`: the modem finished a command whose final result line noise garbled: it may have
+    done its work (an SMS may have gone), so the caller must not take this as "nothing happened"."""
 
     reason: str
     final: Final | None = None
     timeout: bool = False
+    outcome_unknown: bool = False
 
 
 Result = Ok[Any] | Failed
