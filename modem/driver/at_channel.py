@@ -25,7 +25,10 @@ tail, e.g. `\\xff\\xffRDY`); a partial line, data payload or `+CMT` body that st
 flushed after `partial_timeout`; a silent modem gives `Timeout` and the next command goes out. A
 prompt command whose `> ` does not come within `prompt_timeout` (6 s; noise ate it) is cancelled
 with ESC and fails at once (`Timeout(prompt_lost=True)`; a fixed-length CIPSEND sends its payload
-instead), and `> ` behind noise on its line is still recognised. A URC whose
+instead), and `> ` behind noise on its line is still recognised. A long command whose final noise
+garbled is not waited out: after a garbled line and `PROBE_AFTER` s of quiet a plain `AT` is written,
+and its OK resolves the command (`Timeout(final_lost=True)`: outcome unknown; a success if its
+information response came). A URC whose
 type `resets` (a reboot, a power-down) aborts the in-flight command and every queued one (`Aborted`):
 the modem they were meant for is gone, and e.g. a queued CIPSEND must not reach a freshly booted modem.
 
@@ -34,6 +37,7 @@ This parser is the driver's own; it must never share code with the virtual modem
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import logging
 import re
@@ -61,6 +65,20 @@ PROMPT_TIMEOUT = 6.0
 # After ESC the modem answers the cancel (OK); the next command waits for that answer (a real SIM800
 # gives it in milliseconds) or this long, so the answer is never taken for the next command's final.
 CANCEL_WAIT = 2.0
+# A garbled final of a long command (`SHUT OK` with a byte dropped, CIICR's `ERROR` behind noise) used to
+# hold the channel for the command's whole answer time (65-90 s, issue 12). After a garbled line and this
+# long without a byte, a plain `AT` is written: V.250 §5.2 has the modem answer one command line at a
+# time, in order, so the probe's `OK` proves the command before it has ended. Only commands whose own
+# answer time is longer than PROBE_MIN_TIMEOUT are probed (a short one simply times out soon), never a
+# prompt command still waiting for `> ` (the AT would be taken as its payload), and never one that answers
+# OK before its real final (CIPSTART: a SIM800 still connecting answers `AT` with OK, which proves nothing).
+PROBE_AFTER = 2.0
+PROBE_MIN_TIMEOUT = 15.0
+MAX_PROBES = 3  # a probe's own OK can be garbled too; after this many the command's timeout rules
+# A command that ends in plain `OK` (CIICR) and was probed: a first OK may be its own (the modem was still
+# busy and answers the probe right after) or the probe's. A second OK within this long says the first was
+# the command's own; none says its final was the garbled line.
+PROBE_SETTLE = 1.0
 
 _seq = itertools.count(1)
 
@@ -169,11 +187,16 @@ class Timeout:
 
     `prompt_lost`: a prompt command got no `> ` within `prompt_timeout`; the channel cancelled the
     input with ESC, nothing was sent, and the caller may simply retry.
+    `final_lost`: the command's final result was garbled by line noise, and a probe `AT` answered OK, so
+    the modem has finished it: whether it did its work is unknown (`lines` may tell, e.g. `+CMGS: <mr>`).
+    The caller decides: an idempotent step is repeated or its state queried; a non-idempotent one (an
+    SMS, TCP data) must not be repeated blindly.
     """
 
     command: Command
     lines: tuple[str, ...] = ()
     prompt_lost: bool = False
+    final_lost: bool = False
 
 
 @dataclass(frozen=True)
@@ -259,6 +282,16 @@ def parse_final(line: str, command: Command | None = None) -> Final | None:
     return None
 
 
+_FINAL_WORDS = ("OK", "ERROR", "+CME ERROR:", "+CMS ERROR:")
+
+
+def _near_final(line: str, command: Command) -> bool:
+    """A line that may be a final result mangled by noise (`O`, `SHUT O`, `ERRR`, `SHUTOK`)."""
+    literal = tuple(p for p in command.finals + command.fail_finals if re.escape(p) == p.replace(" ", "\\ "))
+    words = _FINAL_WORDS + literal
+    return any(difflib.SequenceMatcher(None, line, w).ratio() >= 0.6 for w in words)
+
+
 def _is_control(b: int) -> bool:
     return (b < 0x20 and b != 0x09) or b == 0x7F
 
@@ -277,6 +310,21 @@ class _InFlight:
     echo_seen: bool = False
     saw_ok: bool = False
     prompt_done: bool = False
+    suspect_at: float | None = None  # when a garbled line (maybe the final) last came: probe after a quiet spell
+    probes: int = 0  # probe `AT`s written for this command
+    probe_oks: int = 0  # OKs seen since the first probe
+    settle_until: float | None = None  # plain-OK command: waiting for a second OK (see PROBE_SETTLE)
+
+    def probe_at(self, last_rx: float | None) -> float | None:
+        """When the next probe `AT` is due (None: no probe wanted)."""
+        if self.suspect_at is None or self.probes >= MAX_PROBES or self.settle_until is not None:
+            return None
+        return max(self.suspect_at, last_rx or 0.0) + PROBE_AFTER
+
+    def probeable(self) -> bool:
+        cmd = self.command
+        return (cmd.timeout > PROBE_MIN_TIMEOUT and cmd.ok_is_final
+                and not (cmd.prompt and not self.prompt_done))
 
 
 class ATChannel:
@@ -306,6 +354,7 @@ class ATChannel:
         self.prompt_timeout = PROMPT_TIMEOUT
         self.cancel_wait = CANCEL_WAIT
         self._cancel_until: float | None = None  # ESC written: the queue waits for its answer until then
+        self._owed = 0  # answers still owed to ESC / probe `AT`s: the queue waits for them until _cancel_until
 
     # -- public ------------------------------------------------------------------------------
     @property
@@ -352,19 +401,31 @@ class ATChannel:
         return out
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self._inflight.deadline if self._inflight else None,
-                             self._partial_deadline, self._cancel_until) if t is not None]
+        inf = self._inflight
+        times = [t for t in (inf.deadline if inf else None, self._partial_deadline, self._cancel_until,
+                             inf.probe_at(self.last_rx) if inf else None, inf.settle_until if inf else None)
+                 if t is not None]
         return min(times) if times else None
 
     def tick(self, now: float) -> None:
         """Fire what is due: partial-data flush, then the in-flight command's timeout."""
         if self._partial_deadline is not None and now >= self._partial_deadline:
             self._partial_deadline = None
-            self._flush_partial()
+            self._flush_partial(now)
         if self._cancel_until is not None and now >= self._cancel_until:
             self._cancel_until = None  # no answer to ESC: the modem was not at a prompt after all
+            self._owed = 0
             self._start_next(now)
         inf = self._inflight
+        if inf is not None and inf.settle_until is not None and now >= inf.settle_until:
+            self._final_lost(inf, now)  # one OK and no second: it was the probe's
+            return
+        probe_at = inf.probe_at(self.last_rx) if inf is not None else None
+        if inf is not None and probe_at is not None and now >= probe_at and now < inf.deadline:
+            inf.probes += 1
+            inf.suspect_at = now
+            self._out += b"AT\r"
+            log.info("final result of %r garbled? probing with AT (%d)", inf.command.shown, inf.probes)
         if inf is not None and now >= inf.deadline and inf.command.prompt and not inf.prompt_done:
             self._prompt_lost(inf, now)
         elif inf is not None and now >= inf.deadline:
@@ -374,6 +435,7 @@ class ATChannel:
                 self._out += ESC  # spec §1: leaves a `> ` prompt we may have missed; harmless otherwise
             self._echo_expect = b""
             self._emit(Timeout(inf.command, tuple(inf.lines)))
+            self._owe(inf.probes, now)
             self._start_next(now)
 
     def abort(self, reason: str, now: float) -> Command | None:
@@ -405,6 +467,38 @@ class ATChannel:
     # -- internals ---------------------------------------------------------------------------
     def _emit(self, ev: Event) -> None:
         self._events.append(ev)
+
+    def _owe(self, answers: int, now: float) -> None:
+        """`answers` results (to probe `AT`s) may still come: the next command waits for them a while, so
+        a late `OK` is never taken for its final."""
+        if answers > 0:
+            self._owed += answers
+            self._cancel_until = now + self.cancel_wait
+
+    def _suspect(self, now: float) -> None:
+        """A garbled line came while a command waits: it may have been the final; probe if none follows."""
+        inf = self._inflight
+        if inf is not None and inf.probeable():
+            inf.suspect_at = now
+
+    def _final_lost(self, inf: _InFlight, now: float) -> None:
+        """A probe's OK proved the modem idle, and the command's final was never read.
+
+        If the command's information response came (`+CMGS: <mr>`, `+CSQ: ...`), the command succeeded:
+        TS 27.007 §4.2 / TS 27.005 §3.5.1 give information responses only before `OK` (an error is the
+        final result code alone). Else the outcome is unknown (`Timeout(final_lost=True)`)."""
+        cmd = inf.command
+        if cmd.prefixes and any(line.startswith(cmd.prefixes) for line in inf.lines):
+            log.info("final result of %r lost in line noise; its answer came, so it succeeded", cmd.shown)
+            self._finish(Final("OK", FinalKind.OK), now)
+            return
+        self._inflight = None
+        self._echo_expect = b""
+        log.warning("final result of %r lost in line noise (the modem answered a probe AT); outcome unknown",
+                    inf.command.shown)
+        self._emit(Timeout(inf.command, tuple(inf.lines), final_lost=True))
+        self._owe(inf.probes - inf.probe_oks, now)
+        self._start_next(now)
 
     def _start_next(self, now: float) -> None:
         if self._inflight is not None or not self._queue or self._cancel_until is not None:
@@ -450,6 +544,7 @@ class ATChannel:
             if m:
                 self.echo = m.group(1) == "1"
         self._emit(Response(inf.command, tuple(inf.lines), final))
+        self._owe(inf.probes - inf.probe_oks, now)
         self._start_next(now)
 
     def _reset_framing(self) -> None:
@@ -463,7 +558,7 @@ class ATChannel:
     def _has_partial(self) -> bool:
         return bool(self._buf) or self._ipd_left > 0 or self._body_for is not None
 
-    def _flush_partial(self) -> None:
+    def _flush_partial(self, now: float) -> None:
         if self._ipd_left > 0:
             log.warning("%s payload cut short: %d of %d bytes", self._ipd_header, len(self._ipd_data),
                         len(self._ipd_data) + self._ipd_left)
@@ -484,9 +579,16 @@ class ATChannel:
                     self._emit(Garbage(head[:-1]))
                 self._buf.clear()
                 self._on_prompt(inf)
+        if self._buf and inf is not None:
+            # A final whose CR LF noise ate (`OK` and then nothing): nothing else will end that line.
+            text = bytes(self._buf).decode("ascii", "replace").strip()
+            if text and parse_final(text, inf.command) is not None:
+                self._buf.clear()
+                self._on_line(text, now)
         if self._buf:
             self._emit(Garbage(bytes(self._buf)))
             self._buf.clear()
+            self._suspect(now)
         self._after_cr = False
         self._echo_expect = b""
 
@@ -604,6 +706,20 @@ class ATChannel:
         if self.echo and cmd.payload:
             self._echo_expect = cmd.payload
 
+    def _probe_answered(self, inf: _InFlight, now: float) -> None:
+        """An OK while probe `AT`s are out. The modem answers in order, so the command's own final (if it
+        was not the garbled line) came first. A command that never ends in plain OK (`SHUT OK`, `SEND OK`):
+        this OK is a probe's, and the command's final was lost. One that does (CIICR): see PROBE_SETTLE."""
+        inf.probe_oks += 1
+        cmd = inf.command
+        if cmd.finals or cmd.fail_finals:
+            self._final_lost(inf, now)
+        elif inf.settle_until is None:
+            inf.settle_until = now + PROBE_SETTLE
+        else:  # a second OK: the first one was the command's own
+            inf.probe_oks -= 1
+            self._finish(Final("OK", FinalKind.OK), now)
+
     def _on_raw_line(self, raw: bytes, now: float) -> None:
         # Salvage the clean tail after noise: `\xff\x00RDY` is garbage followed by a real RDY.
         start = max((i + 1 for i, b in enumerate(raw) if _is_control(b)), default=0)
@@ -615,6 +731,7 @@ class ATChannel:
                 start += exc.end
         if start:
             self._emit(Garbage(raw[:start]))
+            self._suspect(now)
         if line:
             self._on_line(line, now)
 
@@ -622,6 +739,8 @@ class ATChannel:
         inf = self._inflight
         if inf is not None:
             cmd = inf.command
+            if inf.probes and line.upper() == "AT":
+                return  # the echo of our probe (echo still on)
             if not inf.echo_seen and not inf.lines and line.upper() == cmd.text.upper():
                 inf.echo_seen = True
                 self.echo = True
@@ -632,6 +751,9 @@ class ATChannel:
                     self._body_for, self._body_is_urc = line, False
                 return
             final = parse_final(line, cmd)
+            if final is not None and inf.probes and final.kind is FinalKind.OK:
+                self._probe_answered(inf, now)
+                return
             if final is not None:
                 if final.kind is FinalKind.OK and not cmd.ok_is_final:
                     inf.saw_ok = True
@@ -644,8 +766,11 @@ class ATChannel:
                 self._finish(final, now)
                 return
         elif self._cancel_until is not None and parse_final(line) is not None:
-            self._cancel_until = None  # the modem answered the ESC: it is back in command mode
-            self._start_next(now)
+            self._owed -= 1  # the modem answered the ESC (back in command mode) or a probe AT
+            if self._owed <= 0:
+                self._owed = 0
+                self._cancel_until = None
+                self._start_next(now)
             return
         if line.startswith("+CMT:") or (line.startswith("+CDS:") and line[5:].strip().isdigit()):
             self._body_for, self._body_is_urc = line, True  # two-line URC: the body comes next
@@ -660,6 +785,8 @@ class ATChannel:
             return
         if inf is not None:
             inf.lines.append(line)
+            if _near_final(line, inf.command):
+                self._suspect(now)
         else:
             self._emit(Urc(line))
 
