@@ -47,6 +47,11 @@ class Dialect:
     max_connections: ClassVar[int] = 1
     reset_command: ClassVar[str] = "AT+CFUN=1,1"  # the soft reset (`RDY` follows); SIM7600: AT+CRESET
     best_net_type: ClassVar[str] = "2G"  # the best technology the module can use (`net_type` words)
+    # GSM 07.10 multiplexer (issue 16): the command that starts it, None for a modem without one, and
+    # the N1 it asks for. Both SIMCom manuals give AT+CMUX=<mode>,<subset>,<port_speed>,<N1>,<T1>,<N2>,
+    # <T2>,<T3>,<k>: basic option, UIH, 115200, N1 127, T1 100 ms, N2 3, T2 300 ms, T3 10 s, k 2.
+    cmux_command: ClassVar[str | None] = "AT+CMUX=0,0,5,127,10,3,30,10,2"
+    cmux_n1: ClassVar[int] = 127
 
     def setup(self) -> Script:
         """Dialect settings at the end of `Modem.init` (after the standard ones). Default: none."""

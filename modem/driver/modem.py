@@ -43,12 +43,16 @@ only moves bytes and time between them and the loop, so its tests run on `Virtua
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
+from modem.cmux.channel import MuxPort, MuxStream
+from modem.cmux.frame import Junk
+from modem.cmux.mux import DlciState, MuxClosed, MuxEvent, MuxParams, OpenFailed, Role
 from modem.driver import at_channel as ch
 from modem.driver import commands as C
 from modem.driver import urc as U
@@ -148,6 +152,37 @@ class NetworkInfo:
 
 EventHandler = Callable[[ModemEvent], None]
 
+# CMUX (issue 16): `mux` of Modem / the `modem_mux` setting. auto: multiplex when the dialect has an
+# AT+CMUX and the modem accepts it; on: always ask (again after every re-init); off: plain AT only.
+MUX_MODES = ("auto", "on", "off")
+# The AT channels under the multiplexer: DLCI 1 carries the server link and everything not listed for
+# another lane (the modem's own URCs come there too); 2 SMS and status polling; 3 GNSS.
+MUX_LANES = {"data": 1, "sms": 2, "gnss": 3}
+MUX_OPEN_TIMEOUT = 3.0  # T1 x (N2 + 1) at the default 100 ms is 0.4 s; a modem that is slower is not muxing
+
+
+@dataclass
+class _Lane:
+    """An AT channel on a multiplexer DLCI other than 1."""
+
+    name: str
+    dlci: int
+    channel: ATChannel
+    stream: MuxStream
+
+
+UNKNOWN_REFERENCE = -1  # `SmsSent.references`: the part went (OK) but noise garbled its `+CMGS: <mr>`
+
+
+def _reference(r: Response) -> int:
+    """TP-MR of a sent part. The final `OK` says the SMS went (TS 27.005 §3.5.1); a `+CMGS:` line that
+    noise garbled must not turn that into a failure, or the caller sends the SMS again (a duplicate)."""
+    try:
+        return C.parse_cmgs(r.lines)
+    except ParseError:
+        log.info("SMS sent, but its message reference was garbled (%r)", r.lines)
+        return UNKNOWN_REFERENCE
+
 
 # --------------------------------------------------------------------------------------------
 # Operation scripts
@@ -161,11 +196,12 @@ OpGen = Script
 class _Op:
     """Drives one operation script; finishes exactly once."""
 
-    def __init__(self, modem: Modem, gen: OpGen, on_done: Callback, name: str) -> None:
+    def __init__(self, modem: Modem, gen: OpGen, on_done: Callback, name: str, lane: str = "data") -> None:
         self.modem = modem
         self.gen = gen
         self.on_done = on_done
         self.name = name
+        self.lane = lane  # under CMUX: the AT channel its commands go to (MUX_LANES); else the one line
         self.done = False
 
     def step(self, value: Response | None = None, error: Failed | None = None) -> None:
@@ -222,9 +258,18 @@ class Modem:
     def __init__(self, loop: Loop, stream: Stream, *, dialect: str | Dialect = DEFAULT_DIALECT,
                  power_key: PowerKey | None = None, echo: bool = True, sms_pdu_mode: bool = True,
                  silent_after: int = 2, concat_timeout: float = 3600.0,
-                 reopen: PortReopener | None = None) -> None:
+                 reopen: PortReopener | None = None, mux: str = "off") -> None:
+        if mux not in MUX_MODES:
+            raise ValueError(f"modem mux {mux!r}: expected one of {', '.join(MUX_MODES)}")
         self._loop = loop
         self._stream = stream
+        # GSM 07.10 (AT+CMUX after init): the multiplexer, the serial stream under it, and the AT
+        # channels of DLCI 2 and 3 (DLCI 1 is `self.channel` on `self._stream`)
+        self.mux_mode = mux
+        self._mux: MuxPort | None = None
+        self._serial: Stream | None = None
+        self._lanes: dict[str, _Lane] = {}
+        self._mux_refused = False  # auto: a modem that said no (or never answered SABM) is not asked again
         self._reopener = reopen
         self.port_gone: PortClosed | None = None  # the port's current absence (None while it is there)
         self._reopen_backoff = Backoff(REOPEN_FIRST, REOPEN_CAP, rng=loop.random("modem.driver.reopen"))
@@ -287,7 +332,9 @@ class Modem:
             self._reopen_timer.cancel()
         for op in list(self._ops):
             op.finish(Failed("modem closed"))
-        self._stream.close()
+        if self._mux is not None:
+            self._mux.detach()
+        (self._serial or self._stream).close()
 
     # -- raw access --------------------------------------------------------------------------
     def command(self, cmd: Command, on_done: Callback) -> None:
@@ -330,6 +377,7 @@ class Modem:
             yield C.simple("AT+CGREG=2")
             yield from self.dialect.setup()
             self.info = ModemInfo(man, model, rev, imei, iccid, imsi)
+            yield from self._mux_start()
             return self.info
         self._start(script(), on_done, "init")
 
@@ -357,7 +405,7 @@ class Modem:
         """Ok("READY" | "SIM PIN" | ...); `+CME ERROR` (no SIM) gives Failed with the modem's text."""
         def script() -> OpGen:
             return C.parse_cpin((yield C.query("AT+CPIN?", "+CPIN:")).lines)
-        self._start(script(), on_done, "sim_status")
+        self._start(script(), on_done, "sim_status", lane="sms")
 
     def sim_inserted(self, on_done: Callback) -> None:
         def script() -> OpGen:
@@ -375,27 +423,27 @@ class Modem:
         prefix = "+CGREG:" if gprs else "+CREG:"
         def script() -> OpGen:
             return C.parse_creg((yield C.query(f"AT{prefix[:-1]}?", prefix)).lines, prefix)
-        self._start(script(), on_done, "registration")
+        self._start(script(), on_done, "registration", lane="sms")
 
     def signal(self, on_done: Callback) -> None:
         """Ok(Signal) from `AT+CSQ` (dBm per TS 27.007)."""
         def script() -> OpGen:
             return C.parse_csq((yield C.query("AT+CSQ", "+CSQ:")).lines)
-        self._start(script(), on_done, "signal")
+        self._start(script(), on_done, "signal", lane="sms")
 
     def poll(self, on_done: Callback) -> None:
         """Ok(NetworkStatus): the periodic `AT+CREG?;+CSQ` of spec §5 step 5, in one command line."""
         def script() -> OpGen:
             r = yield Command("AT+CREG?;+CSQ", prefixes=("+CREG:", "+CSQ:"))
             return NetworkStatus(C.parse_creg(r.lines), C.parse_csq(r.lines))
-        self._start(script(), on_done, "poll")
+        self._start(script(), on_done, "poll", lane="sms")
 
     def operator(self, on_done: Callback) -> None:
         """Ok(Operator) in long alphanumeric format."""
         def script() -> OpGen:
             yield C.simple("AT+COPS=3,0")
             return C.parse_cops((yield C.query("AT+COPS?", "+COPS:")).lines)
-        self._start(script(), on_done, "operator")
+        self._start(script(), on_done, "operator", lane="sms")
 
     def network_info(self, on_done: Callback) -> None:
         """Ok(NetworkInfo): the radio technology (`2G`/`3G`/`4G`, the dialect's reading) and the operator's
@@ -407,7 +455,7 @@ class Modem:
             assert r is not None
             best = self.dialect.best_net_type
             return NetworkInfo(net_type, C.parse_cops(r.lines).name or "", bool(net_type) and net_type < best)
-        self._start(script(), on_done, "network_info")
+        self._start(script(), on_done, "network_info", lane="sms")
 
     def radio_recover(self, on_done: Callback) -> None:
         """The dialect's recovery rung for a radio stuck on GSM or in a no-service loop (SIM7600: an
@@ -424,7 +472,7 @@ class Modem:
         """Ok(datetime, timezone-aware) from `AT+CCLK?` (set by the network with `AT+CLTS=1`)."""
         def script() -> OpGen:
             return C.parse_cclk((yield C.query("AT+CCLK?", "+CCLK:")).lines)
-        self._start(script(), on_done, "network_time")
+        self._start(script(), on_done, "network_time", lane="sms")
 
     # -- the bearer and TCP links (the dialect's scripts) ----------------------------------------
     def gprs_attach(self, apn: str, on_done: Callback, user: str = "", password: str = "") -> None:
@@ -491,7 +539,7 @@ class Modem:
             plain = text.isascii() and text.isprintable() and len(text) <= 160
             if not self.sms_pdu_mode and plain:
                 r = yield C.cmgs_text(number, text)
-                return SmsSent((C.parse_cmgs(r.lines),))
+                return SmsSent((_reference(r),))
             parts = make_submits(number, text, reference=self._mr, concat_ref=self._concat_ref,
                                  max_parts=max_parts)
             self._mr = (self._mr + len(parts)) % 256
@@ -503,19 +551,19 @@ class Modem:
                 for part in parts:
                     enc = encode_submit(part)
                     r = yield C.cmgs_pdu(enc.hex, enc.tpdu_length)
-                    refs.append(C.parse_cmgs(r.lines))
+                    refs.append(_reference(r))
             finally:
                 if not self.sms_pdu_mode:
                     self.command(C.simple("AT+CMGF=1"), lambda _r: None)
             return SmsSent(tuple(refs))
-        self._start(script(), on_done, "send_sms")
+        self._start(script(), on_done, "send_sms", lane="sms")
 
     def read_sms(self, index: int, on_done: Callback) -> None:
         """Ok(StoredSms) for one stored message (one part if it is concatenated)."""
         def script() -> OpGen:
             r = yield C.cmgr(index)
             return self._stored(index, r.lines)
-        self._start(script(), on_done, "read_sms")
+        self._start(script(), on_done, "read_sms", lane="sms")
 
     def list_sms(self, on_done: Callback) -> None:
         """Ok(list[StoredSms]) of every stored message (parts as stored)."""
@@ -529,12 +577,12 @@ class Modem:
                 except (ParseError, SmsError) as exc:
                     log.warning("skipping unreadable stored SMS %r: %s", header, exc)
             return out
-        self._start(script(), on_done, "list_sms")
+        self._start(script(), on_done, "list_sms", lane="sms")
 
     def delete_sms(self, index: int, on_done: Callback) -> None:
         def script() -> OpGen:
             yield C.cmgd(index)
-        self._start(script(), on_done, "delete_sms")
+        self._start(script(), on_done, "delete_sms", lane="sms")
 
     def _stored(self, index: int, lines: tuple[str, ...]) -> StoredSms:
         if len(lines) < 2:
@@ -555,15 +603,15 @@ class Modem:
 
     # -- GNSS (the dialect's scripts) ---------------------------------------------------------------
     def gnss_power(self, on: bool, on_done: Callback) -> None:
-        self._start(self.dialect.gnss_power(on), on_done, "gnss_power")
+        self._start(self.dialect.gnss_power(on), on_done, "gnss_power", lane="gnss")
 
     def gnss_stream(self, on: bool, on_done: Callback) -> None:
         """NMEA sentences as URCs → `NmeaReceived` and `GnssFixReceived` events."""
-        self._start(self.dialect.gnss_stream(on), on_done, "gnss_stream")
+        self._start(self.dialect.gnss_stream(on), on_done, "gnss_stream", lane="gnss")
 
     def gnss_fix(self, on_done: Callback) -> None:
         """Ok(GnssFix) (`.valid` False while there is no fix)."""
-        self._start(self.dialect.gnss_fix(), on_done, "gnss_fix")
+        self._start(self.dialect.gnss_fix(), on_done, "gnss_fix", lane="gnss")
 
     # -- power -----------------------------------------------------------------------------------
     def soft_reset(self, on_done: Callback, boot_timeout: float = 30.0) -> None:
@@ -627,8 +675,8 @@ class Modem:
             yield Delay(0.2)
 
     # -- machinery ------------------------------------------------------------------------------
-    def _start(self, gen: OpGen, on_done: Callback, name: str) -> None:
-        op = _Op(self, gen, on_done, name)
+    def _start(self, gen: OpGen, on_done: Callback, name: str, lane: str = "data") -> None:
+        op = _Op(self, gen, on_done, name, lane)
         if self.closed:
             self._loop.call_soon(op.finish, Failed("modem closed"))
             return
@@ -640,9 +688,15 @@ class Modem:
 
     def _submit(self, cmd: Command, op: _Op) -> None:
         self._waiting[cmd.seq] = op
-        out = self.channel.send(cmd, self._loop.time())
-        if out:
-            self._write(out)
+        lane = self._lanes.get(op.lane)
+        if lane is not None:
+            out = lane.channel.send(cmd, self._loop.time())
+            if out:
+                lane.stream.write(out)
+        else:
+            out = self.channel.send(cmd, self._loop.time())
+            if out:
+                self._write(out)
         self._pump()
 
     def _write(self, data: bytes) -> None:
@@ -721,7 +775,10 @@ class Modem:
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
-        self.channel.tick(self._loop.time())
+        now = self._loop.time()
+        self.channel.tick(now)
+        for lane in list(self._lanes.values()):
+            lane.channel.tick(now)
         self._pump()
 
     def _pump(self) -> None:
@@ -729,20 +786,35 @@ class Modem:
             return
         self._pumping = True
         try:
-            while True:
-                ev = self.channel.next_event()
-                out = self.channel.data_to_send()
-                if out:
-                    self._write(out)
-                if ev is None:
-                    break
-                self._dispatch(ev)
+            busy = True
+            while busy:
+                busy = False
+                while True:
+                    ev = self.channel.next_event()
+                    out = self.channel.data_to_send()
+                    if out:
+                        self._write(out)
+                    if ev is None:
+                        break
+                    self._dispatch(ev)
+                for lane in list(self._lanes.values()):
+                    while self._lanes.get(lane.name) is lane:
+                        ev = lane.channel.next_event()
+                        out = lane.channel.data_to_send()
+                        if out:
+                            lane.stream.write(out)
+                        if ev is None:
+                            break
+                        busy = True
+                        self._dispatch(ev)
         finally:
             self._pumping = False
         self._arm_timer()
 
     def _arm_timer(self) -> None:
-        when = self.channel.next_deadline()
+        times = [t for t in (c.next_deadline() for c in (self.channel, *(x.channel for x in self._lanes.values())))
+                 if t is not None]
+        when = min(times) if times else None
         if when == self._timer_at:
             return
         if self._timer is not None:
@@ -750,6 +822,122 @@ class Modem:
         self._timer, self._timer_at = None, when
         if when is not None and not self.closed:
             self._timer = self._loop.call_at(when, self._on_timer)
+
+    # -- the 07.10 multiplexer ----------------------------------------------------------------------
+    @property
+    def multiplexed(self) -> bool:
+        """The serial line carries CMUX frames (DLCI 1 data, 2 SMS/status, 3 GNSS)."""
+        return self._mux is not None
+
+    def _mux_start(self) -> Generator[Command | Delay, Response | None, None]:
+        """After init: `AT+CMUX=...` with the dialect's parameters, then SABM on DLCI 0..3. Anything
+        short of every UA leaves the line as it was, plain AT, with a log line saying why."""
+        cmd = self.dialect.cmux_command
+        if self.mux_mode == "off" or cmd is None or self._mux is not None or self.port_gone is not None:
+            return
+        if self.mux_mode == "auto" and self._mux_refused:
+            return
+        try:
+            yield C.simple(cmd)
+        except StepFailed as exc:
+            self._mux_refused = True
+            log.warning("modem: %s refused (%s); staying on plain AT", cmd, exc.failed.reason)
+            return
+        self._mux_open(self.dialect.cmux_n1)
+        deadline = self._loop.time() + MUX_OPEN_TIMEOUT
+        port = self._mux
+        while port is not None and self._mux is port:
+            if all(port.mux.state(n) is DlciState.OPEN for n in (0, *MUX_LANES.values())):
+                log.info("modem: multiplexed (CMUX): DLCI 1 data, 2 SMS and status, 3 GNSS")
+                return
+            if self._loop.time() >= deadline:
+                self._mux_refused = True
+                self._leave_mux(f"no UA to SABM within {MUX_OPEN_TIMEOUT:.0f} s", close_down=True)
+                return
+            yield Delay(0.02)
+        self._mux_refused = True  # it fell back while opening (DM, no UA to SABM on DLCI 0)
+
+    def _mux_open(self, n1: int) -> None:
+        serial = self._stream
+        self._serial = serial
+        port = MuxPort(self._loop, serial, Role.INITIATOR, MuxParams(n1=n1), on_event=self._on_mux_event)
+        self._mux = port
+        port.start()
+        main = port.channel(MUX_LANES["data"])
+        main.set_handlers(self._on_data, self._on_mux_stream_closed)
+        self._stream = main
+        port.open(main.dlci)
+        for name, dlci in MUX_LANES.items():
+            if dlci == main.dlci:
+                continue
+            stream = port.channel(dlci)
+            lane = _Lane(name, dlci, ATChannel(self.dialect.urcs, echo=True), stream)
+            stream.set_handlers(functools.partial(self._on_lane_data, lane))
+            self._lanes[name] = lane
+            port.open(dlci)
+
+    def _on_lane_data(self, lane: _Lane, data: bytes) -> None:
+        now = self._loop.time()
+        lane.channel.receive_data(data, now)
+        self._timeouts_in_row = 0
+        self._silent_reported = False
+        if now - self._activity_at >= 1.0:
+            self._activity_at = now
+            self._publish(ModemActivity(now))
+        self._pump()
+
+    def _on_mux_event(self, ev: MuxEvent) -> None:
+        if isinstance(ev, MuxClosed):
+            self._leave_mux(ev.reason)
+        elif isinstance(ev, OpenFailed):
+            self._leave_mux(f"DLCI {ev.dlci}: {ev.reason}", close_down=True)
+        elif isinstance(ev, Junk):
+            # A modem that rebooted or powered down under the multiplexer talks plain AT again (RDY,
+            # NORMAL POWER DOWN): hand those bytes to the plain channel, which knows what they mean.
+            lines = ev.data.replace(b"\r", b"\n").split(b"\n")
+            for raw in lines:
+                urc = self.dialect.urcs.classify(raw.decode("latin-1").strip()) if raw.strip() else None
+                if urc is not None and urc.resets:
+                    self._leave_mux(f"the modem restarted under the multiplexer ({urc.line})", replay=ev.data)
+                    return
+
+    def _on_mux_stream_closed(self) -> None:
+        """DLCI 1 closed: because the serial stream went (a port lost), or the multiplexer did."""
+        serial = self._serial
+        if serial is not None and serial.closed:
+            self._leave_mux("the serial port closed")
+            self._on_close()
+
+    def _leave_mux(self, reason: str, replay: bytes = b"", close_down: bool = False) -> None:
+        """Back to plain AT: commands not yet written move to the plain channel, the ones in flight on
+        the multiplexer's channels fail (their answers are gone with it)."""
+        port, self._mux = self._mux, None
+        serial, self._serial = self._serial, None
+        if port is None or serial is None:
+            return
+        log.warning("modem: leaving CMUX (%s); plain AT on the serial line from now on", reason)
+        if close_down and not port.closed and not serial.closed:
+            port.close_down()  # a modem half in mux mode is told to leave it (CLD); harmless if deaf
+        port.detach()
+        self._stream = serial
+        serial.set_handlers(self._on_data, self._on_close)
+        now = self._loop.time()
+        lanes, self._lanes = list(self._lanes.values()), {}
+        inflight = [c for c in (self.channel.abort(reason, now), *(x.channel.abort(reason, now) for x in lanes))
+                    if c is not None]
+        queued = [*self.channel.clear_queue(), *(c for x in lanes for c in x.channel.clear_queue())]
+        self.channel = ATChannel(self.dialect.urcs, echo=True)
+        for cmd in inflight:
+            op = self._waiting.pop(cmd.seq, None)
+            if op is not None:
+                self._loop.call_soon(op.step, None, Failed(f"{cmd.shown}: lost with the multiplexer ({reason})"))
+        for cmd in queued:
+            out = self.channel.send(cmd, now)
+            if out:
+                self._write(out)
+        if replay:
+            self.channel.receive_data(replay, now)
+        self._pump()
 
     def _dispatch(self, ev: ch.Event) -> None:
         if isinstance(ev, Response):
@@ -759,6 +947,12 @@ class Modem:
                     op.step(ev)
                 else:
                     op.step(error=Failed(f"{ev.command.shown}: {ev.final.line}", final=ev.final))
+            return
+        if isinstance(ev, ch.Timeout) and ev.final_lost:  # the modem answers: no silence, a garbled final
+            op = self._waiting.pop(ev.command.seq, None)
+            if op is not None:
+                op.step(error=Failed(f"{ev.command.shown}: final result lost in line noise", timeout=True,
+                                     outcome_unknown=True))
             return
         if isinstance(ev, ch.Timeout):
             self._timeouts_in_row += 1
@@ -861,7 +1055,7 @@ class Modem:
         def done(result: Result) -> None:
             if isinstance(result, Failed):
                 log.warning("could not fetch stored SMS %s/%d: %s", urc.store, urc.index, result.reason)
-        self._start(script(), done, "fetch_sms")
+        self._start(script(), done, "fetch_sms", lane="sms")
 
     def _on_nmea(self, sentence: str) -> None:
         try:
