@@ -118,7 +118,10 @@ class MqttSession:
         self.vehicle_id = vehicle_id
         # OVMS v3: client id defaults to the vehicle id; a stable id keeps the broker's session.
         self.client_id = client_id or vehicle_id
-        self.topics = Topics(prefix if prefix is not None else default_prefix(username or "", vehicle_id))
+        if prefix and not prefix.endswith("/"):
+            prefix += "/"              # OVMS v3 wants the slash; an owner may well leave it out
+        # A prefix with a wildcard raises ValueError here: a configuration error, said at start-up.
+        self.topics = Topics(prefix if prefix else default_prefix(username or "", vehicle_id))
         self._username = username
         self._password = password
         self._keep_alive = keep_alive

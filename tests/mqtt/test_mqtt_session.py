@@ -329,3 +329,14 @@ def test_discovery_is_sent_again_only_when_the_broker_may_have_lost_it() -> None
     assert configs(_online(s, 2.0, session_present=True)) == 0      # the broker kept our session
     reset()
     assert configs(_online(s, 3.0, session_present=False)) == n     # a fresh broker
+
+
+def test_a_prefix_without_its_slash_gets_one_and_a_wildcard_one_is_refused() -> None:
+    s = MqttSession("CAR1", random.Random(1), prefix="home/car")
+    assert s.topics.metric("v.b.soc") == "home/car/metric/v/b/soc"
+    try:
+        MqttSession("CAR1", random.Random(1), prefix="home/+/car/")
+    except ValueError as exc:
+        assert "wildcard" in str(exc)
+    else:
+        raise AssertionError("a wildcard prefix was taken")
