@@ -33,10 +33,10 @@ NMEA_RMC = 2
 
 
 def _dm(value: float, degree_digits: int) -> str:
-    value = abs(value)
-    deg = int(value)
-    minutes = (value - deg) * 60
-    return f"{deg:0{degree_digits}d}{minutes:09.6f}"
+    """|value| degrees as d..dmm.mmmmmm, rounded in millionths of a minute (so never `60.000000`)."""
+    micro = round(abs(value) * 60_000_000)
+    deg, rest = divmod(micro, 60_000_000)
+    return f"{deg:0{degree_digits}d}{rest // 1_000_000:02d}.{rest % 1_000_000:06d}"
 
 
 def _position(fix: Fix, wall: float) -> list[str]:
