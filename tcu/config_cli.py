@@ -259,6 +259,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.console:
         attach_console(loop, unit, sys.stdin, sys.stdout)
     log.info("unit started (vehicle %s, profile %s)", unit.params["vehicle_id"], unit.profile.name)
+    from tcu import sd_notify  # under systemd: READY, STATUS, WATCHDOG, STOPPING (issue 17)
+    service = sd_notify.attach(loop, unit)
     loop.run()
+    if service is not None:
+        service.stop()
     unit.stop()
     return 0
