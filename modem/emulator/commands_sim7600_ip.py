@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from modem.emulator import commands_bearer
 from modem.emulator import state as st
 from modem.emulator.command import Command, Prompt, Reply
 from modem.emulator.commands_sim7600_basic import command
@@ -123,7 +124,13 @@ def _netopen_result(m: Interpreter, gen: int) -> None:
         return
     m.net_open = True
     m.local_ip = m.new_ip()
+    m.cgact[_pdp_cid(m)] = 1
     m.urc(f"+NETOPEN: {ERR_OK}")
+
+
+def _pdp_cid(m: Interpreter) -> int:
+    """The PDP context the sockets use (AT+CSOCKSETPN, default 1)."""
+    return m.settings.registers.get("+CSOCKSETPN", 1)
 
 
 @command("+NETCLOSE")
@@ -144,6 +151,8 @@ def netclose(m: Interpreter, c: Command) -> Reply:
 def _close_network(m: Interpreter) -> None:
     for link in m.links:
         _close_link(m, link)
+    if m.net_open:
+        m.cgact[_pdp_cid(m)] = 0
     m.net_open = False
     m.local_ip = ""
 
@@ -156,6 +165,18 @@ def network_lost(m: Interpreter) -> None:
         return
     _close_network(m)
     m.urc("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY")
+
+
+@command("+CGACT")
+def cgact(m: Interpreter, c: Command) -> Reply:
+    """27.007 +CGACT as the SIM800's; deactivating the sockets' context under AT+NETOPEN closes the
+    network as a loss would (`+CIPEVENT`), and AT+NETOPEN shows in `AT+CGACT?`."""
+    reply = commands_bearer.cgact(m, c)
+    if c.op == "set" and m.net_open and not m.cgact.get(_pdp_cid(m), 0):
+        m.cgact[_pdp_cid(m)] = 1  # (so that _close_network sees it open and puts it down)
+        _close_network(m)
+        reply.after = lambda: m.urc("+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY")
+    return reply
 
 
 @command("+IPADDR")

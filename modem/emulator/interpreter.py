@@ -929,6 +929,7 @@ class Interpreter:
             "rat": self.rat(),
             "csq": self.rssi()[0],
             "tcp_state": commands_tcp.stack_state(self),
+            "net_open": self.net_open,  # AT+NETOPEN (sim7600)
             "cipmux": s.cipmux,
             "links": {lk.n: lk.state for lk in self._links or () if lk.state != st.LINK_INITIAL},
             "echo": s.echo,

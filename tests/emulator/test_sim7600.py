@@ -200,6 +200,18 @@ def test_netopen_ipaddr_and_netclose() -> None:
     assert run(m, "AT+NETOPEN?") == b"\r\n+NETOPEN: 0\r\n\r\nOK\r\n"
 
 
+def test_cgact_follows_netopen_and_deactivating_closes_the_network() -> None:
+    m = lte()
+    assert run(m, "AT+CGACT?") == b"\r\n+CGACT: 1,0\r\n\r\nOK\r\n"
+    sock = online(m, 0)
+    assert run(m, "AT+CGACT?") == b"\r\n+CGACT: 1,1\r\n\r\nOK\r\n"
+    assert m.status()["net_open"] is True
+    assert run(m, "AT+CGACT=0,1") == b"\r\nOK\r\n\r\n+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY\r\n"
+    assert m.take_actions() == [TcpClose(sock)]
+    assert run(m, "AT+NETOPEN?") == b"\r\n+NETOPEN: 0\r\n\r\nOK\r\n"
+    assert run(m, "AT+CGACT?") == b"\r\n+CGACT: 1,0\r\n\r\nOK\r\n"
+
+
 def test_netopen_fails_without_packet_service() -> None:
     m = lte()
     m.fault("gprs-down", None, m.now)

@@ -16,7 +16,7 @@ from modem.emulator.interpreter import Interpreter
 
 NAMES = ["+NETOPEN", "+NETCLOSE", "+IPADDR", "+CIPOPEN", "+CIPSEND", "+CIPCLOSE", "+CIPRXGET", "+CIPSRIP",
          "+CIPHEAD", "+CIPMODE", "+CSOCKSETPN", "+CEREG", "+CPSI", "+CNMP", "+CNSMOD", "+COPS", "+CGPS",
-         "+CGPSINFO", "+CGNSSINFO", "+CGPSINFOCFG", "+CRESET", "+CFUN", "+CGDCONT", "+CICCID", "+CSUB"]  # fmt: skip
+         "+CGPSINFO", "+CGNSSINFO", "+CGPSINFOCFG", "+CRESET", "+CFUN", "+CGDCONT", "+CICCID", "+CSUB", "+CGACT"]  # fmt: skip
 FAULTS = ["rat-fallback-2g", "no-service-online", "netopen-fail", "no-coverage", "gprs-down", "remote-close",
           "stall", "send-fail", "tcp-refused"]  # fmt: skip
 args = st.lists(
