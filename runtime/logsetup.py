@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import re
 import sys
 import threading
@@ -52,6 +53,35 @@ class RedactingFilter(logging.Filter):
 
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+# Under systemd with stderr connected to the journal: the journal stamps each line itself, and a
+# `<N>` prefix (sd-daemon(3)) gives it the level, so `journalctl -p err -u tcu` works.
+JOURNAL_FORMAT = "%(levelname)-7s %(name)s: %(message)s"
+_PRIORITY = {"CRITICAL": 2, "ERROR": 3, "WARNING": 4, "INFO": 6, "DEBUG": 7}
+
+
+class JournalFormatter(logging.Formatter):
+    def __init__(self) -> None:
+        super().__init__(JOURNAL_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        prefix = f"<{_PRIORITY.get(record.levelname, 6)}>"
+        # one journal entry per line: continuation lines (tracebacks) keep the level too
+        return "\n".join(prefix + line for line in super().format(record).splitlines())
+
+
+def to_journal(stream: object, environ: dict[str, str] | None = None) -> bool:
+    """True when `stream` is the journal's stream socket: systemd sets `$JOURNAL_STREAM` to its
+    `device:inode` (systemd.exec(5)). `$INVOCATION_ID` alone is not enough: a service whose stderr
+    goes to a file (StandardError=file:…) still wants timestamps there."""
+    value = (os.environ if environ is None else environ).get("JOURNAL_STREAM", "")
+    fileno = getattr(stream, "fileno", None)
+    if not value or fileno is None:
+        return False
+    try:
+        st = os.fstat(fileno())
+    except (OSError, ValueError):   # io.UnsupportedOperation is a ValueError: no descriptor behind it
+        return False
+    return value == f"{st.st_dev}:{st.st_ino}"
 
 
 def add_args(parser: argparse.ArgumentParser, default: str = "INFO") -> None:
@@ -66,11 +96,13 @@ def setup_logging(level: str = "INFO", file: str | None = None, stream=None) -> 
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)
-    handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
+    console = stream or sys.stderr
+    handlers: list[logging.Handler] = [logging.StreamHandler(console)]
     if file:
         handlers.append(logging.FileHandler(file))
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(FORMAT))
+        journal = handler is handlers[0] and to_journal(console)
+        handler.setFormatter(JournalFormatter() if journal else logging.Formatter(FORMAT))
         handler.addFilter(RedactingFilter())
         root.addHandler(handler)
     root.setLevel(level.upper())
