@@ -1,6 +1,6 @@
-"""`vmodem`: a virtual SIM800 on a pty for testers, and the CLI for its control socket.
+"""`vmodem`: a virtual SIM800 (or SIM7600) on a pty for testers, and the CLI for its control socket.
 
-vmodem serve [--link PATH] [--control PATH] [--seed N] [--profile NAME|FILE]
+vmodem serve [--link PATH] [--control PATH] [--seed N] [--profile NAME|FILE] [--dialect sim800|sim7600]
              [--timing realistic|instant] [--number +44...] [--allow-host H] [--cold-boot]
 vmodem wait --control PATH [--until booted|registered] [--timeout SECONDS]
 vmodem sms --control PATH --from +447700900123 "STAT"

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from modem.emulator import VirtualModem, VirtualNetwork
 from modem.emulator.events import SmsOut, TcpClose, TcpConnect, TcpSend
 from modem.emulator.faults import UnknownFault
 from modem.emulator.interpreter import Interpreter
@@ -432,6 +433,21 @@ def test_harsh_weather_draws_lte_faults_for_sim7600_only() -> None:
     # a SIM800's weather for a seed is what it was before the LTE fronts existed
     _, unfiltered_old = kinds(frozenset(k for k in Interpreter().dialect.faults))
     assert gsm_history == unfiltered_old
+
+
+def test_vmodem_served_with_harsh_weather_suffers_lte_faults() -> None:
+    def history(dialect: str) -> set[str]:
+        loop = VirtualLoop(seed=3)
+        modem = VirtualModem(
+            loop, None, VirtualNetwork(loop), profile="instant", weather="harsh", dialect=dialect
+        )
+        loop.run_for(10 * 24 * 3600.0)
+        assert modem.weather is not None
+        return {kind for _, kind, _ in modem.weather.history}
+
+    lte_only = {"rat-fallback-2g", "no-service-online", "netopen-fail"}
+    assert lte_only <= history("sim7600")
+    assert not lte_only & history("sim800")
 
 
 # ------------------------------------------------------------------ GNSS
