@@ -48,6 +48,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="the modem model: the AT driver's dialect and the virtual modem's (default sim800)")
     p.add_argument("--timing", default="realistic", choices=["realistic", "instant"],
                    help="the virtual modem's response times")
+    p.add_argument("--modem-mux", default="off", choices=["auto", "on", "off"],
+                   help="emulated modem: GSM 07.10 multiplexer (AT+CMUX) after init (default off)")
     p.add_argument("--drain", type=float, default=1800.0, help="seconds with the network restored at the end")
     p.add_argument("--can-rate", type=float, default=0.1,
                    help="fraction of the DBC frame rates the virtual car sends (1.0 = 50 Hz drive data)")
@@ -75,7 +77,8 @@ def cmd_sim(args: argparse.Namespace) -> int:
         cfg = WorldConfig(seed=args.seed, hours=args.hours, scenario=args.scenario, weather=args.weather,
                           drain_s=args.drain, incidents=not args.no_incidents,
                           incidents_per_hour=args.incidents_per_hour, state_dir=args.state_dir,
-                          modem=args.modem, dialect=args.dialect, timing=args.timing, can_rate=args.can_rate)
+                          modem=args.modem, dialect=args.dialect, timing=args.timing, can_rate=args.can_rate,
+                          modem_mux=args.modem_mux)
         speed = args.speed
     try:
         started = _time.perf_counter()

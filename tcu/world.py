@@ -404,6 +404,7 @@ class WorldConfig:
     modem: str = "emulated"          # emulated: driver + virtual modem over a pipe; direct: DirectModem
     dialect: str = "sim800"          # the modem model: driver and virtual modem dialect (sim800 | sim7600)
     timing: str = "realistic"        # the virtual modem's response times (realistic | instant)
+    modem_mux: str = "off"           # emulated: GSM 07.10 CMUX after init (auto | on | off; issue 16)
     owner_script: tuple[tuple[float, str], ...] | None = None    # default OWNER_SCRIPT
     incident_times: tuple[tuple[float, str], ...] | None = None  # explicit incidents (else random)
     can_rate: float = 0.1            # fraction of the DBC frame rates the car sends (1.0 = real 50 Hz drive data)
@@ -465,7 +466,7 @@ class World:
             # The UART is an in-memory pipe, not a named port: the driver is built on it directly,
             # with the dialect the virtual modem speaks (the driver's and the emulator's of the same name).
             self.driver = modem = Modem(loop_, unit_end, dialect=cfg.dialect,
-                                        power_key=VirtualPowerKey(loop_, self.vmodem))
+                                        power_key=VirtualPowerKey(loop_, self.vmodem), mux=cfg.modem_mux)
             smsc = self.network.smsc
 
             def phone_sends(to: str, text: str) -> None:
