@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Update = tuple[str, Any]
-FrameFn = Callable[[bytes], list[Update]]
+FrameFn = Callable[[bytes | bytearray], list[Update]]  # a driver may hand a reused bytearray
 
 # After this many reports per CAN ID, malformed frames are only counted (a babbling node must not
 # flood the log); one more line every LOG_EVERY.
@@ -117,9 +117,9 @@ class Decoder:
         self.ids = frozenset(self._fns)
         # `feed(arbitration_id, data)`: metric updates this frame causes, [(metric, value)] for values
         # that changed only. A closure rather than a method: every frame pays for the lookups.
-        self.feed: Callable[[int, bytes], list[Update]] = self._make_feed()
+        self.feed: Callable[[int, bytes | bytearray], list[Update]] = self._make_feed()
 
-    def _make_feed(self) -> Callable[[int, bytes], list[Update]]:
+    def _make_feed(self) -> Callable[[int, bytes | bytearray], list[Update]]:
         """`feed` as a closure: every frame pays for it, and closure cells are cheaper than `self.`
 
         `reset` replaces entries of the same `_fns` dict, so the bound `get` stays current.
@@ -127,7 +127,7 @@ class Decoder:
         get = self._fns.get
         stats = self.stats
 
-        def feed(arbitration_id: int, data: bytes) -> list[Update]:
+        def feed(arbitration_id: int, data: bytes | bytearray) -> list[Update]:
             fn = get(arbitration_id)
             if fn is None:
                 stats.unknown += 1
@@ -144,7 +144,7 @@ class Decoder:
             forget()
 
     # -- malformed input --------------------------------------------------------------------------
-    def _bad(self, arbitration_id: int, data: bytes, why: str) -> list[Update]:
+    def _bad(self, arbitration_id: int, data: bytes | bytearray, why: str) -> list[Update]:
         self.stats.malformed += 1
         n = self._bad_per_id.get(arbitration_id, 0) + 1
         self._bad_per_id[arbitration_id] = n
@@ -252,7 +252,7 @@ class Decoder:
         signals = {s.name: s for s in message.signals}
         self._forget.append(last.clear)
 
-        def frame(data: bytes) -> list[Update]:
+        def frame(data: bytes | bytearray) -> list[Update]:
             try:
                 decoded = decode_signals(message, data, decode_choices=False)
             except Exception as exc:
@@ -283,7 +283,7 @@ def _combine(routes: dict[str, list[tuple[Combiner, int]]]) -> Callable[[FrameFn
     def wrap(fn: FrameFn) -> FrameFn:
         get = routes.get
 
-        def frame(data: bytes) -> list[Update]:
+        def frame(data: bytes | bytearray) -> list[Update]:
             out = []
             for name, value in fn(data):
                 targets = get(name)

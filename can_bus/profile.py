@@ -327,7 +327,7 @@ def _choice_table(signal: Signal) -> dict[int, str]:
     return {int(k): str(v) for k, v in (signal.choices or {}).items()}
 
 
-def decode_signals(message: Message, data: bytes, **options: Any) -> dict[str, Any]:
+def decode_signals(message: Message, data: bytes | bytearray, **options: Any) -> dict[str, Any]:
     """`message.decode` for a plain (non-container) message: a dict of signal values."""
     decoded = message.decode(bytes(data), **options)
     if not isinstance(decoded, dict):  # only container messages decode to a list; profiles have none
