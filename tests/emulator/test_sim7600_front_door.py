@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import re
 import socketserver
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import serial
 
-from tests.emulator.realrig import VmodemServe
+from tests.emulator.realrig import VMODEM, ServedModem, VmodemServe
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -186,12 +188,17 @@ def test_two_links_both_receive_styles_and_a_rat_fault(tmp_path_factory: pytest.
             c.port.close()
 
 
-def test_vmodem_fault_lists_and_refuses_per_dialect(tmp_path_factory: pytest.TempPathFactory) -> None:
-    with VmodemServe(tmp_path_factory.mktemp("vmodem800")) as vm:
-        vm.wait_ready()
-        refused = vm.tool("fault", "netopen-fail")
+def test_vmodem_fault_lists_and_refuses_per_dialect(tmp_path: Path) -> None:
+    """`vmodem fault` (the command line) against a served sim800: no LTE kinds listed, one refused."""
+    with ServedModem(tmp_path) as served:
+
+        def tool(*args: str) -> subprocess.CompletedProcess[str]:
+            cmd = [VMODEM, "fault", "--control", served.control_path, *args]
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=15)
+
+        refused = tool("netopen-fail")
         assert refused.returncode == 1
         assert "netopen-fail" in refused.stderr and "sim800" in refused.stderr
-        listed = vm.tool("fault", "list")
+        listed = tool("list")
         assert listed.returncode == 0
         assert "no-coverage" in listed.stdout and "netopen-fail" not in listed.stdout
