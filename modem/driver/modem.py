@@ -829,6 +829,11 @@ class Modem:
         """The serial line carries CMUX frames (DLCI 1 data, 2 SMS/status, 3 GNSS)."""
         return self._mux is not None
 
+    def leave_mux(self) -> None:
+        """Ask the modem to leave CMUX (CLD); the line is plain AT once it answers (or after T2 x N2)."""
+        if self._mux is not None:
+            self._mux.close_down()
+
     def _mux_start(self) -> Generator[Command | Delay, Response | None, None]:
         """After init: `AT+CMUX=...` with the dialect's parameters, then SABM on DLCI 0..3. Anything
         short of every UA leaves the line as it was, plain AT, with a log line saying why."""

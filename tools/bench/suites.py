@@ -43,3 +43,9 @@ def footprint() -> list[Figure]:
 def vmodem() -> list[Figure]:
     from tools.bench import bench_vmodem
     return bench_vmodem.run()
+
+
+@bench("cmux")
+def cmux() -> list[Figure]:
+    from tools.bench import bench_cmux
+    return bench_cmux.run()
