@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from modem.emulator import (  # noqa: F401
     commands_basic,
     commands_bearer,
+    commands_cmux,
     commands_gnss,
     commands_http,
     commands_network,
