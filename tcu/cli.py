@@ -155,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     profile_cli.add_args(sub.add_parser("profile", help="vehicle profiles: new from a DBC, check, decode a trace"))
     from tcu.service import cli as service_cli  # `tcu service install|uninstall` (systemd, issue 17)
     service_cli.add_args(sub.add_parser("service", help="install or remove the systemd service (Raspberry Pi)"))
+    from tcu import doctor  # `tcu doctor`: the installation checked step by step, with remedies
+    doctor.add_args(sub.add_parser("doctor", help="check the modem, SIM, network, server, CAN, clock and storage"))
     args = parser.parse_args(argv)
     if args.command == "profile":
         return profile_cli.cmd_profile(args)
@@ -162,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_sim(args)
     if args.command == "state":
         return state_cli.cmd_state(args)
+    if args.command == "doctor":
+        return doctor.cmd_doctor(args)
     if args.command == "service":
         return service_cli.cmd_service(args)
     return config_cli.cmd_run(args)
