@@ -63,7 +63,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bench]:
     d = tmp_path_factory.mktemp("doctor")
     b = Bench(d, _free_port())
     assert _tool("tcu-server", "add-vehicle", "--db", str(d / "s.db"), "DOCCAR", "docpass1").returncode == 0
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
     for name, *args in (("tcu-server", "serve", "--db", str(d / "s.db"), "--port", str(b.port)),
                         ("vmodem", "serve", "--link", str(d / "modem"), "--control", str(b.mctl), "--timing", "instant"),
                         ("vcar", "serve", "--link", str(d / "car"), "--control", str(d / "car.ctl"), "--rate", "0.2"),
