@@ -25,7 +25,7 @@ from typing import Any
 
 from can_bus.port import BusBack, BusEvent, BusGone, CanPort
 from modem.driver.events import ModemEvent, PortClosed, PortReopened
-from modem.driver.script import Ok, Result
+from modem.driver.script import Failed, Ok, Result
 from runtime import Loop, Timer
 from runtime.backoff import Backoff
 from runtime.ratelog import RateLimitedLog
@@ -403,6 +403,13 @@ class Unit:
                 done(ok, reason)
 
         def sent(result: Result) -> None:
+            if isinstance(result, Failed) and result.outcome_unknown:
+                # Maybe delivered: the modem finished AT+CMGS but noise garbled its answer. Counted as sent,
+                # never sent again: under noise it had gone every time (a resend was a duplicate at the
+                # owner's phone); an alert still reaches the server by the outbox (H15, issue 12).
+                log.warning("SMS to %s maybe delivered (%s); not sent again", number, result.reason)
+                finished(True, result.reason)
+                return
             finished(*((True, "") if isinstance(result, Ok) else (False, result.reason)))
 
         self.modem.send_sms(number, text, sent)
