@@ -155,8 +155,10 @@ def classify_urc(line: str) -> Urc | None:
     if line == "SMS DONE":
         return SmsReady(line)  # the module takes SMS commands now (SIM7600 has no `Call Ready`)
     if line.startswith("+IPCLOSE:"):
+        # <close_reason> 0: closed by us (AT+CIPCLOSE), which we know; it must not close a new link that
+        # reuses the number. 1: by the remote side, 2: send timeout.
         m = _IPCLOSE.match(line)
-        return TcpClosed(line, conn=int(m.group(1))) if m else Urc(line)
+        return TcpClosed(line, conn=int(m.group(1))) if m and m.group(2) != "0" else Urc(line)
     if line.startswith("+CIPRXGET:"):
         m = _RXGET_URC.match(line)
         if m:
