@@ -7,6 +7,7 @@ from typing import Any
 
 from modem.driver.commands import Registration, Signal
 from modem.driver.events import ModemActivity, ModemEvent, ModemSilent
+from modem.driver.modem import NetworkInfo
 from modem.driver.script import Callback, Failed, Ok
 from runtime import VirtualLoop
 from tcu.ovms.car_client import CarSession
@@ -63,6 +64,10 @@ class FakeOps:
     def power_cycle(self, on_done: Callback) -> None: self._ok("power_cycle", on_done)
     def send_sms(self, number: str, text: str, on_done: Callback) -> None: self._ok("sms", on_done)
     def select_operator_auto(self, on_done: Callback) -> None: self._ok("select_operator", on_done)
+    def radio_recover(self, on_done: Callback) -> None: self._ok("recover_radio", on_done)
+    def network_info(self, on_done: Callback) -> None:
+        self.calls.append("network_info")
+        self._answer(on_done, Ok(NetworkInfo("2G", "test")))
     def gnss_power(self, on: bool, on_done: Callback) -> None: self.calls.append("gnss_power")
     def gnss_fix(self, on_done: Callback) -> None: self._ok("gnss_fix", on_done, False)
 
