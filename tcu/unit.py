@@ -109,7 +109,10 @@ class Unit:
         self.conditions = ConditionMemory(self.storage.state.conn, lambda: self._wall_of(0.0))
         self.logic = VehicleLogic(self.metrics, LogicSettings.from_params(params), wall=self._wall_of,
                                   remembered=self.conditions.active(),
-                                  on_condition=lambda kind, on: self.conditions.set(kind, on, loop.time()))
+                                  on_condition=lambda kind, on: self._conditions_due.append((kind, on)))
+        # Written after the alerts of the same logic tick are in the outbox, never before: a power cut
+        # between the two must not leave "alarm already raised" on disk without the alarm (issue 17).
+        self._conditions_due: list[tuple[str, bool]] = []
         self.metrics.subscribe(self.logic.on_metric, names=self.logic.watched_metrics())
         self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
                                   loop.random("ovms-token"), loop.time(),
@@ -309,6 +312,9 @@ class Unit:
         alerts = self.logic.tick(self.loop.time())
         for alert in alerts:
             self.raise_alert(alert)
+        due, self._conditions_due = self._conditions_due, []
+        for kind, active in due:
+            self.conditions.set(kind, active, now)
         for record in self.logic.take_records():
             self._history(*history_line(record))
 
