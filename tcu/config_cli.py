@@ -172,7 +172,8 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     power_key = make_power_key(loop, str(params["power_key"]))
     from modem.driver.open import UnknownDialect, open_modem
     try:
-        modem = open_modem(loop, str(params["modem"]), power_key=power_key)
+        # a port that is not there yet is waited for (health 'modem' says so); a bad spec stops here
+        modem = open_modem(loop, str(params["modem"]), power_key=power_key, wait_for_device=True)
     except UnknownDialect as e:
         raise StartError(f"modem: {e}") from None
     except Exception as e:

@@ -35,7 +35,9 @@ operation fails at once, `PortClosed` is published, and the same path is opened 
 back-off (1 s doubling to 10 s), `PortClosed` again after each failed try (retries, next try) and
 `PortReopened` once it is back. Operations started meanwhile fail at once ("modem port gone"); the
 callers pace their own retries. What answers after a reopen may have rebooted: the link probes it.
-A garbled byte never closes the port (it is `LineNoise`), so only a vanished device gets here.
+A garbled byte never closes the port (it is `LineNoise`), so only a vanished device gets here. A port
+not there when the modem is made (`Modem(None, reopen=...)`, `open_modem(wait_for_device=True)`) starts
+gone the same way: `PortClosed` from the loop, then tries with back-off until it appears.
 
 The protocol work is in the sans-IO `ATChannel` and the pure parsers of `commands`; this adapter
 only moves bytes and time between them and the loop, so its tests run on `VirtualLoop` + pipes.
@@ -87,10 +89,11 @@ from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make
 from runtime.backoff import Backoff
 from runtime.logsetup import register_secret
 from runtime.ratelog import RateLimitedLog
+from runtime.stream import Stream
 
 if TYPE_CHECKING:
     from modem.driver.power import PowerKey
-    from runtime import Loop, Stream, Timer
+    from runtime import Loop, Timer
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +242,8 @@ class _Op:
         self.done = True
         self.modem._ops.discard(self)
         self.gen.close()
-        if isinstance(result, Failed):
+        if isinstance(result, Failed) and self.modem.port_gone is None:
+            # (while the port is gone every operation fails for that one reason, logged once, not per caller)
             log.info("modem %s failed: %s", self.name, result.reason)
         try:
             self.on_done(result)
@@ -252,17 +256,35 @@ class _Op:
 # --------------------------------------------------------------------------------------------
 
 
+class _NoPort(Stream):
+    """Stands for a port not there yet (`Modem(stream=None)`): closed, so nothing is written to it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.closed = True
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 class Modem:
     """An AT modem of some `Dialect` on a `Stream` (serial port, pty, pipe). See module docstring."""
 
-    def __init__(self, loop: Loop, stream: Stream, *, dialect: str | Dialect = DEFAULT_DIALECT,
+    def __init__(self, loop: Loop, stream: Stream | None, *, dialect: str | Dialect = DEFAULT_DIALECT,
                  power_key: PowerKey | None = None, echo: bool = True, sms_pdu_mode: bool = True,
                  silent_after: int = 2, concat_timeout: float = 3600.0,
-                 reopen: PortReopener | None = None, mux: str = "off") -> None:
+                 reopen: PortReopener | None = None, mux: str = "off", absent: str = "not there") -> None:
+        """`stream` None (with a `reopen`): the port is not there yet (a USB modem still enumerating, an
+        emulator not started): the modem starts gone, `absent` saying why, and opens it when it appears."""
         if mux not in MUX_MODES:
             raise ValueError(f"modem mux {mux!r}: expected one of {', '.join(MUX_MODES)}")
+        if stream is None and reopen is None:
+            raise ValueError("a modem without a port needs a way to open it (reopen)")  # our bug: raise
         self._loop = loop
-        self._stream = stream
+        self._stream: Stream = stream if stream is not None else _NoPort()
         # GSM 07.10 (AT+CMUX after init): the multiplexer, the serial stream under it, and the AT
         # channels of DLCI 2 and 3 (DLCI 1 is `self.channel` on `self._stream`)
         self.mux_mode = mux
@@ -298,7 +320,10 @@ class Modem:
         self._cycling = 0  # power_cycle operations running: their NORMAL POWER DOWN is expected
         self.info: ModemInfo | None = None
         self.closed = False
-        stream.set_handlers(self._on_data, self._on_close)
+        if stream is not None:
+            stream.set_handlers(self._on_data, self._on_close)
+        else:
+            self._absent_at_start(absent)
 
     # -- subscription ------------------------------------------------------------------------
     def subscribe(self, handler: EventHandler) -> Callable[[], None]:
@@ -746,6 +771,24 @@ class Modem:
         self._publish(self.port_gone)
         for op in list(self._ops):
             op.finish(Failed(f"modem port {port} is gone"))
+
+    def _absent_at_start(self, reason: str) -> None:
+        """The port was not there when the modem was made: wait for it as for a vanished one (issue 12)."""
+        assert self._reopener is not None
+        now = self._loop.time()
+        port = self._reopener.path
+        self._reopener.lost()  # a dangling symlink left by a killed emulator is not followed
+        delay = self._reopen_backoff.failed(now)
+        self.port_gone = PortClosed(port, reason, now, 0, now + delay)
+        self._reopen_timer = self._loop.call_later(delay, self._reopen)
+        log.warning("modem port %s is not there (%s); waiting for it (next try in %.1f s)", port, reason, delay)
+        # Subscribers attach after the modem is made: they hear of it from the loop, before any operation
+        # they start fails ("modem port gone"), so a link waits in port_gone instead of climbing its ladder.
+        self._loop.call_soon(self._still_absent)
+
+    def _still_absent(self) -> None:
+        if self.port_gone is not None and not self.closed:
+            self._publish(self.port_gone)
 
     def _reopen(self) -> None:
         self._reopen_timer = None

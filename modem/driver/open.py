@@ -68,17 +68,25 @@ def open_port(loop: Loop, spec: str, baudrate: int | None = None) -> Stream:
     return open_serial(loop, port, baudrate=baudrate or baud)
 
 
-def open_modem(loop: Loop, spec: str, *, baudrate: int | None = None, **options: Any) -> Modem:
+def open_modem(loop: Loop, spec: str, *, baudrate: int | None = None, wait_for_device: bool = False,
+               **options: Any) -> Modem:
     """The modem named by `spec` (`[dialect:]port[@baud]`), ready for `probe`/`init`.
 
     `options` go to `Modem` (`power_key`, `sms_pdu_mode`, ...). The dialect is looked up before the
-    port is opened, so a typo in its name never touches a device.
+    port is opened, so a typo in its name never touches a device. `wait_for_device`: a port that cannot
+    be opened yet (OSError: a USB modem still enumerating, `vmodem serve` not started) is no error: the
+    modem starts with its port gone and opens it when it appears; a malformed spec still raises.
     """
     from modem.driver.modem import Modem
 
     dialect_name, port = parse_modem_spec(spec)
     dialect = get_dialect(dialect_name)
-    stream = open_port(loop, port, baudrate)
     # A port that vanishes later (unplugged, emulator restarted) is reopened at the same path (issue 12).
     reopen = PathReopener(parse_spec(port)[0], lambda: open_port(loop, port, baudrate))
+    try:
+        stream = open_port(loop, port, baudrate)
+    except OSError as exc:  # serial.SerialException is one
+        if not wait_for_device:
+            raise
+        return Modem(loop, None, dialect=dialect, reopen=reopen, absent=str(exc), **options)
     return Modem(loop, stream, dialect=dialect, reopen=reopen, **options)
