@@ -269,7 +269,7 @@ def parse_final(line: str, command: Command | None = None) -> Final | None:
         m = rx.match(line)
         if m:
             arg = m.group(1).strip()
-            if arg.isdigit():
+            if arg.isascii() and arg.isdigit():
                 return Final(line, kind, code=int(arg))
             return Final(line, kind, text=arg)
     if command is not None:
@@ -772,7 +772,7 @@ class ATChannel:
                 self._cancel_until = None
                 self._start_next(now)
             return
-        if line.startswith("+CMT:") or (line.startswith("+CDS:") and line[5:].strip().isdigit()):
+        if line.startswith("+CMT:") or (line.startswith("+CDS:") and line[5:].strip().isascii() and line[5:].strip().isdigit()):
             self._body_for, self._body_is_urc = line, True  # two-line URC: the body comes next
             return
         urc = self.urcs.classify(line)

@@ -366,16 +366,21 @@ def _maybe_time(text: str) -> datetime | None:
         return None
 
 
+def ascii_digits(text: str) -> bool:
+    """`str.isdigit()` also takes '¹' (int() raises) and '٣' (int() reads 3): a modem sends ASCII digits."""
+    return text.isascii() and text.isdigit()
+
+
 def is_pdu_cmt(header: str) -> bool:
     """PDU mode `+CMT: [<alpha>],<length>` has two fields; text mode has three or more."""
     f = split_fields(header.split(":", 1)[1]) if ":" in header else []
-    return len(f) == 2 and f[1].isdigit()
+    return len(f) == 2 and ascii_digits(f[1])
 
 
 def is_pdu_cmgr(header: str) -> bool:
     """PDU mode `+CMGR: <stat>,[<alpha>],<length>` starts with a number; text mode with "REC ..."."""
     f = split_fields(header.split(":", 1)[1]) if ":" in header else []
-    return bool(f) and f[0].isdigit()
+    return bool(f) and ascii_digits(f[0])
 
 
 # -- GNSS -------------------------------------------------------------------------------------------

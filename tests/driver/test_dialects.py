@@ -188,3 +188,12 @@ def test_sim800_link_closed_urcs(line: str, conn: int) -> None:
 @pytest.mark.parametrize("line", ["0, CONNECT OK", "3, SEND OK", "2, CLOSE OK", "1, CONNECT FAIL"])
 def test_sim800_late_link_finals_are_never_information_lines(line: str) -> None:
     assert type(get_dialect("sim800").urcs.classify(line)) is Urc
+
+
+@pytest.mark.parametrize("line", ["+CREG: ¹", "+CGREG: ²", '+CMTI: "SM",³', "+CMTI: \"SM\",٣"])
+def test_sim800_urcs_with_non_ascii_digits_are_not_events(line: str) -> None:
+    """'¹'.isdigit() is True but int('¹') raises, and '٣' would be read as 3: neither is a modem's answer."""
+    from modem.driver.dialects.sim800 import classify_urc
+    from modem.driver.urc import RegistrationChanged, SmsStored
+
+    assert not isinstance(classify_urc(line), RegistrationChanged | SmsStored)

@@ -121,11 +121,6 @@ def _fields(rest: str) -> list[str]:
     return [f.strip() for f in rest.split(",")]
 
 
-def _digits(text: str) -> bool:
-    """ASCII digits only (`str.isdigit` also takes `¹`, which `int` refuses)."""
-    return text.isascii() and text.isdigit()
-
-
 def parse_cpsi(lines: tuple[str, ...]) -> RadioStatus:
     """`+CPSI: <system mode>,<operation mode>[,<MCC>-<MNC>,...]`."""
     line = C.find_line(lines, "+CPSI:")
@@ -140,7 +135,7 @@ def parse_cnsmod(lines: tuple[str, ...]) -> str:
     """`+CNSMOD: <n>,<stat>` → `2G` / `3G` / `4G` / "" (0 no service, 1-3 GSM/GPRS/EDGE, 4-7 UMTS, 8 LTE)."""
     line = C.find_line(lines, "+CNSMOD:")
     f = _fields(line[len("+CNSMOD:"):])
-    if len(f) < 2 or not _digits(f[1]):
+    if len(f) < 2 or not C.ascii_digits(f[1]):
         raise C.ParseError(f"bad +CNSMOD: {line!r}")
     stat = int(f[1])
     return "" if stat == 0 else "2G" if stat <= 3 else "4G" if stat == 8 else "3G"
@@ -172,7 +167,7 @@ def classify_urc(line: str) -> Urc | None:
         return VoltageWarning(line, reason=line.split(" ")[0].lower())
     if line.startswith("+CMTI:"):
         f = _fields(line[6:])
-        if len(f) >= 2 and _digits(f[1]):
+        if len(f) >= 2 and C.ascii_digits(f[1]):
             return SmsStored(line, store=f[0].strip('"'), index=int(f[1]))
         return Urc(line)
     if line.startswith("+CPIN:"):
@@ -181,7 +176,7 @@ def classify_urc(line: str) -> Urc | None:
         if line.startswith(prefix):
             f = _fields(line[len(prefix):])
             # URC: `<stat>[,"<lac|tac>","<ci>"[,<AcT>]]`; a query answer is `<n>,<stat>...` (TS 27.007).
-            if _digits(f[0]) and (len(f) == 1 or f[1].startswith('"')):
+            if C.ascii_digits(f[0]) and (len(f) == 1 or f[1].startswith('"')):
                 lac = f[1].strip('"') if len(f) > 2 else None
                 ci = f[2].strip('"') if len(f) > 2 else None
                 return RegistrationChanged(line, stat=int(f[0]), gprs=gprs, lac=lac, ci=ci)
@@ -341,7 +336,7 @@ class Sim7600(Dialect):
             r = yield from _ask(Command(f"AT+CIPRXGET=4,{conn}", timeout=C.T_SHORT, prefixes=("+CIPRXGET: 4",),
                               fail_finals=(r"\+CIPERROR: ", r"\+IP ERROR: ")))
             f = _fields(C.find_line(r.lines, "+CIPRXGET:")[len("+CIPRXGET:"):])
-            if len(f) < 3 or not _digits(f[2]):
+            if len(f) < 3 or not C.ascii_digits(f[2]):
                 raise C.ParseError(f"bad +CIPRXGET: 4 answer {r.lines!r}")
             if int(f[2]) == 0:
                 return

@@ -91,7 +91,7 @@ def classify_urc(line: str) -> Urc | None:
         return VoltageWarning(line, reason=line.split(" ")[0].lower())
     if line.startswith("+CMTI:"):
         f = _fields(line[6:])
-        if len(f) >= 2 and f[1].isdigit():
+        if len(f) >= 2 and C.ascii_digits(f[1]):
             return SmsStored(line, store=f[0].strip('"'), index=int(f[1]))
         return Urc(line)
     if line.startswith("+CPIN:"):
@@ -100,7 +100,7 @@ def classify_urc(line: str) -> Urc | None:
         if line.startswith(prefix):
             f = _fields(line[len(prefix):])
             # URC: `<stat>[,"<lac>","<ci>"]`; a query answer is `<n>,<stat>...` (TS 27.007 §7.2).
-            if f[0].isdigit() and (len(f) == 1 or f[1].startswith('"')):
+            if C.ascii_digits(f[0]) and (len(f) == 1 or f[1].startswith('"')):
                 lac = f[1].strip('"') if len(f) > 2 else None
                 ci = f[2].strip('"') if len(f) > 2 else None
                 return RegistrationChanged(line, stat=int(f[0]), gprs=gprs, lac=lac, ci=ci)
