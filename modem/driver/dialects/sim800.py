@@ -56,6 +56,8 @@ _STRAY_FINALS = re.compile(
     r"|STATE: .*|OK|ERROR|\+CME ERROR:.*|\+CMS ERROR:.*)$"
 )
 _LINK_CLOSED = re.compile(r"(\d), CLOSED$")
+# Manual §8.2.12: the stack's states once AT+CIICR brought the bearer up (GPRSACT; IP STATUS after CIFSR).
+_BEARER_UP = ("IP GPRSACT", "IP STATUS", "IP PROCESSING")
 # Multi-connection client states (manual §8.2.12) in the words single-connection mode uses for them.
 _LINK_STATE = {"CONNECTED": "CONNECT OK", "CONNECTING": "TCP CONNECTING", "CLOSING": "TCP CLOSING",
                "REMOTE CLOSING": "TCP CLOSING", "CLOSED": "TCP CLOSED"}
@@ -158,12 +160,24 @@ class Sim800(Dialect):
         return f"{conn}, {text}" if self.multi else text
 
     def gprs_attach(self, apn: str, user: str, password: str) -> Script:
-        """CIPSHUT, CIPMUX, CIPHEAD=1, CSTT, CIICR, CIFSR → the local IP address (manual §8.2)."""
-        yield C.cipshut()
+        """CIPSHUT, CIPMUX, CIPHEAD=1, CSTT, CIICR, CIFSR → the local IP address (manual §8.2).
+
+        A final lost in line noise (`outcome_unknown`): CIPSHUT shuts from any state, so the script goes
+        on (CIPMUX fails if it did not); for CIICR the bearer's state is asked (`IP GPRSACT`: it worked).
+        """
+        try:
+            yield C.cipshut()
+        except StepFailed as exc:
+            if not exc.failed.outcome_unknown:
+                raise
         yield C.simple(f"AT+CIPMUX={1 if self.multi else 0}")  # only in IP INITIAL: right after CIPSHUT
         yield C.simple("AT+CIPHEAD=1")  # +IPD,<len>: framing for received data
         yield C.cstt(apn, user, password)
-        yield C.ciicr()
+        try:
+            yield C.ciicr()
+        except StepFailed as exc:
+            if not exc.failed.outcome_unknown or (yield from self.ip_status(0)) not in _BEARER_UP:
+                raise
         r = yield C.cifsr()
         return r.final.line
 
