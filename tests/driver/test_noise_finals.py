@@ -9,6 +9,7 @@ response (`+CMGS: <mr>`) came. Answers still owed to probes never become the nex
 
 from __future__ import annotations
 
+from driver_fakes import Answer, ScriptedModem
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,7 +25,9 @@ from modem.driver.at_channel import (
     Response,
     Timeout,
 )
-from modem.driver.dialects.sim800 import URCS
+from modem.driver.dialects.sim800 import URCS, Sim800
+from modem.driver.modem import UNKNOWN_REFERENCE, Failed, Modem, Ok, Result, SmsSent
+from runtime import VirtualLoop, pipe_pair
 
 
 def results(events: list[Event]) -> list[Response | Timeout | Aborted]:
@@ -154,3 +157,57 @@ def test_every_command_gets_exactly_one_result_whatever_the_noise(chunks: list[t
         ch.data_to_send()
     seen += results(advance(ch, now + 1000.0))
     assert sorted(e.command.seq for e in seen) == sorted(c.seq for c in cmds)
+
+
+# -- the driver's scripts on top (a scripted SIM800 on the virtual clock) --------------------------
+
+
+class Harness:
+    def __init__(self, table: dict[str, Answer], multi: bool = False) -> None:
+        self.loop = VirtualLoop(seed=1)
+        a, b = pipe_pair(self.loop, latency=0.01)
+        self.fake = ScriptedModem(self.loop, b, table)
+        self.modem = Modem(self.loop, a, dialect=Sim800(multi=multi), echo=False)
+
+    def call(self, method: str, *args: object, **kw: object) -> tuple[Result, float]:
+        got: list[Result] = []
+        start = self.loop.time()
+        getattr(self.modem, method)(*args, on_done=got.append, **kw)
+        while not got and self.loop.time() < start + 300:
+            self.loop.run(until=self.loop.time() + 0.5)
+        assert len(got) == 1, f"{method} did not finish"
+        return got[0], self.loop.time() - start
+
+
+def test_gprs_attach_goes_on_after_a_garbled_shut_ok_and_asks_the_state_after_a_garbled_ciicr() -> None:
+    for multi, status in ((False, b"\r\nOK\r\n\r\nSTATE: IP GPRSACT\r\n"),
+                          (True, b"\r\nOK\r\n\r\nSTATE: IP GPRSACT\r\n"
+                                 + b"".join(b'\r\nC: %d,0,"","","","INITIAL"\r\n' % i for i in range(6)))):
+        h = Harness({r"AT\+CIPSHUT": b"\r\nSHUT O\r\n", r"AT\+CIICR": b"\r\nO\r\n",
+                     r"AT\+CIPSTATUS": status, r"AT\+CIFSR": b"\r\n10.1.2.3\r\n"}, multi=multi)
+        result, took = h.call("gprs_attach", "internet")
+        assert result == Ok("10.1.2.3"), (multi, result)
+        assert took < 20, took                           # was 65 s (CIPSHUT) + 90 s (CIICR)
+        assert h.fake.lines.count("AT") == 2             # one probe each
+        assert h.fake.lines.count("AT+CIPSHUT") == 1 and h.fake.lines.count("AT+CIICR") == 1
+
+
+def test_gprs_attach_fails_when_the_state_says_ciicr_did_not_work() -> None:
+    h = Harness({r"AT\+CIPSHUT": b"\r\nSHUT OK\r\n", r"AT\+CIICR": b"\r\nERRR\r\n",
+                 r"AT\+CIPSTATUS": b"\r\nOK\r\n\r\nSTATE: IP START\r\n"})
+    result, took = h.call("gprs_attach", "internet")
+    assert isinstance(result, Failed) and result.outcome_unknown and took < 20
+
+
+def test_send_sms_with_a_garbled_reference_is_sent_and_with_a_lost_final_is_maybe_sent() -> None:
+    h = Harness({})
+    h.fake.prompt_answers[r"AT\+CMGS.*"] = b"\r\n+CGS: 7\r\n\r\nOK\r\n"       # `+CMGS:` lost a byte
+    result, _ = h.call("send_sms", "+447700900123", "alarm #a1")
+    assert result == Ok(SmsSent((UNKNOWN_REFERENCE,)))
+    h.fake.prompt_answers[r"AT\+CMGS.*"] = b"\r\n+CGS: 8\r\n\r\nK\r\n"        # ... and the OK too
+    result, took = h.call("send_sms", "+447700900123", "alarm #a2")
+    assert isinstance(result, Failed) and result.outcome_unknown, result
+    assert took < 10 and h.fake.lines.count("AT") == 1
+    h.fake.prompt_answers[r"AT\+CMGS.*"] = b"\r\n+CMGS: 9\r\n\r\nK\r\n"       # answer seen: it went
+    result, _ = h.call("send_sms", "+447700900123", "alarm #a3")
+    assert result == Ok(SmsSent((9,)))
