@@ -121,7 +121,8 @@ class PortReopener(Protocol):
 
 @dataclass(frozen=True)
 class SmsSent:
-    """TP-MR of each part as the SMSC acknowledged it (`+CMGS: <mr>`)."""
+    """TP-MR of each part as the SMSC acknowledged it (`+CMGS: <mr>`; `UNKNOWN_REFERENCE` when the final
+    `OK` came but noise garbled that line: the part went)."""
 
     references: tuple[int, ...]
 
@@ -559,7 +560,11 @@ class Modem:
 
     # -- SMS -----------------------------------------------------------------------------------
     def send_sms(self, number: str, text: str, on_done: Callback, max_parts: int = 4) -> None:
-        """Ok(SmsSent). PDU mode for everything that is not short plain ASCII (UCS-2, concatenated)."""
+        """Ok(SmsSent). PDU mode for everything that is not short plain ASCII (UCS-2, concatenated).
+
+        `Failed(outcome_unknown=True)`: the modem finished an AT+CMGS but line noise garbled both its
+        answer and its final: the SMS may have gone. The caller decides (the unit counts it as sent).
+        """
         def script() -> OpGen:
             plain = text.isascii() and text.isprintable() and len(text) <= 160
             if not self.sms_pdu_mode and plain:
