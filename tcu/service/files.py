@@ -8,6 +8,8 @@ Why each setting:
 - `TimeoutStartSec=`: the link ladder needs up to ~2 minutes (probe 20 s, power-key cycle 30 s, probe
   again) to get an answer from a modem that was hung at boot; a modem still silent after that gets a
   fresh process.
+- `LoadCredential=`: /etc/tcu/tcu.toml holds passwords, so it stays 0600 root; systemd reads it and
+  gives the service a private copy (`%d/tcu.toml`) that only the service's user can read.
 - Its own user (`tcu`, from sysusers.d) in `dialout` (the serial ports) and `gpio` (the power key);
   `StateDirectory=tcu` (/var/lib/tcu, 0700, owned by that user) and `ConfigurationDirectory=tcu`
   (/etc/tcu). Everything else of the file system is read-only to it (`ProtectSystem=strict`).
@@ -30,6 +32,8 @@ After=network-online.target systemd-networkd.service
 [Service]
 Type=notify
 NotifyAccess=main
+# The config (it holds passwords) stays root's, 0600; systemd hands the unit its own copy.
+LoadCredential=tcu.toml:/etc/tcu/tcu.toml
 ExecStart={exec_start}
 Restart=always
 RestartSec=5

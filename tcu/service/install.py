@@ -83,7 +83,7 @@ def read_config(path: str | None) -> tuple[dict[str, object], str | None]:
 
 def make_plan(config_path: str | None, exec_path: str, watchdog_s: int = DEFAULT_WATCHDOG_S) -> Plan:
     config, config_text = read_config(config_path)
-    exec_start = f"{exec_path} run --config /etc/tcu/tcu.toml --state-dir /var/lib/tcu"
+    exec_start = f"{exec_path} run --config %d/tcu.toml --state-dir /var/lib/tcu"   # %d: LoadCredential's dir
     out = [
         FileSpec(SERVICE_PATH, files.SERVICE.format(exec_start=exec_start, watchdog=f"{watchdog_s}s",
                                                     timeout_start=f"{DEFAULT_TIMEOUT_START_S}s", user=files.USER)),
@@ -93,8 +93,8 @@ def make_plan(config_path: str | None, exec_path: str, watchdog_s: int = DEFAULT
     can = can_settings(config)
     if can is not None:
         out.append(FileSpec(network_path(can[0]), files.CAN_NETWORK.format(iface=can[0], bitrate=can[1])))
-    if config_text is not None:   # it may hold passwords: root and the unit's group only
-        out.append(FileSpec(CONFIG_PATH, config_text, 0o640))
+    if config_text is not None:   # it holds passwords: root's only (the unit gets it by LoadCredential=)
+        out.append(FileSpec(CONFIG_PATH, config_text, 0o600))
     commands = (("systemd-sysusers",), ("systemctl", "daemon-reload"),
                 ("udevadm", "control", "--reload-rules"), ("udevadm", "trigger", "--subsystem-match=tty"),
                 ("systemctl", "enable", "systemd-networkd.service"),

@@ -32,7 +32,8 @@ def test_install_stages_unit_network_udev_sysusers_and_config(tmp_path: Path, co
     unit = (root / "etc/systemd/system/tcu.service").read_text()
     for line in ("Type=notify", "WatchdogSec=30s", "Restart=always", "User=tcu", "SupplementaryGroups=dialout gpio",
                  "StateDirectory=tcu", "ConfigurationDirectory=tcu", "ProtectSystem=strict", "NoNewPrivileges=yes",
-                 "PrivateTmp=yes", f"ExecStart={BIN / 'tcu'} run --config /etc/tcu/tcu.toml"):
+                 "PrivateTmp=yes", "LoadCredential=tcu.toml:/etc/tcu/tcu.toml",
+                 f"ExecStart={BIN / 'tcu'} run --config %d/tcu.toml --state-dir /var/lib/tcu"):
         assert line in unit, line
     network = (root / "etc/systemd/network/80-tcu-can0.network").read_text()
     assert "Name=can0" in network and "BitRate=250000" in network and "RestartSec=" in network
@@ -42,7 +43,7 @@ def test_install_stages_unit_network_udev_sysusers_and_config(tmp_path: Path, co
     assert "m tcu dialout" in sysusers and "m tcu gpio" in sysusers
     installed = root / "etc/tcu/tcu.toml"
     assert installed.read_text() == config.read_text()
-    assert installed.stat().st_mode & 0o777 == 0o640     # it holds a password
+    assert installed.stat().st_mode & 0o777 == 0o600     # it holds a password
     wants = root / "etc/systemd/system/multi-user.target.wants/tcu.service"
     assert wants.is_symlink() and str(wants.readlink()) == "/etc/systemd/system/tcu.service"
     assert "s3cret-pw" not in r.stdout + r.stderr
