@@ -13,6 +13,7 @@ Why each setting:
 - Its own user (`tcu`, from sysusers.d) in `dialout` (the serial ports) and `gpio` (the power key);
   `StateDirectory=tcu` (/var/lib/tcu, 0700, owned by that user) and `ConfigurationDirectory=tcu`
   (/etc/tcu). Everything else of the file system is read-only to it (`ProtectSystem=strict`).
+- `ProtectHome=read-only`, not `yes`: a venv in /home/pi (the README's checkout) must stay runnable.
 - No `PrivateDevices=`: the unit needs the real /dev/tcu-modem, /dev/gpiochip* and the CAN socket.
 """
 
@@ -50,7 +51,7 @@ ConfigurationDirectoryMode=0750
 Environment=PYTHONUNBUFFERED=1
 # hardening: the unit needs its serial port, GPIO, a CAN socket and its state directory, nothing else
 ProtectSystem=strict
-ProtectHome=yes
+ProtectHome=read-only
 PrivateTmp=yes
 NoNewPrivileges=yes
 ProtectKernelTunables=yes
