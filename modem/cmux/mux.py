@@ -35,7 +35,7 @@ from modem.cmux.control import (
     ModemStatus,
     decode_messages,
 )
-from modem.cmux.frame import MAX_DLCI, N1_DEFAULT, Frame, FrameDecoder, FrameType, Junk
+from modem.cmux.frame import CR, EA, MAX_DLCI, N1_DEFAULT, Frame, FrameDecoder, FrameType, Junk
 
 
 class Role(Enum):
@@ -486,12 +486,12 @@ class Multiplexer:
             self._mux_gone("CLD from the peer")
         else:  # §5.4.6.3.6: a command we do not support is answered NSC with its type octet
             self._write(Frame(0, FrameType.UIH,
-                              ControlMessage(ControlType.NSC, False, bytes([msg.type | 0x02])).encode(),
+                              ControlMessage(ControlType.NSC, False, bytes([msg.type | CR])).encode(),
                               cr=self._cmd_cr))
 
     def _on_control_answer(self, msg: ControlMessage) -> None:
         if msg.type == ControlType.NSC:
-            t = (msg.value[0] & ~0x02) | 0x01 if msg.value else 0
+            t = (msg.value[0] & ~CR) | EA if msg.value else 0
             for pc in self._control:
                 if pc.message.type == t:
                     self._control.remove(pc)

@@ -32,7 +32,8 @@ _OWN = frozenset({
 class ChannelInterpreter(Interpreter):
     """An AT interpreter for one extra DLCI that shares `primary`'s modem state."""
 
-    def __init__(self, primary: Interpreter, dlci: int) -> None:  # noqa: D107 - no super().__init__: state is the primary's
+    def __init__(self, primary: Interpreter, dlci: int) -> None:
+        # no super().__init__(): all state but the channel's own is the primary's
         own = {
             "_primary": primary, "dlci": dlci, "name": f"{primary.name}/dlci{dlci}",
             "_out": bytearray(), "_actions": [], "_events": [], "_seq": 0,
