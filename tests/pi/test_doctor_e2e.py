@@ -163,3 +163,29 @@ def test_human_output_and_bad_config(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert "[FAIL] config: not set: can, server, vehicle_id, server_password" in r.stdout
     assert "→ set can, server" in r.stdout and "[skip] modem" in r.stdout
+
+
+@pytest.mark.timeout(120)
+def test_a_running_unit_keeps_its_modem(bench: Bench) -> None:
+    """With the service running, the doctor does not fight it for the port: it says how to stop it."""
+    log = open(bench.d / "tcu-run.log", "wb")  # noqa: SIM115 - closed with the process
+    unit = subprocess.Popen([str(BIN / "tcu"), "run", "--modem", str(bench.d / "modem"), "--can",
+                             f"slcan:{bench.d / 'asleep'}", "--profile", "demo-ev", "--server",
+                             f"127.0.0.1:{bench.port}", "--vehicle-id", "DOCCAR", "--server-password-file",
+                             str(bench.d / "pw"), "--owner", "+447700900123", "--state-dir",
+                             str(bench.d / "state"), "--no-gnss"], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+    try:
+        _wait("the unit's status file", lambda: (bench.d / "state" / "status.json").exists())
+        rc, steps, out = bench.doctor(car="car")
+        assert steps["serial port"]["verdict"] == "warn", out
+        assert "systemctl stop tcu" in steps["serial port"]["remedy"]
+        assert steps["modem"]["verdict"] == "skip" and steps["server"]["verdict"] == "skip"
+        assert steps["state databases"]["verdict"] == "ok" and "outbox.db" in steps["state databases"]["detail"]
+    finally:
+        unit.send_signal(signal.SIGTERM)
+        try:
+            unit.wait(10)
+        except subprocess.TimeoutExpired:
+            unit.kill()
+            unit.wait(5)
+        log.close()
