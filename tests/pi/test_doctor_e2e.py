@@ -100,6 +100,14 @@ def test_healthy_bench_passes(bench: Bench) -> None:
 
 
 @pytest.mark.timeout(120)
+def test_power_key(bench: Bench) -> None:
+    _, steps, out = bench.doctor("--power-key", f"virtual:{bench.mctl}")
+    assert steps["power key"]["verdict"] == "ok", out
+    _, steps, out = bench.doctor("--power-key", f"virtual:{bench.d / 'no-such.ctl'}")
+    assert steps["power key"]["verdict"] == "fail" and "no virtual modem answers" in steps["power key"]["detail"]
+
+
+@pytest.mark.timeout(120)
 @pytest.mark.parametrize(("fault", "step", "remedy"), [
     ("no-sim", "SIM", "insert the SIM"),
     ("no-coverage", "network", "antenna"),
