@@ -5,6 +5,8 @@
             [--state-dir DIR]
     tcu run --config FILE [--modem PORT] [--can BUS] [--server HOST:PORT] ... (see `tcu run --help`)
     tcu state --state-dir DIR [--json]    the unit's health, link, queue and retry counters
+    tcu doctor [--config FILE] [--json]   the installation checked step by step, each with a remedy
+    tcu service install|uninstall [--config FILE] [--root DIR] [--dry-run]   the systemd service
 """
 
 from __future__ import annotations
