@@ -11,18 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-# The SIM800 command modules, imported for their registrations in the table copied below.
-from modem.emulator import (  # noqa: F401
-    commands_basic,
-    commands_bearer,
-    commands_cmux,
-    commands_gnss,
-    commands_http,
-    commands_network,
-    commands_sms,
-    commands_tcp,
-)
-from modem.emulator.command import COMMANDS, Command, CommandTable, Reply
+from modem.emulator import commands_basic
+from modem.emulator.command import Command, CommandTable, Reply
+from modem.emulator.dialects import dialect_named
 from modem.emulator.errors import AtError
 
 if TYPE_CHECKING:
@@ -43,7 +34,8 @@ SIM800_ONLY = (
     "+CIPCLOSE", "+CIPRXGET", "+CIPHEAD", "+CIPSRIP", "+CIPMODE", "+CIPCCFG",
 )  # fmt: skip
 
-SIM7600_COMMANDS = CommandTable(COMMANDS)
+# A copy of the SIM800 dialect's whole table (whatever its modules register, AT+CMUX included).
+SIM7600_COMMANDS = CommandTable(dialect_named("sim800").commands)
 for _name in SIM800_ONLY:
     SIM7600_COMMANDS.pop(_name, None)
 command = SIM7600_COMMANDS.command
