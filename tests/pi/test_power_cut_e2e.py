@@ -76,8 +76,12 @@ def test_alarm_raised_just_before_a_kill_reaches_the_owner(tmp_path: Path) -> No
         time.sleep(3)                                   # CAN frames decoded, the modem registered
         assert _tool("vcar", "do", "--control", str(cctl), "alarm").returncode == 0
         _wait("unit.db: alarm raised", lambda: _remembered_alarm(state), every=0.002)
-        os.kill(tcu.pid, signal.SIGKILL)                # the 12 V goes
+        os.kill(tcu.pid, signal.SIGKILL)                # the 12 V goes ...
         tcu.wait(5)
+        # ... and with it the modem HAT, powered from the same supply. (A modem that kept its power
+        # while the unit died at its `> ` SMS prompt swallows the next unit's AT as message text; with
+        # no power key it is never heard again — reported, the driver's to fix, not this test's.)
+        assert _tool("vmodem", "fault", "--control", str(mctl), "reboot").returncode == 0
         sent_before = alarms_to_owner()
 
         run_unit()                                      # power back, the alarm still sounding
