@@ -22,6 +22,14 @@ only history/info records are ever dropped (beyond `MEMORY_LIMIT`), never an ale
 Alert tags must stay unique at the server across state loss (its 24 h duplicate filter keys on the
 text): each outbox file draws a random `tag_space` when it is created, and a new file — lost,
 damaged, in memory — means a new space, so restarted ids never repeat an old tag.
+
+Several servers (issue 18: OVMS v2 and an MQTT broker at once): each item records its delivery per
+configured server in `outbox_server` (which connection it was last written on, when that server
+confirmed it). `set_servers` names the configured ones; `mark_sent`/`confirm`/`to_send` given a
+`server` work on that server's record, and an item is `delivered` once every configured server has
+confirmed it. Without a `server` argument they work on the item as a whole, as before. A separate
+table rather than new columns: an outbox file written by an older version opens unchanged, and the
+start-up salvage of a damaged file copies `outbox` rows as they are.
 """
 
 from __future__ import annotations
@@ -68,6 +76,13 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (state, id);
 CREATE TABLE IF NOT EXISTS outbox_meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS outbox_server (
+    id INTEGER NOT NULL,
+    server TEXT NOT NULL,
+    conn INTEGER,
+    delivered_at REAL,
+    PRIMARY KEY (id, server)
+);
 """
 
 
@@ -102,6 +117,8 @@ class Outbox:
         self.conn = db if isinstance(db, sqlite3.Connection) else open_db(db)
         self.guard = guard or StorageGuard("outbox.db")
         self._over: dict[int, OutboxItem] = {}     # items whose newest state is only in memory
+        self._srv_over: dict[tuple[int, str], tuple[int | None, float | None]] = {}   # … per-server records
+        self.servers: tuple[str, ...] = ()         # the configured servers (set_servers)
         self._mem_only: set[int] = set()           # … of which never written at all
         self._dropped_log = RateLimitedLog(log, 60.0)
         self.dropped = 0                           # history/info records dropped from a full memory tier
@@ -163,6 +180,7 @@ class Outbox:
             else:
                 self._over.clear()
                 self._mem_only.clear()
+                self._srv_over.clear()
                 self._space_saved = True
                 self.guard.succeeded(now)
                 return result
@@ -183,10 +201,13 @@ class Outbox:
                 c.execute("UPDATE sqlite_sequence SET seq=? WHERE name='outbox'", (self._hi,))
         if rows:
             c.executemany(f"INSERT OR REPLACE INTO outbox ({_COLS}) VALUES ({','.join('?' * 13)})", rows)
+        if self._srv_over:
+            c.executemany("INSERT OR REPLACE INTO outbox_server (id, server, conn, delivered_at) VALUES (?, ?, ?, ?)",
+                          [(i, srv, conn, at) for (i, srv), (conn, at) in sorted(self._srv_over.items())])
 
     def retry(self, now: float) -> bool:
         """Try to write the memory tier now (the unit's back-off timer calls this). True when all is on disk."""
-        if not self._over and not self.guard.failing and self._space_saved:
+        if not self._over and not self._srv_over and not self.guard.failing and self._space_saved:
             return True
         return self._write(now, lambda c: True, lambda: False)
 
@@ -274,18 +295,24 @@ class Outbox:
         self._hi = max([self._hi, *ids])
         return [self._get(i) for i in ids]
 
-    def mark_sent(self, ids: Sequence[int], conn_no: int, first_line: int, now: float) -> None:
+    def mark_sent(self, ids: Sequence[int], conn_no: int, first_line: int, now: float,
+                  server: str | None = None) -> None:
         """Record that `ids` were written, in this order, on server connection `conn_no` at line
-        positions `first_line`, `first_line + 1`, … (the caller's line counter for that connection).
+        positions `first_line`, `first_line + 1`, … (the caller's line counter for that connection);
+        with `server`, also that server's record (sent on `conn_no`).
 
         Delivered items are left alone (a late duplicate send does not undo a confirmation)."""
         def disk(c: sqlite3.Connection) -> None:
             for k, item_id in enumerate(ids):
-                c.execute(
+                cur = c.execute(
                     "UPDATE outbox SET state='sent', via='server', conn=?, line=?, sent_at=?, "
                     "attempts=attempts+1 WHERE id=? AND state!='delivered'",
                     (conn_no, first_line + k, now, item_id),
                 )
+                if server is not None and cur.rowcount:
+                    c.execute("INSERT INTO outbox_server (id, server, conn) VALUES (?, ?, ?) "
+                              "ON CONFLICT (id, server) DO UPDATE SET conn=excluded.conn WHERE delivered_at IS NULL",
+                              (item_id, server, conn_no))
 
         def memory() -> None:
             for k, item_id in enumerate(ids):
@@ -293,6 +320,10 @@ class Outbox:
                 if item is not None and item.state != "delivered":
                     self._put(replace(item, state="sent", via="server", conn=conn_no, line=first_line + k,
                                       sent_at=now, attempts=item.attempts + 1))
+                    if server is not None:
+                        _, at = self._server_record(item_id, server)
+                        if at is None:
+                            self._srv_over[(item_id, server)] = (conn_no, None)
 
         self._write(now, disk, memory)
 
@@ -320,13 +351,17 @@ class Outbox:
 
         return self._write(now, disk, memory)
 
-    def confirm(self, ids: Iterable[int], via: str, now: float) -> list[int]:
+    def confirm(self, ids: Iterable[int], via: str, now: float, server: str | None = None) -> list[int]:
         """Mark items delivered by `via` ("server" for an `h` ack, "sms" once the modem accepted the SMS).
 
-        Idempotent; returns the ids that became delivered now."""
+        With `server` (one of several configured, `set_servers`): that server has them; an item is
+        delivered once every configured server has confirmed it. Idempotent; returns the ids that
+        became delivered now."""
         if via not in ("server", "sms", "dropped"):
             raise ValueError(f"outbox: unknown channel {via!r}")
         wanted = list(ids)
+        if server is not None:
+            return self._confirm_server(wanted, server, now)
 
         def disk(c: sqlite3.Connection) -> list[int]:
             done: list[int] = []
@@ -345,6 +380,87 @@ class Outbox:
                 item = self._current(item_id)
                 if item is not None and item.state != "delivered":
                     self._put(replace(item, state="delivered", via=via, delivered_at=now))
+                    done.append(item_id)
+            return done
+
+        return self._write(now, disk, memory)
+
+    def set_servers(self, servers: Sequence[str], now: float) -> None:
+        """The configured servers. Items every one of them has confirmed become delivered (a server
+        dropped from the configuration no longer holds them back)."""
+        self.servers = tuple(servers)
+        if not self.servers:
+            return
+        marks = ",".join("?" * len(self.servers))
+
+        def disk(c: sqlite3.Connection) -> None:
+            c.execute(f"UPDATE outbox SET state='delivered', via='server', delivered_at=? WHERE state!='delivered' "
+                      f"AND id IN (SELECT id FROM outbox_server WHERE server IN ({marks}) "
+                      f"AND delivered_at IS NOT NULL GROUP BY id HAVING COUNT(*)=?)",
+                      (now, *self.servers, len(self.servers)))
+
+        self._write(now, disk, lambda: None)
+
+    def _server_record(self, item_id: int, server: str) -> tuple[int | None, float | None]:
+        """(connection last written on, confirmed at) of `item_id` at `server`; (None, None) if never sent."""
+        rec = self._srv_over.get((item_id, server))
+        if rec is not None:
+            return rec
+        try:
+            row = self.conn.execute("SELECT conn, delivered_at FROM outbox_server WHERE id=? AND server=?",
+                                    (item_id, server)).fetchone()
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            self.guard.failed(e, self._now)
+            return None, None
+        return (row[0], row[1]) if row else (None, None)
+
+    def server_records(self, server: str) -> dict[int, tuple[int | None, float | None]]:
+        """id → (connection, confirmed at) at `server`, for the undelivered items."""
+        out: dict[int, tuple[int | None, float | None]] = {}
+        try:
+            for item_id, conn, at in self.conn.execute(
+                    "SELECT s.id, s.conn, s.delivered_at FROM outbox_server s JOIN outbox o ON o.id = s.id "
+                    "WHERE s.server=? AND o.state!='delivered'", (server,)):
+                out[int(item_id)] = (conn, at)
+        except sqlite3.Error as e:
+            if storage_fault(e) is None:
+                raise
+            self.guard.failed(e, self._now)
+        out.update((i, rec) for (i, srv), rec in self._srv_over.items() if srv == server)
+        return out
+
+    def _confirm_server(self, wanted: list[int], server: str, now: float) -> list[int]:
+        others = [srv for srv in self.servers if srv != server]
+
+        def complete(item_id: int) -> bool:
+            return all(self._server_record(item_id, srv)[1] is not None for srv in others)
+
+        def disk(c: sqlite3.Connection) -> list[int]:
+            done: list[int] = []
+            for item_id in wanted:
+                c.execute("INSERT INTO outbox_server (id, server, delivered_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT (id, server) DO UPDATE SET delivered_at=excluded.delivered_at "
+                          "WHERE delivered_at IS NULL", (item_id, server, now))
+                if complete(item_id):
+                    cur = c.execute("UPDATE outbox SET state='delivered', via='server', delivered_at=? "
+                                    "WHERE id=? AND state!='delivered'", (now, item_id))
+                    if cur.rowcount:
+                        done.append(item_id)
+            return done
+
+        def memory() -> list[int]:
+            done: list[int] = []
+            for item_id in wanted:
+                item = self._current(item_id)
+                if item is None:
+                    continue
+                conn, at = self._server_record(item_id, server)
+                if at is None:
+                    self._srv_over[(item_id, server)] = (conn, now)
+                if item.state != "delivered" and complete(item_id):
+                    self._put(replace(item, state="delivered", via="server", delivered_at=now))
                     done.append(item_id)
             return done
 
@@ -372,13 +488,28 @@ class Outbox:
         While the disk fails nothing is purged (the delete could not be written either)."""
         def disk(c: sqlite3.Connection) -> int:
             cur = c.execute("DELETE FROM outbox WHERE state='delivered' AND delivered_at < ?", (older_than,))
+            c.execute("DELETE FROM outbox_server WHERE id NOT IN (SELECT id FROM outbox)")
             return cur.rowcount
 
         return self._write(self._now if now is None else now, disk, lambda: 0)
 
     # -- reading -----------------------------------------------------------------------------------
-    def to_send(self, conn_no: int, limit: int | None = None, kinds: Sequence[str] | None = None) -> list[OutboxItem]:
-        """Undelivered items not yet written on `conn_no`, oldest first: what to send on this connection."""
+    def to_send(self, conn_no: int, limit: int | None = None, kinds: Sequence[str] | None = None,
+                server: str | None = None) -> list[OutboxItem]:
+        """Undelivered items not yet written on `conn_no`, oldest first: what to send on this connection.
+
+        With `server`: the items that server has not confirmed and that were not written on `conn_no`
+        (its current connection)."""
+        if server is not None:
+            records = self.server_records(server)
+            out = []
+            for item in self.pending():
+                conn, at = records.get(item.id, (None, None))
+                if at is None and conn != conn_no and (not kinds or item.kind in kinds):
+                    out.append(item)
+                    if limit is not None and len(out) >= limit:
+                        break
+            return out
         sql = f"SELECT {_COLS} FROM outbox WHERE state!='delivered' AND (conn IS NULL OR conn!=?)"
         args: list[object] = [conn_no]
         if kinds:

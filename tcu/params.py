@@ -34,6 +34,7 @@ from tcu.storage_guard import StorageGuard
 log = logging.getLogger(__name__)
 
 OVMS_DEFAULT_PORT = 6867  # OVMS v2 server protocol, plain TCP
+MQTT_DEFAULT_PORT = 1883  # MQTT over plain TCP (IANA)
 
 ParamValue = str | int | float | bool
 
@@ -69,17 +70,34 @@ def _owner(v: object) -> str:
 _HOST = re.compile(r"(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*")
 
 
-def _server(v: object) -> str:
+def _server(v: object, default_port: int = OVMS_DEFAULT_PORT) -> str:
     s = _text(v)
     if not s:
         return ""
     m = re.fullmatch(r"(\[[0-9A-Fa-f:.]+\]|[^:\[\]]+)(?::([0-9]{1,5}))?", s)
     if not m or not (m.group(1).startswith("[") or _HOST.fullmatch(m.group(1))):
         raise ValueError(f"expected HOST[:PORT], got {s!r}")
-    port = int(m.group(2)) if m.group(2) else OVMS_DEFAULT_PORT
+    port = int(m.group(2)) if m.group(2) else default_port
     if not 1 <= port <= 65535:
         raise ValueError(f"expected HOST[:PORT] with port 1-65535, got {s!r}")
     return f"{m.group(1)}:{port}"
+
+
+def _mqtt_server(v: object) -> str:
+    return _server(v, MQTT_DEFAULT_PORT)
+
+
+SERVER_KINDS = ("ovms", "mqtt")   # OVMS v2 (`server`), MQTT as OVMS v3 lays it out (`mqtt_server`)
+
+
+def _servers(v: object) -> str:
+    """Which servers the unit reports to: `ovms`, `mqtt` or both (`ovms,mqtt`, `both`)."""
+    s = _text(v).lower()
+    names = list(SERVER_KINDS) if s == "both" else [n.strip() for n in s.split(",") if n.strip()]
+    bad = [n for n in names if n not in SERVER_KINDS]
+    if bad or not names or len(set(names)) != len(names):
+        raise ValueError(f"expected ovms, mqtt or both, got {s!r}")
+    return ",".join(n for n in SERVER_KINDS if n in names)
 
 
 def _vehicle_id(v: object) -> str:
@@ -171,6 +189,11 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("server", _server, "", help="OVMS v2 server HOST[:PORT]"),
     ParamSpec("server_password", _password, "", secret=True, help="server (net) password"),
     ParamSpec("vehicle_id", _vehicle_id, "", help="vehicle id on the server"),
+    ParamSpec("servers", _servers, "ovms", help="servers to report to: ovms, mqtt or both (two TCP links)"),
+    ParamSpec("mqtt_server", _mqtt_server, "", help="MQTT broker HOST[:PORT] (OVMS v3 topic layout)"),
+    ParamSpec("mqtt_username", _text, "", help="MQTT user name (also the default topic prefix's user)"),
+    ParamSpec("mqtt_password", _text, "", secret=True, help="MQTT password"),
+    ParamSpec("mqtt_prefix", _text, "", help="MQTT topic prefix (default ovms/<user>/<vehicle id>/)"),
     ParamSpec("profile", _text, "demo-ev", help="vehicle profile name (can_bus/profiles)"),
     ParamSpec("apn", _text, "", help="GPRS access point name"),
     ParamSpec("apn_user", _text, "", help="GPRS user"),
@@ -202,7 +225,7 @@ SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
 
 # Parameters the owner may change at run time (SMS PASS/SERVER/GPRS/REGISTER, server commands 2/4).
 RUNTIME_SETTABLE = frozenset(
-    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "power_key", "paranoid")
+    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "power_key", "paranoid", "servers")
 )
 
 

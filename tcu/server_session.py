@@ -10,8 +10,9 @@ with `LinkLost`: that is the link's one liveness mechanism.
 
 Implementations: `tcu.ovms.car_client.CarSession` (OVMS v2) and the MQTT session (`tcu.mqtt`).
 
-The events below are the seam's vocabulary; a protocol may add its own (OVMS v2 `CommandRequest` with
-numbered commands, `AppsChanged`), which the unit reads where it needs them.
+The events below are the seam's vocabulary; a protocol adds its own, which the unit reads where it
+needs them: OVMS v2 `CommandRequest` (numbered commands) and `AppsChanged`; MQTT `TextCommand` (a
+command line for the SMS interpreter, answered with `MqttSession.respond`).
 """
 
 from __future__ import annotations
@@ -45,15 +46,6 @@ class Delivered:
     """The server has these item ids (OVMS `h<ack>` or the `a` of a later ping; MQTT PUBACK)."""
 
     ids: tuple[Hashable, ...]
-
-
-@dataclass(frozen=True)
-class TextCommand:
-    """A command in words (MQTT `<prefix>/client/<id>/command/<ref>`): run by the same interpreter as SMS
-    and OVMS server command 7; the answer goes back with `ServerSession.respond(ref, text, now)`."""
-
-    ref: str
-    text: str
 
 
 class ServerSession(Protocol):
@@ -95,4 +87,4 @@ class ServerSession(Protocol):
         ...
 
 
-SessionEvent = LoggedIn | LoginFailed | LinkLost | Delivered | TextCommand
+SessionEvent = LoggedIn | LoginFailed | LinkLost | Delivered

@@ -35,14 +35,15 @@ from tcu.gnss_poll import GnssPoller
 from tcu.health import Health, Problem
 from tcu.link import LinkConfig, Transition
 from tcu.metrics import Metrics
+from tcu.mqtt.session import MqttSession, TextCommand
 from tcu.outbox import OutboxItem
 from tcu.ovms.car_client import CarSession, CommandRequest
-from tcu.params import ConfigError, Params
+from tcu.params import MQTT_DEFAULT_PORT, OVMS_DEFAULT_PORT, ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.restart_memory import ConditionMemory, SmsLedger
-from tcu.server_link import LinkDriver, ModemApi
-from tcu.server_session import Delivered
+from tcu.server_link import LinkDriver, ModemApi, ServerChannel
+from tcu.server_session import Delivered, ServerSession
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
 from tcu.sms_out import ReplySender, SmsTrouble, sms_status
 from tcu.status_file import FILENAME, FORMAT, StatusWriter
@@ -114,11 +115,18 @@ class Unit:
         # between the two must not leave "alarm already raised" on disk without the alarm (issue 17).
         self._conditions_due: list[tuple[str, bool]] = []
         self.metrics.subscribe(self.logic.on_metric, names=self.logic.watched_metrics())
+        # The servers it reports to (issue 18): OVMS v2, an MQTT broker, or both over two TCP links.
+        self.firmware = f"{FIRMWARE_VERSION}/{profile.name}/V1/tcu-sim"
         self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
-                                  loop.random("ovms-token"), loop.time(),
-                                  firmware=f"{FIRMWARE_VERSION}/{profile.name}/V1/tcu-sim")
-        self.link = LinkDriver(loop, modem, self.session, self._link_settings, lambda: self.metrics.view,
-                               link_config)
+                                  loop.random("ovms-token"), loop.time(), firmware=self.firmware)
+        self.mqtt = self._new_mqtt()
+        servers = self._server_sessions()
+        name, first, key, port = servers[0]
+        self.link = LinkDriver(loop, modem, first, self._link_settings, lambda: self.metrics.view,
+                               link_config, name=name, address_key=key, default_port=port)
+        for extra in servers[1:]:
+            self.link.add_server(*extra)
+        self.outbox.set_servers([srv[0] for srv in servers], loop.time())
         self.link.on_online = self._on_online
         self.link.on_offline = self._on_offline
         self.link.conn_base = self.boot * 100_000   # connection numbers stay unique across restarts
@@ -226,7 +234,21 @@ class Unit:
     def _link_settings(self) -> dict[str, object]:
         p = self.params
         return {"apn": p["apn"], "apn_user": p["apn_user"], "apn_password": p["apn_password"],
-                "server": p["server"]}
+                "server": p["server"], "mqtt_server": p["mqtt_server"]}
+
+    def _new_mqtt(self) -> MqttSession:
+        p = self.params
+        return MqttSession(str(p["vehicle_id"]), self.loop.random("mqtt"), self.loop.time(),
+                           username=str(p["mqtt_username"]) or None, password=str(p["mqtt_password"]) or None,
+                           prefix=str(p["mqtt_prefix"]) or None, firmware=self.firmware,
+                           is_stale=self.metrics.is_stale)
+
+    def _server_sessions(self) -> list[tuple[str, ServerSession, str, int]]:
+        """(name, session, address setting, default port) of each configured server, in `servers` order."""
+        table: dict[str, tuple[str, ServerSession, str, int]] = {
+            "ovms": ("ovms", self.session, "server", OVMS_DEFAULT_PORT),
+            "mqtt": ("mqtt", self.mqtt, "mqtt_server", MQTT_DEFAULT_PORT)}
+        return [table[n] for n in str(self.params["servers"]).split(",")]
 
     def link_state(self) -> str:
         return self.link.sup.state
@@ -516,45 +538,51 @@ class Unit:
             self._router_actions(self.router.gsm_changed(registered, self.loop.time()))
 
     def pump(self) -> None:
-        """Write the next batch of undelivered items on the current connection, oldest first."""
-        if not self.link.online or self._pumping:
+        """Write the next batch of undelivered items to each server that is online, oldest first."""
+        if self._pumping:
             return
         self._pumping = True
         try:
-            conn_no = self.link.conn_no
-            items = self.outbox.to_send(conn_no, limit=PUMP_BATCH)
-            if not items:
-                return
-            in_flight = sum(1 for i in self.outbox.pending() if i.state == "sent" and i.conn == conn_no)
-            room = max(0, PUMP_BATCH * 2 - in_flight)
-            items = items[:room]
-            if not items:
-                return
-            now = self.loop.time()
-            self.outbox.mark_sent([i.id for i in items], conn_no, self.link.lines_sent, now)
-            out = bytearray()
-            for item in items:
-                out += self._encode_item(item, now)
-            self.link.write(bytes(out))
+            for ch in self.link.channels:
+                if self.link.server_online(ch.name):
+                    self._pump(ch)
         finally:
             self._pumping = False
 
-    def _encode_item(self, item: OutboxItem, now: float) -> bytes:
+    def _pump(self, ch: ServerChannel) -> None:
+        conn_no = ch.conn_no
+        items = self.outbox.to_send(conn_no, limit=PUMP_BATCH, server=ch.name)
+        if not items:
+            return
+        in_flight = sum(1 for conn, at in self.outbox.server_records(ch.name).values()
+                        if conn == conn_no and at is None)
+        room = max(0, PUMP_BATCH * 2 - in_flight)
+        items = items[:room]
+        if not items:
+            return
+        now = self.loop.time()
+        self.outbox.mark_sent([i.id for i in items], conn_no, ch.lines_sent, now, server=ch.name)
+        out = bytearray()
+        for item in items:
+            out += self._encode_item(ch.session, item, now)
+        self.link.write_to(ch, bytes(out))
+
+    def _encode_item(self, session: ServerSession, item: OutboxItem, now: float) -> bytes:
         data = json.loads(item.payload)
         if item.kind == "alert":
-            return self.session.send_alert(item.id, f"{data['text']} {self._tag(item)}", now)
+            return session.send_alert(item.id, f"{data['text']} {self._tag(item)}", now)
         if item.kind == "history":
             timediff = min(0, int(data.get("wall", self.loop.wall()) - self.loop.wall()))
-            return self.session.send_history(item.id, data["rtype"], data["data"], now, recno=item.id,
-                                             timediff=timediff)
+            return session.send_history(item.id, data["rtype"], data["data"], now, recno=item.id,
+                                        timediff=timediff)
         # info / reply: a push notification
-        return self.session.send_alert(item.id, str(data.get("text", "")), now, kind="I")
+        return session.send_alert(item.id, str(data.get("text", "")), now, kind="I")
 
     def _on_session_event(self, server: str, ev: object) -> None:
         if isinstance(ev, Delivered):
             ids = [int(i) for i in ev.ids if isinstance(i, int)]
             if ids:
-                self.outbox.confirm(ids, "server", self.loop.wall())
+                self.outbox.confirm(ids, "server", self.loop.wall(), server=server)
                 for i in ids:
                     item = self.outbox.get(i)
                     if item is not None and item.kind == "alert" and item.ref:
@@ -562,22 +590,43 @@ class Unit:
             self.pump()
         elif isinstance(ev, CommandRequest):
             self._server_command(ev)
+        elif isinstance(ev, TextCommand):
+            self._text_command(server, ev)
+
+    def _text_command(self, server: str, cmd: TextCommand) -> None:
+        """An MQTT command line: the same interpreter as SMS and OVMS server command 7."""
+        log.info("%s command %s", server, cmd.ref)
+        ch = self.link.channel(server)
+
+        def respond(reply: str) -> None:
+            self.link.write_to(ch, self.mqtt.respond(cmd.ref, reply, self.loop.time()))
+
+        out = self.interpreter.handle(cmd.text, None, "server", self.loop.time(), respond)
+        if out.status in ("unknown", "error", "denied"):
+            log.info("%s command %s", server, out.status)
 
     # -- server commands ----------------------------------------------------------------------------------------
+    def _ovms_write(self, data: bytes) -> None:
+        ch = self.link.channel("ovms")
+        if ch is self.link.channels[0]:
+            self.link.write(data)
+        else:
+            self.link.write_to(ch, data)
+
     def _reply(self, cmd: int, result: int, text: str = "") -> None:
-        self.link.write(self.session.reply(cmd, result, text, self.loop.time()))
+        self._ovms_write(self.session.reply(cmd, result, text, self.loop.time()))
 
     def _server_command(self, req: CommandRequest) -> None:
         cmd, p = req.cmd, req.params
         log.info("server command %d", cmd)
         if cmd == 1:
-            self.link.write(self.session.reply_lines(1, ["0"] * 16, self.loop.time()))
+            self._ovms_write(self.session.reply_lines(1, ["0"] * 16, self.loop.time()))
         elif cmd == 3:
             values = []
             for n in range(32):
                 name = OVMS_PARAMS.get(n)
                 values.append("" if name is None or self.params.is_secret(name) else str(self.params[name]))
-            self.link.write(self.session.reply_lines(3, values, self.loop.time()))
+            self._ovms_write(self.session.reply_lines(3, values, self.loop.time()))
         elif cmd in (2, 4):
             self._set_param_cmd(cmd, p)
         elif cmd == 5:
@@ -633,12 +682,15 @@ class Unit:
     def _on_param(self, name: str, value: object) -> None:
         if name == "owner":
             self.router.owner = str(value)
-        if name in ("server", "server_password", "vehicle_id", "apn", "apn_user", "apn_password"):
+        if name in ("server", "server_password", "vehicle_id", "apn", "apn_user", "apn_password", "mqtt_server",
+                    "mqtt_username", "mqtt_password", "mqtt_prefix"):
             if name in ("server_password", "vehicle_id"):
                 self.session = CarSession(str(self.params["vehicle_id"]), str(self.params["server_password"]),
-                                          self.loop.random("ovms-token"), self.loop.time(),
-                                          firmware=self.session._firmware)
-                self.link.session = self.session
+                                          self.loop.random("ovms-token"), self.loop.time(), firmware=self.firmware)
+            if name in ("vehicle_id", "mqtt_username", "mqtt_password", "mqtt_prefix"):
+                self.mqtt = self._new_mqtt()
+            for srv, session, _, _ in self._server_sessions():
+                self.link.channel(srv).session = session
             self.loop.call_later(2.0, self.link.restart, f"{name} changed")
 
     # -- SMS in ---------------------------------------------------------------------------------------------------
