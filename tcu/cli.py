@@ -52,6 +52,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="the virtual modem's response times")
     p.add_argument("--modem-mux", default="off", choices=["auto", "on", "off"],
                    help="emulated modem: GSM 07.10 multiplexer (AT+CMUX) after init (default off)")
+    p.add_argument("--server", default="ovms", choices=["ovms", "mqtt", "both"],
+                   help="what the unit reports to: the OVMS v2 server, an MQTT broker (OVMS v3 layout), or both")
     p.add_argument("--drain", type=float, default=1800.0, help="seconds with the network restored at the end")
     p.add_argument("--can-rate", type=float, default=0.1,
                    help="fraction of the DBC frame rates the virtual car sends (1.0 = 50 Hz drive data)")
@@ -74,13 +76,14 @@ def cmd_sim(args: argparse.Namespace) -> int:
         cfg = demo_config(args.seed)
         cfg.modem = args.modem
         cfg.dialect = args.dialect
+        cfg.server = args.server
         speed = args.speed or 60.0
     else:
         cfg = WorldConfig(seed=args.seed, hours=args.hours, scenario=args.scenario, weather=args.weather,
                           drain_s=args.drain, incidents=not args.no_incidents,
                           incidents_per_hour=args.incidents_per_hour, state_dir=args.state_dir,
                           modem=args.modem, dialect=args.dialect, timing=args.timing, can_rate=args.can_rate,
-                          modem_mux=args.modem_mux)
+                          modem_mux=args.modem_mux, server=args.server)
         speed = args.speed
     try:
         started = _time.perf_counter()

@@ -76,6 +76,8 @@ class Observations:
     outages: list[Outage] = field(default_factory=list)
     commands_executed: int = 0
     commands_failed: int = 0
+    servers: tuple[str, ...] = ("ovms",)                          # what the unit reported to (issue 18)
+    mqtt_alerts: list[tuple[str, bool]] = field(default_factory=list)   # (payload, DUP) at the MQTT broker
     extra: dict = field(default_factory=dict)
 
 
@@ -83,9 +85,23 @@ def build_report(obs: Observations) -> dict:
     """The JSON report (see the issue for the required keys)."""
     raised_ids = [a.id for a in obs.raised]
     raised_set = set(raised_ids)
-    server_counts: Counter[int] = Counter()
+    ovms_counts: Counter[int] = Counter()
     for text in obs.server_alert_texts:
-        server_counts.update(set(alert_ids(text)))
+        ovms_counts.update(set(alert_ids(text)))
+    # At the broker: a publish with DUP set is MQTT's own retransmission (QoS 1, PUBACK lost with the
+    # link, §4.3.2), which a subscriber dedups by the tag; a second publish without DUP is a duplicate.
+    mqtt_counts: Counter[int] = Counter()
+    mqtt_redelivered: Counter[int] = Counter()
+    for text, dup in obs.mqtt_alerts:
+        for i in set(alert_ids(text)):
+            if dup and mqtt_counts[i]:
+                mqtt_redelivered[i] += 1
+            else:
+                mqtt_counts[i] += 1
+    received = {"ovms": ovms_counts, "mqtt": mqtt_counts}
+    server_counts: Counter[int] = Counter()
+    for name in obs.servers:
+        server_counts.update(received[name])
     sms_counts: Counter[int] = Counter()
     for text in obs.phone_sms_texts:
         sms_counts.update(set(alert_ids(text)))
@@ -95,8 +111,18 @@ def build_report(obs: Observations) -> dict:
     undelivered = raised_set - delivered
     queued = undelivered & obs.still_queued_ids
     lost = undelivered - queued
-    # Duplicates as the server sees them: an alert stored more than once.
-    duplicates = sum(n - 1 for n in server_counts.values() if n > 1)
+    # Duplicates as each server sees them: an alert stored (published anew) more than once.
+    per_server: dict[str, dict[str, object]] = {}
+    for name in obs.servers:
+        counts = received[name]
+        got = raised_set & set(counts)
+        waiting = (raised_set - got) & obs.still_queued_ids
+        per_server[name] = {"received": len(got), "queued": len(waiting), "lost": len(raised_set - got - waiting),
+                            "lost_ids": sorted(raised_set - got - waiting),
+                            "duplicates": sum(n - 1 for n in counts.values() if n > 1)}
+        if name == "mqtt":
+            per_server[name]["qos1_redeliveries"] = sum(mqtt_redelivered.values())
+    duplicates = sum(n - 1 for name in obs.servers for n in received[name].values() if n > 1)
     sms_duplicates = sum(n - 1 for n in sms_counts.values() if n > 1)
     unknown = sorted((set(server_counts) | set(sms_counts)) - raised_set)
     during_outage = [a.id for a in obs.raised if _in_outage(a.at, obs.outages)]
@@ -119,6 +145,7 @@ def build_report(obs: Observations) -> dict:
             "unmatched_deliveries": unknown,
         },
         "duplicates": duplicates,
+        "per_server": per_server,
         "sms_duplicates": sms_duplicates,
         "outages": [o.as_json() for o in obs.outages],
         "sms": {"sent": obs.unit_sms_sent, "received": len(obs.phone_sms_texts),

@@ -491,6 +491,8 @@ class LinkDriver:
                 ch.backoff.succeeded()
                 if self.sup.state == "login":
                     self.feed(L.StepDone("login", True))
+            elif isinstance(ev, LoginFailed | LinkLost) and len(self.channels) > 1 and not ch.tcp_up:
+                pass   # the end of a connection already taken down (by the bearer, the modem, the supervisor)
             elif isinstance(ev, LoginFailed):
                 if self._others_online(ch) or (self.sup.state == "login" and self._others_trying(ch)):
                     self._channel_lost(ch, ev.reason, close=True)
@@ -532,6 +534,7 @@ class LinkDriver:
             for ch in self.channels:
                 ch.tx.clear()
                 ch.tcp_up = False
+            for ch in self.channels:
                 ch.session.disconnected("gprs lost")
                 self._drain_session(ch)
             self.feed(ev)

@@ -276,6 +276,8 @@ VEHICLE_ID = "SIMCAR"
 CAR_PASSWORD = "simcarpass"
 MODULE_PASSWORD = "modpass1"
 SERVER_PORT = 6867
+MQTT_PORT = 1883
+MQTT_USER, MQTT_PASSWORD = "owner", "mqttpass1"
 
 
 @dataclass(frozen=True)
@@ -408,6 +410,7 @@ class WorldConfig:
     owner_script: tuple[tuple[float, str], ...] | None = None    # default OWNER_SCRIPT
     incident_times: tuple[tuple[float, str], ...] | None = None  # explicit incidents (else random)
     can_rate: float = 0.1            # fraction of the DBC frame rates the car sends (1.0 = real 50 Hz drive data)
+    server: str = "ovms"             # what the unit reports to: ovms | mqtt | both (issue 18)
 
 
 class World:
@@ -435,6 +438,7 @@ class World:
         loop_ = self.loop
         self.server = OvmsServer(loop_, self.dir / "server.db", "127.0.0.1", SERVER_PORT)
         self.server.add_vehicle(VEHICLE_ID, CAR_PASSWORD)
+        self._mqtt_world()
         car_port, unit_port = frame_link(loop_, name="car-can")
         self.car_port = car_port
         self.car = VirtualCar(loop_, car_port, "demo-ev", name="car", rate=cfg.can_rate)
@@ -478,7 +482,8 @@ class World:
             raise ValueError(f"unknown modem {cfg.modem!r} (emulated, direct)")
         params = Params({"owner": OWNER, "server": f"127.0.0.1:{SERVER_PORT}", "server_password": CAR_PASSWORD,
                          "vehicle_id": VEHICLE_ID, "module_password": MODULE_PASSWORD, "profile": "demo-ev",
-                         "apn": "internet"}, self.dir / "unit" / "params.db")
+                         "apn": "internet", "servers": cfg.server, "mqtt_server": f"127.0.0.1:{MQTT_PORT}",
+                         "mqtt_username": MQTT_USER, "mqtt_password": MQTT_PASSWORD}, self.dir / "unit" / "params.db")
         self.raised_journal = self.dir / "raised.jsonl"
         self.hooks = UnitHooks(alert_raised=self._alert_raised)
         self.unit = Unit(loop_, params, modem, unit_port, self.dir / "unit", profile=self.car.profile,
@@ -531,6 +536,19 @@ class World:
         self.unit.start()
 
     # -- observation ------------------------------------------------------------------------------------
+    def _mqtt_world(self) -> None:
+        """The owner's MQTT broker (tools.mqtt_broker on the virtual TCP) and a subscriber on its notify
+        topics: what reached the broker, with the DUP flag of each publish (issue 18)."""
+        from tools.mqtt_broker import MiniBroker
+
+        self.broker = MiniBroker(self.loop, "127.0.0.1", MQTT_PORT, users={MQTT_USER: MQTT_PASSWORD})
+        self.mqtt_alerts: list[tuple[str, bool]] = []
+
+        def seen(client: str, pkt: Any) -> None:
+            self.mqtt_alerts.append((pkt.payload.decode("utf-8", "replace"), pkt.dup))
+
+        self.broker.watch(f"ovms/{MQTT_USER}/{VEHICLE_ID}/notify/alert/#", seen)
+
     def _alert_raised(self, alert_id: int, alert) -> None:  # type: ignore[no-untyped-def]
         _append(self.raised_journal, {"id": alert_id, "t": self.loop.time(), "text": alert.text,
                                       "critical": alert.critical})
@@ -662,6 +680,8 @@ class World:
             outages=outages,
             commands_executed=self.unit.remote.executed,
             commands_failed=self.unit.remote.failed,
+            servers=tuple(str(self.unit.params["servers"]).split(",")),
+            mqtt_alerts=list(self.mqtt_alerts),
             extra={
                 "scenario": self.cfg.scenario,
                 "weather": self.cfg.weather,
@@ -682,6 +702,7 @@ class World:
     def close(self) -> None:
         self.unit.stop()
         self.server.close()
+        self.broker.close()
 
 
 def demo_config(seed: int = 1) -> WorldConfig:
