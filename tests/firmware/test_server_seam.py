@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from tcu.outbox import Outbox
+from tcu.report import build_report
+from tcu.vehicle_logic import Alert
+from tcu.world import MQTT_USER, VEHICLE_ID, World, WorldConfig
 
 
 def state(ob: Outbox, item_id: int) -> str:
@@ -54,3 +57,78 @@ def test_one_server_confirms_as_before(tmp_path: Path) -> None:
     ob.mark_sent([a.id], 11, 0, 2.0, server="mqtt")
     assert ob.confirm([a.id], "server", 3.0, server="mqtt") == [a.id]
     assert ob.to_send(12, server="mqtt") == [] and ob.queued_count() == 0
+
+
+# -- the unit with both servers, on the virtual clock -------------------------------------------------
+def _report(cfg: WorldConfig) -> dict:
+    world = World(cfg)
+    try:
+        world.run()
+        r = build_report(world.observations(0.0))
+    finally:
+        world.close()
+    return r
+
+
+def test_sim_with_both_servers_loses_and_duplicates_nothing_at_either_end_and_is_deterministic() -> None:
+    cfg = WorldConfig(seed=3, hours=4, weather="harsh", server="both", incidents_per_hour=2, drain_s=1800)
+    first = _report(cfg)
+    per = first["per_server"]
+    raised = first["alerts"]["raised"]
+    assert raised >= 5 and set(per) == {"ovms", "mqtt"}
+    for name in ("ovms", "mqtt"):
+        assert per[name]["received"] == raised and per[name]["lost"] == 0 and per[name]["duplicates"] == 0, per
+    assert _report(WorldConfig(seed=3, hours=4, weather="harsh", server="both", incidents_per_hour=2,
+                               drain_s=1800)) == first
+
+
+def _world(server: str = "both", **kw: object) -> World:
+    return World(WorldConfig(seed=5, hours=2, weather="calm", server=server, incidents=False, outages=[],
+                             owner_script=(), drain_s=60, **kw))  # type: ignore[arg-type]
+
+
+def test_a_broker_down_for_two_minutes_leaves_ovms_online_and_its_alert_arrives_once_after() -> None:
+    world = _world(modem="direct")
+    try:
+        world.loop.run(until=600)
+        link = world.unit.link
+        assert link.server_online("ovms") and link.server_online("mqtt")
+        world.broker.stop()
+        world.loop.run(until=610)
+        alert_id = world.unit.raise_alert(Alert("t-1", "alarm", "Alarm!", True, world.loop.wall()))
+        ovms_during = []
+        for t in range(615, 720, 5):
+            world.loop.run(until=t)
+            ovms_during.append(link.server_online("ovms"))
+        assert all(ovms_during) and not link.server_online("mqtt")
+        assert [a for a in world.server.alerts(VEHICLE_ID) if f"#a{alert_id}" in a.text]   # OVMS has it
+        assert not [t for t, _ in world.mqtt_alerts if f"#a{alert_id}" in t]
+        assert link.channel("mqtt").backoff.attempts >= 2          # its own back-off, not the link ladder
+        world.broker.start()
+        world.loop.run(until=720 + 700)
+        assert link.server_online("mqtt") and link.server_online("ovms")
+        tags = [t for t, _ in world.mqtt_alerts if f"#a{alert_id}" in t]
+        assert len(tags) == 1
+        item = world.unit.outbox.get(alert_id)
+        assert item is not None and item.state == "delivered"
+        assert world.unit.link.sup.counters.get("stall", 0) == 0
+    finally:
+        world.close()
+
+
+def test_an_mqtt_lock_command_locks_the_car_and_the_response_topic_says_so() -> None:
+    world = _world(server="mqtt", modem="direct")
+    try:
+        responses: list[bytes] = []
+        prefix = f"ovms/{MQTT_USER}/{VEHICLE_ID}/"
+        world.broker.watch(prefix + "client/app1/response/#", lambda client, pkt: responses.append(pkt.payload))
+        world.loop.run(until=600)
+        world.car.do("unlock")
+        world.loop.run(until=620)
+        assert world.unit.metrics.get("v.e.locked") is False
+        world.broker.inject(prefix + "client/app1/command/1", b"LOCK")
+        world.loop.run(until=680)
+        assert world.car.s.locked and world.unit.metrics.get("v.e.locked") is True
+        assert responses and b"lock" in responses[-1].lower(), responses
+    finally:
+        world.close()
