@@ -235,6 +235,9 @@ class LinkSupervisor:
     config: LinkConfig = field(default_factory=LinkConfig)
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     on_transition: Callable[[Transition], None] | None = None
+    # The session above proves the path itself (OVMS v2 ping `A`/`a`, MQTT keep-alive) and reports a
+    # dead one as SessionStalled: then the supervisor sends no ping of its own (one liveness mechanism).
+    session_liveness: bool = False
 
     def __post_init__(self) -> None:
         self.state = "off"
@@ -408,7 +411,7 @@ class LinkSupervisor:
         acts: list[Action] = []
         if self.backoff_step and self.online_since is not None and now - self.online_since >= cfg.stable_after:
             self.backoff_step = 0   # the session held: a later drop is news, not a server that drops us
-        if self.ping_sent_at is None and now - self.last_server_rx >= cfg.ping_interval:
+        if not self.session_liveness and self.ping_sent_at is None and now - self.last_server_rx >= cfg.ping_interval:
             self.ping_sent_at = now
             acts.append(Action("ping", "session idle"))
         if now - self.last_poll >= cfg.poll_interval:

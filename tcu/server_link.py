@@ -16,7 +16,6 @@ registers callbacks for "online/offline", delivery confirmations and commands.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -137,10 +136,10 @@ class LinkDriver:
         self.modem = modem
         self.settings = settings            # apn, apn_user, apn_password, and each server's host[:port]
         self.metrics = metrics
-        # The session has its own ping/answer liveness (and its answers prove delivery), so the
-        # supervisor's own ping stays off here; an unanswered session ping arrives as SessionStalled.
-        cfg = dataclasses.replace(config or L.LinkConfig(), ping_interval=float("inf"))
-        self.sup = L.LinkSupervisor(cfg, loop.random("link"))
+        # Each session proves its own path (OVMS v2 ping/answer, whose answers also prove delivery; MQTT
+        # keep-alive) and says LinkLost when it is dead (→ SessionStalled): the supervisor is told so and
+        # sends no ping of its own. The caller's config is used as given.
+        self.sup = L.LinkSupervisor(config or L.LinkConfig(), loop.random("link"), session_liveness=True)
         self.channels: list[ServerChannel] = []
         self.on_online: Callable[[], None] = lambda: None
         self.on_offline: Callable[[str], None] = lambda reason: None
@@ -421,8 +420,8 @@ class LinkDriver:
             for ch in self.channels:
                 if ch.tcp_up:
                     self._login(ch)
-        elif k == "ping":
-            pass  # the session pings (see __init__)
+        elif k == "ping":  # not asked of a supervisor with session_liveness (see __init__)
+            raise ValueError("link supervisor pinged although the sessions own liveness")
         elif k == "close_tcp":
             self._all_down(a.reason or "closing", close=True)
         elif k == "shut_gprs":

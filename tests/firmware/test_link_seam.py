@@ -35,8 +35,9 @@ def test_link_driver_leaves_the_callers_config_alone() -> None:
     loop = VirtualLoop(seed=1)
     cfg = LinkConfig()
     drv = LinkDriver(loop, DirectModem(loop, Smsc(loop)), CarSession("CAR", "secret"), dict, dict, cfg)
-    assert cfg.ping_interval == LinkConfig().ping_interval
-    assert drv.sup.config.ping_interval == float("inf")
+    assert cfg == LinkConfig()
+    # one liveness mechanism (issue 18): the sessions' own; the supervisor is told, its config untouched
+    assert drv.sup.config == LinkConfig() and drv.sup.session_liveness
 
 
 def _echo_server(loop: VirtualLoop, port: int, tag: bytes) -> list:

@@ -132,3 +132,22 @@ def test_an_mqtt_lock_command_locks_the_car_and_the_response_topic_says_so() -> 
         assert responses and b"lock" in responses[-1].lower(), responses
     finally:
         world.close()
+
+
+def test_a_supervisor_whose_sessions_own_liveness_never_pings() -> None:
+    """The same ladder as test_link's unanswered-ping case: told that the sessions prove the path, the
+    supervisor sends no `A` of its own and never calls a quiet session a stall."""
+    from test_link import ScriptedModem
+
+    from runtime import VirtualLoop
+    from tcu.link import LinkConfig, LinkSupervisor
+
+    loop = VirtualLoop(seed=1)
+    sup = LinkSupervisor(LinkConfig(ping_interval=60, ping_timeout=20), loop.random("link"), session_liveness=True)
+    modem = ScriptedModem(loop, sup)
+    modem.run(sup.start(loop.time()))
+    loop.run_for(30)
+    assert sup.online
+    modem.answers_ping = False
+    loop.run_for(600)
+    assert sup.online and sup.counters["stall"] == 0 and sup.ping_sent_at is None
