@@ -7,6 +7,7 @@
     tcu state --state-dir DIR [--json]    the unit's health, link, queue and retry counters
     tcu doctor [--config FILE] [--json]   the installation checked step by step, each with a remedy
     tcu service install|uninstall [--config FILE] [--root DIR] [--dry-run]   the systemd service
+    tcu profile new --dbc FILE | check DIR | decode DIR TRACE [--csv] [--plot PNG]   vehicle profiles
 """
 
 from __future__ import annotations
