@@ -11,8 +11,9 @@ person can fix the file for good:
 - `extended-id`: `BO_ 419364350 ...` (above 0x7FF, below 2**29, without the extended flag 0x80000000)
   gets the flag, in the `BO_` and in every statement that refers to that message.
 - `leading-dot`: a number written `.25` / `-.5` in a signal line becomes `0.25` / `-0.5`.
-- `val-other-message`: `VAL_ 256 Sig ...;` for a signal message 256 does not have is dropped
-  (cantools refuses the whole file for it; the table belongs to no signal it could name).
+- `val-other-message`: `VAL_ 256 Sig ...;` for a signal message 256 does not have, or for a
+  message the file does not define, is dropped (cantools refuses the whole file for it; the table
+  belongs to no signal it could name).
 
 Anything else is left to cantools, whose error then names the line.
 
@@ -76,6 +77,10 @@ def repair_dbc(text: str) -> tuple[str, list[Repair]]:
 
     def val(m: re.Match[str]) -> str:
         frame_id, sig = int(m.group(1)), m.group(2)
+        if frame_id not in signals and signals:
+            repairs.append(Repair(_line_of(text, m.start()), "val-other-message",
+                                  f"VAL_ {frame_id} {sig}: no message {frame_id} in this DBC; dropped"))
+            return "\n" * m.group(0).count("\n")
         if frame_id in signals and sig not in signals[frame_id]:
             owners = sorted(str(i) for i, names in signals.items() if sig in names)
             where = f" (it is in message {', '.join(owners)})" if owners else ""

@@ -36,6 +36,7 @@ DEFECTS = {
                           'CM_ BO_ 419364350 "J1939 style";\nVAL_ 419364350 E 0 "off" 1 "on" ;\n',
     "leading-dot": BASE.replace("(0.5,0) [0|0]", "(.25,-.5) [0|.75]"),
     "val-other-message": BASE + 'VAL_ 256 Sig2 0 "off" 1 "on" ;\n',
+    "val-no-message": BASE + 'VAL_ 999 Sig 0 "off" 1 "on" ;\n',
     "comment-bare-id": BASE + 'CM_ 256 "a message comment without BO_";\n',
 }
 
@@ -46,7 +47,7 @@ def test_each_defect_is_refused_by_cantools_and_repaired_with_a_report(kind: str
     with pytest.raises(cantools.database.UnsupportedDatabaseFormatError):
         cantools.database.load_string(text, database_format="dbc")
     repaired, repairs = repair_dbc(text)
-    assert [r.kind for r in repairs] == [kind]
+    assert [r.kind for r in repairs] == [kind.replace("val-no-message", "val-other-message")]
     assert repairs[0].line == len(BASE.splitlines()) + 1 or kind == "leading-dot"
     db = load(repaired)
     assert db.get_message_by_name("Msg").get_signal_by_name("Sig")
