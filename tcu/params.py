@@ -123,6 +123,14 @@ def _paranoid(v: object) -> bool:
     return False
 
 
+def _modem_mux(v: object) -> str:
+    """GSM 07.10 multiplexing of the modem line (issue 16): auto, on or off."""
+    mode = _text(v).lower()
+    if mode in ("auto", "on", "off"):
+        return mode
+    raise ValueError(f"expected auto, on or off, got {mode!r}")
+
+
 def _power_key(v: object) -> str:
     """How the unit pulses the modem's power key: `none`, `gpio:<pin>` or `virtual:<control socket>`."""
     spec = _text(v)
@@ -207,6 +215,8 @@ SPECS: tuple[ParamSpec, ...] = (
     ParamSpec("can", _text, "", help="CAN bus string, e.g. socketcan:can0"),
     ParamSpec("state_dir", _text, "state", help="directory for the SQLite databases"),
     ParamSpec("power_key", _power_key, "none", help="modem power key: none, gpio:<pin>, virtual:<socket>"),
+    ParamSpec("modem_mux", _modem_mux, "auto", help="GSM 07.10 multiplexer (AT+CMUX) on the modem line: "
+              "auto (when the dialect has it and the modem agrees), on, off"),
     # alerts
     ParamSpec("alert.soc_low", _number(float, 0, 100), 10.0, help="alert when SOC falls below this %"),
     ParamSpec("alert.12v_low_drop", _number(float, 0.1, 5), 1.0, help="12 V alert when this far below reference, V"),
@@ -225,7 +235,8 @@ SPEC_BY_NAME: dict[str, ParamSpec] = {s.name: s for s in SPECS}
 
 # Parameters the owner may change at run time (SMS PASS/SERVER/GPRS/REGISTER, server commands 2/4).
 RUNTIME_SETTABLE = frozenset(
-    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "power_key", "paranoid", "servers")
+    n for n in SPEC_BY_NAME if n not in ("modem", "can", "state_dir", "power_key", "paranoid", "servers",
+                                         "modem_mux")
 )
 
 
