@@ -260,6 +260,27 @@ class Profile:
         return frames
 
     @cached_property
+    def freshness(self) -> tuple[tuple[frozenset[int], tuple[str, ...]], ...]:
+        """Which frames keep which metrics fresh: (frame ids that must all arrive, metrics they refresh).
+
+        The decoder reports values that changed only (a parked car's SOC does not), so the unit
+        refreshes the staleness of what a frame carries from this table, once every few seconds and
+        off the per-frame path. A multiplexed message carries one page per frame, so its metrics
+        are left out (they refresh when decoded); so is a computed metric with such an input.
+        """
+        plain = {m.name: m.frame_id for m in self.db.messages if not is_multiplexed(m)}
+        groups: list[tuple[frozenset[int], tuple[str, ...]]] = []
+        for name, specs in self._specs_by_message.items():
+            if name in plain:
+                groups.append((frozenset({plain[name]}), tuple(s.metric for s in specs)))
+        source = {h.metric: h.message for h in self.hidden}
+        for c in self.computed:
+            messages = {source.get(i) for i in c.inputs}
+            if messages and all(m in plain for m in messages):
+                groups.append((frozenset(plain[m] for m in messages if m is not None), (c.metric,)))
+        return tuple(groups)
+
+    @cached_property
     def _specs_by_message(self) -> dict[str, list[MetricSpec]]:
         out: dict[str, list[MetricSpec]] = {}
         for spec in self.metrics:

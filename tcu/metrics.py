@@ -256,6 +256,16 @@ class Metrics:
             changed.append(name)
         return changed
 
+    def touch(self, names: Iterable[str], now: float) -> None:
+        """The source of these metrics was heard at `now` with the same values: they are fresh.
+
+        No listener hears it (nothing changed); only `is_stale`/`updated_at` see it.
+        """
+        values, times = self._values, self._times
+        for name in names:
+            if name in values:
+                times[name] = now
+
     def clear(self, name: str) -> None:
         """Forget a value (e.g. the GPS position when the fix is lost)."""
         self._values.pop(name, None)

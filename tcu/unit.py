@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 FIRMWARE_VERSION = "0.1.0"
 PUMP_BATCH = 8               # outbox items written per pump (the rest follow as they are confirmed)
 PURGE_AFTER_S = 7 * 86400.0
+FRESHNESS_EVERY = 10.0       # s between staleness refreshes of unchanged CAN metrics (STALE_MIN is 60 s)
 # Telling the owner about a long problem by SMS: when that SMS fails, try again after 1 min, 2, 4 … 30.
 OWNER_NOTICE_FIRST_S = 60.0
 OWNER_NOTICE_CAP_S = 1800.0
@@ -139,6 +140,8 @@ class Unit:
         self.modem = modem
         modem.subscribe(self._on_modem_port)
         self._last_frame_at = -1e18
+        self._heard_ids: set[int] = set()   # frame ids since the last freshness refresh
+        self._next_freshness = 0.0
         self.remote = RemoteCommands(loop, self.metrics, profile.encode_command, self._can_send,
                                      last_frame_at=lambda: self._last_frame_at)
         self.gnss: GnssPoller | None = None
@@ -263,9 +266,19 @@ class Unit:
     def _on_frame(self, can_id: int, data: bytes, ts: float | None = None) -> None:
         self.can_frames += 1
         self._last_frame_at = self.loop.time()
+        self._heard_ids.add(can_id)
         updates = self.decoder.feed(can_id, data)
         if updates:
             self.metrics.apply(updates, self.loop.time())
+
+    def _refresh_freshness(self, now: float) -> None:
+        """Metrics whose frames kept arriving unchanged are fresh, not stale (Profile.freshness)."""
+        self._next_freshness = now + FRESHNESS_EVERY
+        heard, self._heard_ids = self._heard_ids, set()
+        if heard:
+            for ids, names in self.profile.freshness:
+                if ids <= heard:
+                    self.metrics.touch(names, now)
 
     def _on_can_error(self, error: str) -> None:
         """Trouble the bus survives (garbled line, error frame): counted; the port has logged it."""
@@ -327,6 +340,8 @@ class Unit:
         now = self.loop.time()
         if not self.health.ok or self._owner_pending:
             self._tell_owner(now)
+        if now >= self._next_freshness:
+            self._refresh_freshness(now)
         if now - self._last_purge >= 3600.0:
             self._last_purge = now
             # Delivered items are kept a week (DIAG, support), then dropped; ids are never reused.
