@@ -45,6 +45,10 @@ module_password = "change-me"     # for SMS commands from other numbers (chmod 6
 vehicle_id = "MYCAR"
 apn = "internet"
 
+servers = "ovms"                  # what to report to: ovms | mqtt | both (two TCP links through the modem)
+# mqtt_server = "192.168.1.10:1883" # the owner's MQTT broker (OVMS v3 topics, Home Assistant discovery)
+# mqtt_username = "owner"           # and mqtt_password or mqtt_password_file; mqtt_prefix (default ovms/<user>/<id>/)
+
 [server]
 host = "127.0.0.1:6867"           # OVMS v2 server HOST[:PORT]
 password = "server-password"      # or password_file = "/etc/tcu/server.pw"
@@ -60,11 +64,15 @@ FLAGS = {
     "server_password": "server_password", "owner": "owner", "module_password": "module_password",
     "state_dir": "state_dir", "apn": "apn", "apn_user": "apn_user", "apn_password": "apn_password",
     "tz_offset": "tz_offset", "country_code": "country_code", "power_key": "power_key",
+    "servers": "servers", "mqtt_server": "mqtt_server", "mqtt_username": "mqtt_username",
+    "mqtt_password": "mqtt_password", "mqtt_prefix": "mqtt_prefix",
 }
-REQUIRED = ("modem", "can", "server", "vehicle_id", "server_password", "owner")
+REQUIRED = ("modem", "can", "server", "vehicle_id", "server_password", "mqtt_server", "owner")
+# … of which each is needed only when that server is configured (`servers`)
+REQUIRED_BY_SERVER = {"server": "ovms", "server_password": "ovms", "mqtt_server": "mqtt"}
 # Secrets that may come from a file or the environment instead of a flag anyone can read in `ps`.
 SECRET_SOURCES = {"server_password": "TCU_SERVER_PASSWORD", "module_password": "TCU_MODULE_PASSWORD",
-                  "apn_password": "TCU_APN_PASSWORD"}
+                  "apn_password": "TCU_APN_PASSWORD", "mqtt_password": "TCU_MQTT_PASSWORD"}
 
 
 class StartError(Exception):
@@ -159,7 +167,8 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
         if params.store_fault is not None:
             print(f"tcu run: {params.store_fault}: running on in-memory state (queued alerts and settings "
                   "changed by SMS are lost at a restart); the unit reports it to the owner", file=sys.stderr)
-        params.require(REQUIRED)
+        servers = str(params["servers"]).split(",")
+        params.require(n for n in REQUIRED if REQUIRED_BY_SERVER.get(n, servers[0]) in servers)
     except ConfigError as e:
         raise StartError(str(e)) from None
     for secret in params.secrets():
