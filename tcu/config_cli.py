@@ -182,7 +182,8 @@ def build(args: argparse.Namespace, loop: Any) -> Any:
     from modem.driver.open import UnknownDialect, open_modem
     try:
         # a port that is not there yet is waited for (health 'modem' says so); a bad spec stops here
-        modem = open_modem(loop, str(params["modem"]), power_key=power_key, wait_for_device=True)
+        modem = open_modem(loop, str(params["modem"]), power_key=power_key, wait_for_device=True,
+                           mux=str(params["modem_mux"]))
     except UnknownDialect as e:
         raise StartError(f"modem: {e}") from None
     except Exception as e:
