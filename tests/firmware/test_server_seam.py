@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tcu.outbox import Outbox
 from tcu.report import build_report
+from tcu.sqlite_store import open_db
 from tcu.vehicle_logic import Alert
 from tcu.world import MQTT_USER, VEHICLE_ID, World, WorldConfig
 
@@ -48,6 +49,32 @@ def test_a_server_dropped_from_the_configuration_no_longer_holds_items_back(tmp_
     assert ob.queued_count() == 1
     ob.set_servers(["ovms"], 4.0)
     assert ob.queued_count() == 0 and state(ob, a.id) == "delivered"
+
+
+def test_per_server_records_on_a_full_disk_stay_in_memory_and_are_written_when_it_recovers(
+        tmp_path: Path) -> None:
+    """H5's memory tier holds per-server records too: nothing is sent twice to the server that has it,
+    nothing is lost for the other, and the records reach the disk with the first write that succeeds."""
+    path = tmp_path / "outbox.db"
+    conn = open_db(path)
+    ob = Outbox(conn)
+    ob.set_servers(["ovms", "mqtt"], 0.0)
+    (a,) = ob.add_many([("alert", "one", "al-1")], 1.0)
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    conn.execute(f"PRAGMA max_page_count={pages}")                   # the disk is full
+    (b,) = ob.add_many([("alert", "x" * 5000, "al-2")], 2.0)
+    assert ob.guard.failing
+    ob.mark_sent([a.id, b.id], 11, 0, 3.0, server="ovms")
+    assert ob.confirm([a.id, b.id], "server", 4.0, server="ovms") == []
+    assert ob.to_send(12, server="ovms") == []
+    assert [i.id for i in ob.to_send(21, server="mqtt")] == [a.id, b.id]
+    conn.execute("PRAGMA max_page_count=1000000")                    # the disk recovers
+    assert ob.retry(1000.0) is True
+    ob.close()
+    ob = Outbox(tmp_path / "outbox.db")
+    ob.set_servers(["ovms", "mqtt"], 1001.0)
+    assert ob.to_send(13, server="ovms") == []
+    assert [i.id for i in ob.to_send(22, server="mqtt")] == [a.id, b.id]
 
 
 def test_one_server_confirms_as_before(tmp_path: Path) -> None:
