@@ -79,9 +79,12 @@ class Bench:
     `mosquitto_sub -v` on the notify and response topics (it reconnects and subscribes again by
     itself), and `tcu run --servers mqtt`; every process ends with the test."""
 
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, servers: str = "mqtt") -> None:
         self.tmp = tmp
+        self.servers = servers
         self.port = _free_port()
+        self.ovms_port = _free_port()
+        self.ovms_db = tmp / "server.db"
         pwfile = tmp / "passwd"
         subprocess.run(["mosquitto_passwd", "-b", "-c", str(pwfile), USER, PASSWORD], check=True,
                        capture_output=True)
@@ -118,12 +121,18 @@ class Bench:
                     "--timing", "instant", "--number", "+447700900999"], "vmodem")
         self.start([str(BIN / "vcar"), "serve", "--link", str(self.car), "--control", str(self.cctl),
                     "--rate", "0.2"], "vcar")
+        ovms: list[str] = []
+        if "ovms" in self.servers:
+            assert _tool("tcu-server", "add-vehicle", "--db", str(self.ovms_db), VID, "carpass123").returncode == 0
+            self.start([str(BIN / "tcu-server"), "serve", "--db", str(self.ovms_db), "--port", str(self.ovms_port)],
+                       "tcu-server")
+            ovms = ["--server", f"127.0.0.1:{self.ovms_port}", "--server-password", "carpass123"]
         _wait("the ptys and control sockets", lambda: self.modem.exists() and self.car.exists()
               and self.mctl.exists() and self.cctl.exists())
         self.start(["mosquitto_sub", "-h", "127.0.0.1", "-p", str(self.port), "-u", USER, "-P", PASSWORD, "-v",
                     "-t", PREFIX + "notify/#", "-t", PREFIX + "client/+/response/#"], "sub")
         self.start([str(BIN / "tcu"), "run", "--modem", f"sim800:{self.modem}", "--can", f"slcan:{self.car}",
-                    "--profile", "demo-ev", "--servers", "mqtt", "--mqtt-server", f"127.0.0.1:{self.port}",
+                    "--profile", "demo-ev", "--servers", self.servers, *ovms, "--mqtt-server", f"127.0.0.1:{self.port}",
                     "--mqtt-username", USER, "--mqtt-password-file", str(self.secret), "--vehicle-id", VID,
                     "--owner", OWNER, "--module-password", "modpass1", "--state-dir", str(self.tmp / "state"),
                     "--power-key", f"virtual:{self.mctl}"], "tcu")
@@ -219,5 +228,34 @@ def test_the_broker_killed_for_a_while_loses_and_duplicates_no_alert(tmp_path: P
                     outage + 120)
         time.sleep(10)      # a second copy would have come by now
         assert len([p for p in b.alarms() if tag.group(0) in p]) == 1, got
+    finally:
+        b.down()
+
+
+@pytest.mark.timeout(180)
+def test_tcu_run_reports_to_an_ovms_server_and_mosquitto_at_once(tmp_path: Path) -> None:
+    """`--servers both`: two TCP links through the one virtual modem; the alarm reaches each end once."""
+    from tools.server.store import load_alerts, open_db
+
+    b = Bench(tmp_path, servers="ovms,mqtt")
+    try:
+        b.up()
+        _wait("both sessions up", lambda: b"MQTT broker accepted" in b.tcu_log.read_bytes()
+              and b"OVMS server accepted" in b.tcu_log.read_bytes(), 40)
+        assert _tool("vcar", "do", "--control", str(b.cctl), "alarm").returncode == 0
+        first = str(_wait("the alarm at the broker", b.alarms, 30)[0])  # type: ignore[index]
+        tag = re.search(r"#a\d+-?\w*", first)
+        assert tag, first
+
+        def at_ovms() -> list[str]:
+            conn = open_db(b.ovms_db)
+            try:
+                return [a.text for a in load_alerts(conn, VID) if tag.group(0) in a.text]
+            finally:
+                conn.close()
+
+        _wait("the alarm at the OVMS server", at_ovms, 30)
+        time.sleep(5)
+        assert len(at_ovms()) == 1 and len([p for p in b.alarms() if tag.group(0) in p]) == 1
     finally:
         b.down()
