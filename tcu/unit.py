@@ -188,6 +188,7 @@ class Unit:
                                                          self.loop.time(), self._wall_of))
         self.add_status_source("storage", self.storage.status)
         self.add_status_source("link", self._link_status)
+        self.add_status_source("servers", self._servers_status)
 
     # -- lifecycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -308,6 +309,15 @@ class Unit:
         out = self.link.sup.retry_status()
         nxt = out.get("next_try")
         out["next_try"] = round(self._wall_of(nxt), 1) if isinstance(nxt, float) else None
+        return out
+
+    def _servers_status(self) -> dict[str, object]:
+        """Each configured server: online or not, and its own reconnect back-off (issue 18)."""
+        out: dict[str, object] = {}
+        for ch in self.link.channels:
+            nxt = ch.backoff.next_at
+            out[ch.name] = {"online": self.link.server_online(ch.name), "failures": ch.backoff.attempts,
+                            "next_try": None if nxt is None else round(self._wall_of(nxt), 1)}
         return out
 
     def _can_status(self) -> dict[str, object]:

@@ -131,6 +131,8 @@ def test_a_broker_down_for_two_minutes_leaves_ovms_online_and_its_alert_arrives_
         assert [a for a in world.server.alerts(VEHICLE_ID) if f"#a{alert_id}" in a.text]   # OVMS has it
         assert not [t for t, _ in world.mqtt_alerts if f"#a{alert_id}" in t]
         assert link.channel("mqtt").backoff.attempts >= 2          # its own back-off, not the link ladder
+        shown = world.unit.status_snapshot()["sources"]["servers"]  # type: ignore[index]  # `tcu state`
+        assert shown["ovms"]["online"] and not shown["mqtt"]["online"] and shown["mqtt"]["failures"] >= 2  # type: ignore[index]
         world.broker.start()
         world.loop.run(until=720 + 700)
         assert link.server_online("mqtt") and link.server_online("ovms")
