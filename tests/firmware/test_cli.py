@@ -22,7 +22,7 @@ from tcu.world import World, demo_config
       "--server-password", "pw123", "--owner", "not-a-number"], "owner"),
     (["--modem", "/dev/null", "--can", "replay:x.log", "--server", "127.0.0.1", "--vehicle-id", "CAR",
       "--server-password", "pw123", "--owner", "+447700900123", "--power-key", "bogus"], "power_key"),
-    (["--modem", "/nonexistent/tty", "--can", "replay:x.log", "--server", "127.0.0.1", "--vehicle-id", "CAR",
+    (["--modem", "sim900:/dev/ttyUSB9", "--can", "replay:x.log", "--server", "127.0.0.1", "--vehicle-id", "CAR",
       "--server-password", "pw123", "--owner", "+447700900123", "--profile", "demo-ev"], "modem"),
 ])
 def test_tcu_run_names_the_bad_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -39,9 +39,9 @@ def test_tcu_run_config_file_and_example(tmp_path: Path, capsys: pytest.CaptureF
     example = capsys.readouterr().out
     cfg = tmp_path / "tcu.toml"
     cfg.write_text(example.replace('"/var/lib/tcu"', json.dumps(str(tmp_path / "state")))
-                   .replace('"/dev/serial0"', '"/nonexistent/serial0"'))
+                   .replace('"/dev/serial0"', '"sim900:/dev/serial0"'))   # a missing port is waited for
     assert main(["run", "--config", str(cfg)]) == 2
-    assert capsys.readouterr().err.startswith("tcu run: modem: cannot open /nonexistent/serial0")
+    assert capsys.readouterr().err.startswith("tcu run: modem: unknown modem dialect 'sim900'")
     assert main(["run", "--config", str(tmp_path / "missing.toml")]) == 2
     assert "config: file not found" in capsys.readouterr().err
 
