@@ -43,7 +43,7 @@ from tcu.remote import CommandResult, RemoteCommands
 from tcu.report import alert_tag
 from tcu.restart_memory import ConditionMemory, SmsLedger
 from tcu.server_link import LinkDriver, ModemApi, ServerChannel
-from tcu.server_session import Delivered, ServerSession
+from tcu.server_session import Delivered, LoggedIn, ServerSession
 from tcu.sms_commands import CommandInterpreter, ModemStatus, link_status_text
 from tcu.sms_out import ReplySender, SmsTrouble, sms_status
 from tcu.status_file import FILENAME, FORMAT, StatusWriter
@@ -613,6 +613,8 @@ class Unit:
                     if item is not None and item.kind == "alert" and item.ref:
                         self.router.server_confirmed(item.ref)
             self.pump()
+        elif isinstance(ev, LoggedIn):
+            self.pump()     # a server back (maybe while another stayed online): what it has not got
         elif isinstance(ev, CommandRequest):
             self._server_command(ev)
         elif isinstance(ev, TextCommand):
