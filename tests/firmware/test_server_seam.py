@@ -182,3 +182,24 @@ def test_a_supervisor_whose_sessions_own_liveness_never_pings() -> None:
     modem.answers_ping = False
     loop.run_for(600)
     assert sup.online and sup.counters["stall"] == 0 and sup.ping_sent_at is None
+
+
+def test_an_alert_no_server_confirms_in_time_goes_by_sms_once() -> None:
+    """Both links stay up but nothing flows (`stall` on the virtual modem): neither server confirms the
+    alert within alert.server_deadline_s, so it goes to the owner by SMS — once, not once per server."""
+    world = _world()
+    try:
+        world.loop.run(until=900)
+        link = world.unit.link
+        assert link.server_online("ovms") and link.server_online("mqtt")
+        world.vmodem.fault("stall", 300)
+        world.loop.run(until=905)
+        alert_id = world.unit.raise_alert(Alert("t-2", "soc", "Battery low", False, world.loop.wall()))
+        world.loop.run(until=905 + 60 + 60)
+        tag = f"#a{alert_id}"
+        sms = [t for t, _, text in world.phone.received if tag in text]
+        assert len(sms) == 1 and sms[0] >= 905 + 60, sms      # after the server deadline, once
+        assert not [a for a in world.server.alerts(VEHICLE_ID) if tag in a.text]
+        assert not [t for t, _ in world.mqtt_alerts if tag in t]
+    finally:
+        world.close()
