@@ -1,9 +1,11 @@
 """The unit: everything wired together on one loop (DESIGN.md §1).
 
     CAN frames → profile decoder → metrics → vehicle logic → alerts → outbox (written first)
-        → server (`P` + ping proof) while online, SMS to the owner when offline or unconfirmed in time
-    metrics → history records (breadcrumbs while driving, trips, charge sessions) → outbox → `h` records
-    SMS in → SMS commands → reply SMS;  server `C` → remote commands / SMS interpreter / parameters
+        → each configured server through the server seam (`tcu.server_session`: OVMS v2 `P` + ping proof,
+          MQTT QoS 1 + PUBACK), SMS to the owner when offline or no server confirms in time
+    metrics → history records (breadcrumbs while driving, trips, charge sessions) → outbox → each server
+    SMS in → SMS commands → reply SMS;  OVMS `C` → remote commands / SMS interpreter / parameters;
+    MQTT command topic → SMS interpreter → response topic
     GNSS → `v.p.*` metrics
 
 The same object runs on the virtual clock (`tcu sim`, tests) and the real clock (`tcu run`); it only
