@@ -1,19 +1,20 @@
-"""The link adapter: runs the supervisor's actions on the modem and the OVMS session, feeds results back.
+"""The link adapter: runs the supervisor's actions on the modem and the server sessions, feeds results back.
 
 Three pieces meet here, none of which knows the others:
 - `tcu.link.LinkSupervisor` (sans-IO: events in, actions out),
 - a modem (`ModemApi` below: what the firmware needs from one; the AT driver `modem.driver.modem.Modem`
   of any dialect and the AT-less `tcu.world.DirectModem` both provide it),
-- `tcu.ovms.car_client.CarSession` (sans-IO OVMS v2 session: bytes in, bytes and events out).
+- one server session per configured server (`tcu.server_session.ServerSession`, sans-IO: bytes in,
+  bytes and events out): the OVMS v2 `CarSession`, the MQTT `MqttSession`, or both.
 
 The modem's events (`modem.driver.events`) go to the supervisor as they are; this adapter only picks
-the ones for the server's own TCP link (`conn`) and tells the session when its connection is gone.
-`LinkDriver` owns the per-second tick, the session's own deadline timer, one TCP send at a time (what
-the session writes meanwhile is joined into the next send), and turns session events into link events
-(a ping the server never answered is a stall; any line from the server is life). The unit above
-registers callbacks for "online/offline", delivery confirmations and commands.
+the ones for each server's own TCP link (`ServerChannel.conn`) and tells that session when its
+connection is gone. `LinkDriver` owns the per-second tick, each session's own deadline timer, one TCP
+send at a time per link (what a session writes meanwhile is joined into the next send), and turns
+session events into link events (a session that says its path is dead is a stall; any byte from a
+server is life). The sessions own liveness (`LinkSupervisor(session_liveness=True)`). The unit above
+registers callbacks for "online/offline" and for each session's events (delivery, commands).
 """
-
 from __future__ import annotations
 
 import logging
