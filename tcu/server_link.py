@@ -322,12 +322,24 @@ class LinkDriver:
             ch.generation += 1
             ch.drop_tx()
             ch.tcp_up = ch.connecting = False
-            ch.session.disconnected(reason)
+        for ch in self.channels:
+            self._forget(ch, reason)
             if close and ch.conn is not None:
                 self.modem.tcp_close(_ignore, conn=ch.conn)
 
+    def _forget(self, ch: ServerChannel, reason: str) -> None:
+        """`ch`'s connection is over. With several servers its session's last events are read now, while
+        the channel is marked down: read after a reconnect they would end the new connection."""
+        ch.tcp_up = ch.connecting = False
+        ch.session.disconnected(reason)
+        if len(self.channels) > 1:
+            self._drain_session(ch)
+
     def _open(self, ch: ServerChannel, attempt: int | None) -> None:
         """Open `ch`'s TCP link; `attempt`: the supervisor's `tcp` step it answers (None: its own retry)."""
+        if len(self.channels) > 1 and ch.conn is not None and (ch.tcp_up or ch.connecting):
+            self._forget(ch, "reconnecting")     # a link still half up: the modem's link is freed
+            self.modem.tcp_close(_ignore, conn=ch.conn)
         ch.generation += 1
         ch.drop_tx()
         ch.tcp_up = False
@@ -448,7 +460,7 @@ class LinkDriver:
                     self._session_tick(ch)
         elif k == "offline":
             for ch in self.channels:
-                ch.session.disconnected(a.reason)
+                self._forget(ch, a.reason)
             self.on_offline(a.reason)
         else:  # our bug
             raise ValueError(f"unknown link action {k!r}")
@@ -478,8 +490,7 @@ class LinkDriver:
         now = self.loop.time()
         ch.generation += 1
         ch.drop_tx()
-        ch.tcp_up = ch.connecting = False
-        ch.session.disconnected(reason)
+        self._forget(ch, reason)
         if close and ch.conn is not None:
             self.modem.tcp_close(_ignore, conn=ch.conn)
         delay = ch.backoff.failed(now)
