@@ -92,13 +92,20 @@ def test_sim_world_runs_and_reports_rates(tmp_path) -> None:
     assert r["online_at_end"] == 2  # both units logged into the shared server through their modems
 
 
+def test_a_mixed_fleet_runs_both_dialects_end_to_end() -> None:
+    """Issue 15's mixed fleet: every other unit's driver and virtual modem speak sim7600."""
+    r = bench_sim.sim_rate(4, 10.0, warmup=60.0, dialects=bench_sim.MIXED)
+    assert r["online_at_end"] == 4
+
+
 def test_drive_one_unit_reads_can_frames() -> None:
     out = bench_sim.drive_one_unit(30.0)
     assert out["can_frames"] > 100
 
 
 def test_sim_speed_figures() -> None:
-    figures = bench_sim.run(day=20.0, fleets=((2, 5.0, 1.0), (3, 5.0, 0.1)), with_tcu_sim=False)
+    figures = bench_sim.run(day=20.0, fleets=((2, 5.0, 1.0, bench_sim.SIM800), (3, 5.0, 0.1, bench_sim.SIM800)),
+                            with_tcu_sim=False)
     assert _names(figures) == ["sim-speed 1 unit, 24 h harsh, DBC rates", "sim-speed 1 unit, wall time for that day",
                                "sim-speed 2 units", "sim-speed 2 units: online at end",
                                "sim-speed 3 units, CAN x0.1", "sim-speed 3 units, CAN x0.1: online at end"]

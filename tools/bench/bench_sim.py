@@ -2,8 +2,8 @@
 
 The world here is built from the public pieces, one per unit, all on one `VirtualLoop`:
 `VirtualCar` (demo-ev, the "day" scenario) → `can_bus.memory.frame_link` → `tcu.unit.Unit` →
-`modem.driver.modem.Modem` (the sim800 dialect) → `pipe_pair` (the UART) → `VirtualModem`
-(realistic SIM800 timing, harsh weather) → one shared `VirtualNetwork` → one `OvmsServer` on the same
+`modem.driver.modem.Modem` (the sim800 dialect, or unit by unit the dialects of a mixed fleet) →
+`pipe_pair` (the UART) → `VirtualModem` of the same dialect (realistic timing, harsh weather) → one shared `VirtualNetwork` → one `OvmsServer` on the same
 loop, which every unit logs into. That is the wiring of `tcu sim` (tcu.world.World, one unit only)
 with N units; `tcu sim --report`'s own figure for one unit and a day is printed beside ours.
 
@@ -52,14 +52,15 @@ class World:
 
 
 def build_world(n: int, state_dir: str, *, seed: int = 1, weather: str | None = "harsh",
-                scenario: str | None = "day", can_rate: float = 1.0) -> World:
+                scenario: str | None = "day", can_rate: float = 1.0,
+                dialects: tuple[str, ...] = ("sim800",)) -> World:
     """`n` cars, units and modems sharing one network and one server on a fresh VirtualLoop.
 
     Car k lives the scenario's day from phase `k * DAY / n` (its steps shifted and wrapped around the
     day): a fleet's cars do not all leave home in the same second, and any window of a fleet's day
     carries the day's average mix of parked, driving and charging cars. Car 0 starts at phase 0.
     `can_rate` is the fraction of the DBC frame rates the cars send (`tcu sim --can-rate`, default 0.1
-    there; 1.0 here: a real bus).
+    there; 1.0 here: a real bus). Unit k's modem (driver and emulator) is `dialects[k % len(dialects)]`.
     """
     from can_bus.car import VirtualCar
     from can_bus.memory import frame_link
@@ -82,9 +83,10 @@ def build_world(n: int, state_dir: str, *, seed: int = 1, weather: str | None = 
         # car 0 (the one-unit day) is awake at power-on as `tcu sim` starts it.
         car = VirtualCar(loop, car_end, "demo-ev", name=f"car{k}", awake=(k == 0), rate=can_rate)
         uart_unit, uart_modem = pipe_pair(loop, name=f"uart{k}")
+        dialect = dialects[k % len(dialects)]
         vmodem = VirtualModem(loop, uart_modem, network, number=f"+4477009{k:05d}", profile="realistic",
-                              weather=weather, gnss=car.position, name=f"vmodem{k}")
-        modem = Modem(loop, uart_unit, dialect="sim800")
+                              weather=weather, gnss=car.position, name=f"vmodem{k}", dialect=dialect)
+        modem = Modem(loop, uart_unit, dialect=dialect)
         params = Params({"vehicle_id": vid, "server": "127.0.0.1:6867", "server_password": PASSWORD,
                          "owner": OWNER, "profile": "demo-ev", "apn": "internet"})
         unit = Unit(loop, params, modem, unit_end, os.path.join(state_dir, vid))
@@ -115,11 +117,12 @@ def quiet() -> Iterator[None]:
 
 
 def sim_rate(n: int, sim_seconds: float, *, warmup: float = 300.0, weather: str | None = "harsh",
-             scenario: str | None = "day", can_rate: float = 1.0) -> dict[str, float]:
+             scenario: str | None = "day", can_rate: float = 1.0,
+             dialects: tuple[str, ...] = ("sim800",)) -> dict[str, float]:
     """Build a world of `n` units, run `warmup` simulated seconds (logins), then time `sim_seconds`."""
     with tempfile.TemporaryDirectory(prefix="tcu-bench-sim-") as tmp, quiet():
         t0 = time.perf_counter()
-        world = build_world(n, tmp, weather=weather, scenario=scenario, can_rate=can_rate)
+        world = build_world(n, tmp, weather=weather, scenario=scenario, can_rate=can_rate, dialects=dialects)
         build_s = time.perf_counter() - t0
         loop = world.loop
         loop.run(until=warmup)
@@ -172,10 +175,14 @@ def tcu_sim_report(timeout: float = 120.0) -> dict[str, Any] | None:
             return json.load(fh)
 
 
-FLEETS = ((10, 3600.0, 1.0), (100, 1800.0, 1.0), (10, 3600.0, 0.1), (100, 1800.0, 0.1))
+SIM800 = ("sim800",)
+MIXED = ("sim800", "sim7600")   # every other unit on the LTE dialect (issue 15)
+Fleet = tuple[int, float, float, tuple[str, ...]]
+FLEETS: tuple[Fleet, ...] = ((10, 3600.0, 1.0, SIM800), (100, 1800.0, 1.0, SIM800), (10, 3600.0, 0.1, SIM800),
+                             (100, 1800.0, 0.1, SIM800), (100, 1800.0, 0.1, MIXED))
 
 
-def run(day: float = DAY, fleets: tuple[tuple[int, float, float], ...] = FLEETS,
+def run(day: float = DAY, fleets: tuple[Fleet, ...] = FLEETS,
         with_tcu_sim: bool = True) -> list[Figure]:
     """One unit for a whole day from power-on; then each (units, simulated seconds, CAN rate) fleet."""
     figures: list[Figure] = []
@@ -193,9 +200,10 @@ def run(day: float = DAY, fleets: tuple[tuple[int, float, float], ...] = FLEETS,
         else:
             reason = (report or {}).get("error", "no report")
             print(f"sim-speed: `tcu sim --report` not measured: {reason}", flush=True)
-    for n, seconds, can_rate in fleets:
-        r = sim_rate(n, seconds, can_rate=can_rate)
-        name = f"sim-speed {n} units" + ("" if can_rate == 1.0 else f", CAN x{can_rate:g}")
+    for n, seconds, can_rate, dialects in fleets:
+        r = sim_rate(n, seconds, can_rate=can_rate, dialects=dialects)
+        name = (f"sim-speed {n} units" + ("" if can_rate == 1.0 else f", CAN x{can_rate:g}")
+                + ("" if dialects == SIM800 else f", {'+'.join(dialects)}"))
         figures.append(at_least(name, r["rate"], "x real", GOAL_HUNDRED) if n == 100
                        else info(name, r["rate"], "x real"))
         figures.append(info(f"{name}: online at end", r["online_at_end"], "units"))
