@@ -164,6 +164,7 @@ class Unit:
         self._router_timer_at: float | None = None
         self._logic_timer: Timer | None = None
         self._pumping = False
+        self._pump_soon = False
         self._last_purge = loop.time()
         # observation
         self.last_sms: tuple[float, str, str] | None = None     # (time, direction+number, text)
@@ -614,13 +615,26 @@ class Unit:
                     item = self.outbox.get(i)
                     if item is not None and item.kind == "alert" and item.ref:
                         self.router.server_confirmed(item.ref)
-            self.pump()
+            self._pump_after_events()
         elif isinstance(ev, LoggedIn):
-            self.pump()     # a server back (maybe while another stayed online): what it has not got
+            self._pump_after_events()   # a server back (maybe while another stayed online): what it missed
         elif isinstance(ev, CommandRequest):
             self._server_command(ev)
         elif isinstance(ev, TextCommand):
             self._text_command(server, ev)
+
+    def _pump_after_events(self) -> None:
+        """Pump once the session's whole batch of events is read. Mid-batch, an MQTT session has already
+        taken PUBACKs whose Delivered events are still queued: pumping then offers it items it no longer
+        holds in flight, and it would publish them again (a duplicate at the broker)."""
+        if not self._pump_soon:
+            self._pump_soon = True
+
+            def pump() -> None:
+                self._pump_soon = False
+                self.pump()
+
+            self.loop.call_soon(pump)
 
     def _text_command(self, server: str, cmd: TextCommand) -> None:
         """An MQTT command line: the same interpreter as SMS and OVMS server command 7."""
