@@ -372,6 +372,14 @@ class ATChannel:
         out = self.data_to_send()
         return out or None
 
+    def cancel_input(self, now: float) -> bytes:
+        """ESC for a `> ` prompt the modem may be at although we sent no prompt command (a previous
+        process died mid-`AT+CMGS`): it cancels that input (ignored outside a prompt, SIM800 manual
+        §3.2.5). Commands queued after it wait for its answer or `cancel_wait`. Returns what to write."""
+        self._out += ESC
+        self._owe(1, now)
+        return self.data_to_send()
+
     def data_to_send(self) -> bytes:
         """Bytes waiting to be written: later commands from the queue, prompt payloads, ESC."""
         out = bytes(self._out)

@@ -83,7 +83,7 @@ from modem.driver.events import (
     Unsolicited,
     VoltageWarning,
 )
-from modem.driver.script import Callback, Delay, Failed, Ok, Result, Script, StepFailed
+from modem.driver.script import Callback, CancelInput, Delay, Failed, Ok, Result, Script, StepFailed
 from modem.gnss import GnssError, NmeaAccumulator
 from modem.sms import Reassembler, SmsError, decode_deliver, encode_submit, make_submits
 from runtime.backoff import Backoff
@@ -231,6 +231,10 @@ class _Op:
                 self.modem._publish(nxt)
                 value, error = None, None
                 continue
+            if isinstance(nxt, CancelInput):
+                self.modem._write(self.modem.channel.cancel_input(self.modem._loop.time()))
+                value, error = None, None
+                continue
             if isinstance(nxt, Delay):
                 self.modem._loop.call_later(nxt.seconds, self.step)
             else:
@@ -371,8 +375,14 @@ class Modem:
 
     # -- power-up, identification ------------------------------------------------------------
     def probe(self, on_done: Callback, tries: int = 10, interval: float = 1.0) -> None:
-        """`AT` every `interval` s until OK (spec §5 step 1); Failed("modem silent") after `tries`."""
+        """`AT` every `interval` s until OK (spec §5 step 1); Failed("modem silent") after `tries`.
+
+        After the first unanswered `AT` the next one goes after an ESC: a modem left at a `> ` prompt
+        (the previous process died mid-`AT+CMGS`) takes `AT` as message text and never answers it. Once
+        only: a silent modem never answers the ESC either, and each costs the channel's cancel wait.
+        """
         def script() -> OpGen:
+            escaped = False
             for _ in range(tries):
                 try:
                     yield C.at(timeout=interval)
@@ -380,6 +390,9 @@ class Modem:
                 except StepFailed as exc:
                     if exc.failed.final is not None:  # ERROR: a modem that talks; pause like a real client
                         yield Delay(interval)
+                    elif exc.failed.timeout and not escaped:
+                        escaped = True
+                        yield CancelInput()
                     # timeout: the wait was the pause; aborted by RDY: the modem just booted, ask again
             raise StepFailed(Failed("modem silent", timeout=True))
         self._start(script(), on_done, "probe")

@@ -61,7 +61,15 @@ class Delay:
     seconds: float
 
 
+@dataclass(frozen=True)
+class CancelInput:
+    """Yielded by a script: write ESC, which leaves a `> ` prompt the modem may be sitting at (a unit
+    that died mid-`AT+CMGS` leaves it there: every later `AT` would be taken as message text). The next
+    command waits for the modem's answer to the ESC, or the channel's cancel wait, so that answer is
+    never read as its final. Resumes the script at once."""
+
+
 # The send type is `Response`: a yielded `Command` gets its response back. A `Delay` or an event
 # yield gets None at run time, but scripts use those as statements and never read the value, so the
 # runner's one cast (`_Op.step`) is the only place that knows.
-Script = Generator[Command | Delay | ModemEvent, Response, Any]
+Script = Generator[Command | Delay | CancelInput | ModemEvent, Response, Any]

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from driver_fakes import ScriptedModem
 
+from modem.driver.at_channel import CANCEL_WAIT
 from modem.driver.commands import Registration
 from modem.driver.dialects.sim800 import Sim800
 from modem.driver.modem import (
@@ -79,7 +80,8 @@ def test_probe_of_silent_modem_fails_and_reports_silence():
     t0 = h.loop.time()
     r = h.call("probe", tries=3)
     assert isinstance(r, Failed) and r.timeout
-    assert 2.9 <= h.loop.time() - t0 < 4
+    # three 1 s tries, plus the one ESC's cancel wait (a modem left at a `> ` prompt; test_probe_leaves_prompt)
+    assert 2.9 + CANCEL_WAIT <= h.loop.time() - t0 < 4 + CANCEL_WAIT
     assert h.of(ModemSilent)
 
 
