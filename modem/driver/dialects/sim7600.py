@@ -38,21 +38,16 @@ from typing import ClassVar, Literal
 from modem.driver import commands as C
 from modem.driver.at_channel import MORE, Command, DataHeader, Response, UrcTable
 from modem.driver.dialect import Dialect, register_dialect
+from modem.driver.dialects.common import REGISTRATION_LTE, NotCommon, classify_common
+from modem.driver.dialects.common import fields as _fields
 from modem.driver.events import TcpClosed as TcpClosedEvent
 from modem.driver.script import Delay, Failed, Script, StepFailed
 from modem.driver.urc import (
     ModemBooted,
-    NmeaSentence,
     PdpDeactivated,
-    PowerDown,
-    RegistrationChanged,
-    Ring,
-    SimStatus,
     SmsReady,
-    SmsStored,
     TcpClosed,
     Urc,
-    VoltageWarning,
 )
 
 MAX_LINKS = 10  # AT+CIPOPEN: <link_num> 0..9
@@ -117,10 +112,6 @@ class RadioStatus:
                 "LTE": "4G", "CAT-M": "4G", "NB-IOT": "4G"}.get(self.system.upper(), "")
 
 
-def _fields(rest: str) -> list[str]:
-    return [f.strip() for f in rest.split(",")]
-
-
 def parse_cpsi(lines: tuple[str, ...]) -> RadioStatus:
     """`+CPSI: <system mode>,<operation mode>[,<MCC>-<MNC>,...]`."""
     line = C.find_line(lines, "+CPSI:")
@@ -143,8 +134,9 @@ def parse_cnsmod(lines: tuple[str, ...]) -> str:
 
 def classify_urc(line: str) -> Urc | None:
     """The typed URC for a SIM7600 line, plain `Urc` for known-but-untyped ones, None if not a URC."""
-    if line == "RING":
-        return Ring(line)
+    common = classify_common(line, REGISTRATION_LTE)
+    if not isinstance(common, NotCommon):
+        return common
     if line == "RDY":
         return ModemBooted(line)
     if line == "SMS DONE":
@@ -161,28 +153,6 @@ def classify_urc(line: str) -> Urc | None:
         return None  # `+CIPRXGET: 4,...` answers a query
     if line == "+CIPEVENT: NETWORK CLOSED UNEXPECTEDLY":
         return PdpDeactivated(line)
-    if line.endswith("POWER DOWN"):
-        return PowerDown(line, reason=line[: -len("POWER DOWN")].strip().lower() or "normal")
-    if "VOLTAGE WARN" in line:
-        return VoltageWarning(line, reason=line.split(" ")[0].lower())
-    if line.startswith("+CMTI:"):
-        f = _fields(line[6:])
-        if len(f) >= 2 and C.ascii_digits(f[1]):
-            return SmsStored(line, store=f[0].strip('"'), index=int(f[1]))
-        return Urc(line)
-    if line.startswith("+CPIN:"):
-        return SimStatus(line, status=line[6:].strip())
-    for prefix, gprs in (("+CREG:", False), ("+CGREG:", True), ("+CEREG:", True)):
-        if line.startswith(prefix):
-            f = _fields(line[len(prefix):])
-            # URC: `<stat>[,"<lac|tac>","<ci>"[,<AcT>]]`; a query answer is `<n>,<stat>...` (TS 27.007).
-            if C.ascii_digits(f[0]) and (len(f) == 1 or f[1].startswith('"')):
-                lac = f[1].strip('"') if len(f) > 2 else None
-                ci = f[2].strip('"') if len(f) > 2 else None
-                return RegistrationChanged(line, stat=int(f[0]), gprs=gprs, lac=lac, ci=ci)
-            return None
-    if line.startswith("$G") and len(line) > 6:
-        return NmeaSentence(line)
     if line.startswith(_UNTYPED):
         return Urc(line)
     if _STRAY.match(line):

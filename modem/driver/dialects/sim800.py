@@ -22,22 +22,16 @@ from typing import ClassVar, Literal
 from modem.driver import commands as C
 from modem.driver.at_channel import MORE, Command, DataHeader, UrcTable
 from modem.driver.dialect import Dialect, register_dialect
+from modem.driver.dialects.common import REGISTRATION_2G, NotCommon, classify_common
 from modem.driver.events import TcpClosed as TcpClosedEvent
 from modem.driver.script import Script, StepFailed
 from modem.driver.urc import (
     CallReady,
     ModemBooted,
-    NmeaSentence,
     PdpDeactivated,
-    PowerDown,
-    RegistrationChanged,
-    Ring,
-    SimStatus,
     SmsReady,
-    SmsStored,
     TcpClosed,
     Urc,
-    VoltageWarning,
 )
 
 MAX_LINKS = 6  # manual §8.2.1 AT+CIPMUX: up to 6 connections, numbered 0..5
@@ -65,14 +59,11 @@ _UNTYPED = ("+CLIP:", "+CFUN:", "+CDS:", "*PSUTTZ", "DST:", "+CTZV:", "+CUSD:", 
             "+CRING:", "NO CARRIER", "+CIPRXGET:")
 
 
-def _fields(rest: str) -> list[str]:
-    return [f.strip() for f in rest.split(",")]
-
-
 def classify_urc(line: str) -> Urc | None:
     """The typed URC for a SIM800 line, plain `Urc` for known-but-untyped ones, None if not a URC."""
-    if line == "RING":
-        return Ring(line)
+    common = classify_common(line, REGISTRATION_2G)
+    if not isinstance(common, NotCommon):
+        return common
     if line == "RDY":
         return ModemBooted(line)
     if line == "Call Ready":
@@ -87,28 +78,6 @@ def classify_urc(line: str) -> Urc | None:
             return TcpClosed(line, conn=int(m.group(1)))
     if line == "+PDP: DEACT":
         return PdpDeactivated(line)
-    if line.endswith("POWER DOWN"):
-        return PowerDown(line, reason=line[: -len("POWER DOWN")].strip().lower() or "normal")
-    if "VOLTAGE WARN" in line:
-        return VoltageWarning(line, reason=line.split(" ")[0].lower())
-    if line.startswith("+CMTI:"):
-        f = _fields(line[6:])
-        if len(f) >= 2 and C.ascii_digits(f[1]):
-            return SmsStored(line, store=f[0].strip('"'), index=int(f[1]))
-        return Urc(line)
-    if line.startswith("+CPIN:"):
-        return SimStatus(line, status=line[6:].strip())
-    for prefix, gprs in (("+CREG:", False), ("+CGREG:", True)):
-        if line.startswith(prefix):
-            f = _fields(line[len(prefix):])
-            # URC: `<stat>[,"<lac>","<ci>"]`; a query answer is `<n>,<stat>...` (TS 27.007 §7.2).
-            if C.ascii_digits(f[0]) and (len(f) == 1 or f[1].startswith('"')):
-                lac = f[1].strip('"') if len(f) > 2 else None
-                ci = f[2].strip('"') if len(f) > 2 else None
-                return RegistrationChanged(line, stat=int(f[0]), gprs=gprs, lac=lac, ci=ci)
-            return None
-    if line.startswith("$G") and len(line) > 6:
-        return NmeaSentence(line)
     if line.startswith(_UNTYPED):
         return Urc(line)
     if _STRAY_FINALS.match(line):
