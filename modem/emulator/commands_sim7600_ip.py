@@ -27,12 +27,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from modem.emulator import commands_bearer
+from modem.emulator import commands_bearer, links
 from modem.emulator import state as st
 from modem.emulator.command import Command, Prompt, Reply
 from modem.emulator.commands_sim7600_basic import command
 from modem.emulator.errors import AtError
-from modem.emulator.events import TcpClose, TcpConnect, TcpSend
+from modem.emulator.links import link_arg as _link_arg
 
 if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
@@ -63,31 +63,6 @@ CLOSE_REMOTE = 1
 
 def _ip_error(text: str) -> Reply:
     return Reply(lines=[f"+IP ERROR: {text}"], final="ERROR")
-
-
-def _link_arg(m: Interpreter, text: str) -> st.Link:
-    try:
-        n = int(text)
-    except ValueError:
-        raise AtError() from None
-    if not 0 <= n < len(m.links):
-        raise AtError()
-    return m.links[n]
-
-
-def _link_of(m: Interpreter, sock: int) -> st.Link | None:
-    if not sock:
-        return None
-    for link in m.links:
-        if link.sock == sock:
-            return link
-    return None
-
-
-def _close_link(m: Interpreter, link: st.Link) -> None:
-    m.drop_sock(link.sock)
-    link.sock = 0
-    link.state = st.LINK_INITIAL
 
 
 def _head(m: Interpreter) -> int:
@@ -150,7 +125,7 @@ def netclose(m: Interpreter, c: Command) -> Reply:
 
 def _close_network(m: Interpreter) -> None:
     for link in m.links:
-        _close_link(m, link)
+        LINK_SOCKETS.close_link(m, link)
     if m.net_open:
         m.cgact[_pdp_cid(m)] = 0
     m.net_open = False
@@ -263,105 +238,36 @@ def cipopen(m: Interpreter, c: Command) -> Reply:
         return _ip_error(IP_ERROR[ERR_NOT_OPENED])
     if link.state != st.LINK_INITIAL:
         return Reply(lines=[f"+CIPOPEN: {link.n},{ERR_NOT_SUPPORTED}"], final="ERROR")
-    return Reply(after=lambda: _open(m, link, host, port))
+    return Reply(after=lambda: LINK_SOCKETS.open(m, link, host, port))
 
 
-def _open(m: Interpreter, link: st.Link, host: str, port: int) -> None:
-    link.sock = m.new_sock(LINK_SOCKETS)
-    link.host, link.port = host, port
-    link.rx.clear()
-    link.state = st.LINK_CONNECTING
-    sock = link.sock
-    if m.faults.on("tcp-refused", m.now):
-        m.later(m.delay("cipstart"), _connect_result, m, sock, ERR_NETWORK, "refused by fault")
-    elif m.faults.on("tcp-unreachable", m.now):
-        m.later(m.timing.cipstart_timeout, _connect_result, m, sock, ERR_TIMEOUT, "unreachable by fault")
-    else:
-        m.action(TcpConnect(sock, host, port))
+class _LinkSockets(links.LinkStack):
+    """The SIM7600's wording of the shared link logic: `+CIPOPEN: <l>,<err>`, `+IPD`, `+IPCLOSE`."""
 
+    push_max = CIPSEND_MAX
+    closed_state = st.LINK_INITIAL
 
-class _LinkSockets:
-    """The network side of the links: the interpreter hands it the events of their connections."""
+    def say_connect(self, m: Interpreter, link: st.Link, outcome: links.Outcome) -> None:
+        err = {links.Outcome.CONNECTED: ERR_OK, links.Outcome.FAILED: ERR_NETWORK}.get(outcome, ERR_TIMEOUT)
+        m.urc(f"+CIPOPEN: {link.n},{err}")
 
-    def connected(self, m: Interpreter, sock: int, ok: bool, reason: str | None) -> None:
-        link = _link_of(m, sock)
-        if link is None or link.state != st.LINK_CONNECTING:
-            if ok:
-                m.action(TcpClose(sock))
-            return
-        if ok and m.faults.on("tcp-refused", m.now):
-            m.action(TcpClose(sock))
-            ok = False
-        m.later(m.delay("cipstart"), _connect_result, m, sock, ERR_OK if ok else ERR_NETWORK, reason)
+    def say_remote_closed(self, m: Interpreter, link: st.Link) -> None:
+        m.urc(f"+IPCLOSE: {link.n},{CLOSE_REMOTE}")
 
-    def data(self, m: Interpreter, sock: int, data: bytes) -> None:
-        link = _link_of(m, sock)
-        if link is None or link.state != st.LINK_CONNECTED or not data:
-            return
-        if m.faults.on("stall", m.now):
-            log.debug("%s: stall: dropping %d bytes received on link %d", m.name, len(data), link.n)
-            return
-        if m.settings.ciprxget:
-            was_empty = not link.rx
-            link.rx += data
-            if was_empty:
-                m.urc(f"+CIPRXGET: 1,{link.n}")
-            return
-        for i in range(0, len(data), CIPSEND_MAX):
-            chunk = data[i : i + CIPSEND_MAX]
-            head = b"\r\n"
-            if m.settings.cipsrip:
-                head += f"RECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
-            if _head(m):
-                head += f"+IPD{len(chunk)}\r\n".encode()
-            m.urc(head + chunk, raw=True)
+    def say_rx_waiting(self, m: Interpreter, link: st.Link) -> None:
+        m.urc(f"+CIPRXGET: 1,{link.n}")
 
-    def closed(self, m: Interpreter, sock: int) -> None:
-        link = _link_of(m, sock)
-        if link is None:
-            return
-        if link.state == st.LINK_CONNECTED:
-            _remote_closed(m, link)
-        elif link.state == st.LINK_CONNECTING:
-            _connect_result(m, sock, ERR_NETWORK, "closed while connecting")
+    def push_head(self, m: Interpreter, link: st.Link, size: int) -> bytes:
+        head = b"\r\n"
+        if m.settings.cipsrip:
+            head += f"RECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
+        if _head(m):
+            head += f"+IPD{size}\r\n".encode()
+        return head
 
 
 LINK_SOCKETS = _LinkSockets()
-
-
-def _connect_result(m: Interpreter, sock: int, err: int, reason: str | None) -> None:
-    link = _link_of(m, sock)
-    if link is None or link.state != st.LINK_CONNECTING:
-        if err == ERR_OK:
-            m.action(TcpClose(sock))
-        return
-    if err != ERR_OK:
-        log.info("%s: link %d: TCP connect failed: %s", m.name, link.n, reason)
-        _close_link(m, link)
-        m.urc(f"+CIPOPEN: {link.n},{err}")
-        return
-    link.state = st.LINK_CONNECTED
-    m.urc(f"+CIPOPEN: {link.n},{ERR_OK}")
-    if m.faults.on("remote-close", m.now):
-        m.later(0.5, _remote_close_if, m, sock)
-
-
-def _remote_closed(m: Interpreter, link: st.Link) -> None:
-    _close_link(m, link)
-    m.urc(f"+IPCLOSE: {link.n},{CLOSE_REMOTE}")
-
-
-def _remote_close_if(m: Interpreter, sock: int) -> None:
-    link = _link_of(m, sock)
-    if link is not None and link.state == st.LINK_CONNECTED:
-        _remote_closed(m, link)
-
-
-def remote_close(m: Interpreter) -> None:
-    """The server ends every open connection (the `remote-close` fault)."""
-    for link in m.links:
-        if link.state == st.LINK_CONNECTED:
-            _remote_closed(m, link)
+remote_close = LINK_SOCKETS.remote_close  # the server ends every open connection (`remote-close`)
 
 
 @command("+CIPSEND")
@@ -385,12 +291,8 @@ def send_payload(m: Interpreter, p: Prompt) -> Reply:
     """The payload after `>` is in: OK at once, `+CIPSEND: <l>,<req>,<cnf>` once the stack took it."""
     data = bytes(p.buf)
     link = m.links[int(p.target)]
-    if link.state != st.LINK_CONNECTED or m.faults.on("send-fail", m.now):
+    if not links.send(m, link, data):
         return Reply(lines=[f"+CIPERROR: {ERR_NETWORK}"], final="ERROR", delay=m.delay("cipsend"))
-    if m.faults.on("stall", m.now):
-        log.debug("%s: stall: dropping %d bytes sent on link %d", m.name, len(data), link.n)
-    elif data:
-        m.action(TcpSend(link.sock, data))
     n, size = link.n, len(data)
     return Reply(after=lambda: m.later(m.delay("cipsend"), m.urc, f"+CIPSEND: {n},{size},{size}"))
 
@@ -408,7 +310,7 @@ def cipclose(m: Interpreter, c: Command) -> Reply:
     link = _link_arg(m, c.str_arg(0))
     if link.state == st.LINK_INITIAL:
         return Reply(lines=[f"+CIPCLOSE: {link.n},{ERR_NOT_SUPPORTED}"], final="ERROR")
-    _close_link(m, link)
+    LINK_SOCKETS.close_link(m, link)
     n = link.n
     return Reply(after=lambda: m.urc(f"+CIPCLOSE: {n},{ERR_OK}"))
 
@@ -435,9 +337,5 @@ def ciprxget(m: Interpreter, c: Command) -> Reply:
         raise AtError()
     if not link.rx:
         return _ip_error(NO_DATA)
-    if mode == 3:
-        want = min(want, CIPRXGET_HEX_MAX)
-    chunk = bytes(link.rx[:want])
-    del link.rx[: len(chunk)]
-    payload: bytes = chunk if mode == 2 else chunk.hex().upper().encode()
-    return Reply(lines=[f"+CIPRXGET: {mode},{link.n},{len(chunk)},{len(link.rx)}", payload])
+    size, payload = links.take_rx(link, mode, want, CIPRXGET_HEX_MAX)
+    return Reply(lines=[f"+CIPRXGET: {mode},{link.n},{size},{len(link.rx)}", payload])

@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from modem.emulator import links
 from modem.emulator import state as st
 from modem.emulator.command import Command, Prompt, Reply, command
 from modem.emulator.errors import AtError
-from modem.emulator.events import TcpClose, TcpConnect, TcpSend
+from modem.emulator.links import link_arg as _link_arg
+from modem.emulator.links import take_rx
 
 if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
@@ -69,16 +71,6 @@ def _tag(m: Interpreter, link: st.Link, text: str) -> str:
     return f"{link.n}, {text}" if multi(m) else text
 
 
-def _link_arg(m: Interpreter, text: str) -> st.Link:
-    try:
-        n = int(text)
-    except ValueError:
-        raise AtError() from None
-    if not 0 <= n < len(m.links):
-        raise AtError()
-    return m.links[n]
-
-
 def _set_state(m: Interpreter, link: st.Link, state: str) -> None:
     link.state = state
     if not multi(m) and link.n == 0:
@@ -97,19 +89,6 @@ def _link_fields(link: st.Link) -> str:
     if link.state == st.LINK_INITIAL:
         return f'{link.n},,"","","","{link.state}"'
     return f'{link.n},0,"TCP","{link.host}","{link.port}","{link.state}"'
-
-
-def _link_of(m: Interpreter, sock: int) -> st.Link | None:
-    for link in m.links:
-        if link.sock == sock and sock:
-            return link
-    return None
-
-
-def _close_link(m: Interpreter, link: st.Link, state: str = st.LINK_CLOSED) -> None:
-    m.drop_sock(link.sock)
-    link.sock = 0
-    _set_state(m, link, state)
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -245,110 +224,52 @@ def cipstart(m: Interpreter, c: Command) -> Reply:
             return Reply(after=lambda: m.urc("ALREADY CONNECT"))
         if m.tcp_state not in (st.IP_STATUS, st.TCP_CLOSED):
             raise AtError()
-    _open(m, link, host, port)
+    m.drop_sock(link.sock)
+    LINK_SOCKETS.open(m, link, host, port)
     return Reply()
 
 
-def _open(m: Interpreter, link: st.Link, host: str, port: int) -> None:
-    m.drop_sock(link.sock)
-    link.sock = m.new_sock(LINK_SOCKETS)
-    link.host, link.port = host, port
-    link.rx.clear()
-    _set_state(m, link, st.LINK_CONNECTING)
-    sock = link.sock
-    if m.settings.cipssl:
+class _LinkSockets(links.LinkStack):
+    """The SIM800's wording of the shared link logic: bare results in single mode, `<n>, ` in multi."""
+
+    push_max = CIPSEND_MAX
+    closed_state = st.LINK_CLOSED
+
+    def set_state(self, m: Interpreter, link: st.Link, state: str) -> None:
+        _set_state(m, link, state)
+
+    def refusal(self, m: Interpreter, link: st.Link) -> str | None:
+        if not m.settings.cipssl:
+            return None
         log.info("%s: link %d: TLS is not emulated; CONNECT FAIL", m.name, link.n)
-        m.later(m.delay("cipstart"), _connect_result, m, sock, False, "SSL is not emulated")
-    elif m.faults.on("tcp-refused", m.now):
-        m.later(m.delay("cipstart"), LINK_SOCKETS.connected, m, sock, False, "refused by fault")
-    elif m.faults.on("tcp-unreachable", m.now):
-        m.later(m.timing.cipstart_timeout, _connect_result, m, sock, False, "unreachable by fault")
-    else:
-        m.action(TcpConnect(sock, host, port))
+        return "SSL is not emulated"
 
+    def refuse(self, m: Interpreter, sock: int, reason: str) -> None:
+        # As a refusal the network sends: the connect delay, then the stack's own before CONNECT FAIL.
+        m.later(m.delay("cipstart"), self.connected, m, sock, False, reason)
 
-class _LinkSockets:
-    """The network side of the links: the interpreter hands it the events of their connections."""
+    def say_connect(self, m: Interpreter, link: st.Link, outcome: links.Outcome) -> None:
+        m.urc(_tag(m, link, "CONNECT OK" if outcome is links.Outcome.CONNECTED else "CONNECT FAIL"))
 
-    def connected(self, m: Interpreter, sock: int, ok: bool, reason: str | None) -> None:
-        link = _link_of(m, sock)
-        if link is None or link.state != st.LINK_CONNECTING:
-            if ok:
-                m.action(TcpClose(sock))
-            return
-        if ok and m.faults.on("tcp-refused", m.now):
-            m.action(TcpClose(sock))
-            ok = False
-        m.later(m.delay("cipstart"), _connect_result, m, sock, ok, reason)
+    def say_remote_closed(self, m: Interpreter, link: st.Link) -> None:
+        m.urc(_tag(m, link, "CLOSED"))
 
-    def data(self, m: Interpreter, sock: int, data: bytes) -> None:
-        link = _link_of(m, sock)
-        if link is None or link.state != st.LINK_CONNECTED or not data:
-            return
-        if m.faults.on("stall", m.now):
-            log.debug("%s: stall: dropping %d bytes received on link %d", m.name, len(data), link.n)
-            return
-        if m.settings.ciprxget:
-            was_empty = not link.rx
-            link.rx += data
-            if was_empty:
-                m.urc(f"+CIPRXGET: 1,{link.n}" if multi(m) else "+CIPRXGET: 1")
-            return
-        for i in range(0, len(data), CIPSEND_MAX):
-            chunk = data[i : i + CIPSEND_MAX]
-            head = b""
-            if m.settings.cipsrip:  # manual §8.2.20: "RECV FROM:<IP ADDRESS>:<PORT>"
-                head += f"\r\nRECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
-            if multi(m):  # AT+CIPHEAD is for single-connection mode only (SIM900 manual V1.03 §8.2.15)
-                head += f"\r\n+RECEIVE,{link.n},{len(chunk)}:\r\n".encode()
-            elif m.settings.ciphead:
-                head += f"\r\n+IPD,{len(chunk)}:".encode()
-            m.urc(head + chunk, raw=True)
+    def say_rx_waiting(self, m: Interpreter, link: st.Link) -> None:
+        m.urc(f"+CIPRXGET: 1,{link.n}" if multi(m) else "+CIPRXGET: 1")
 
-    def closed(self, m: Interpreter, sock: int) -> None:
-        link = _link_of(m, sock)
-        if link is None:
-            return
-        if link.state == st.LINK_CONNECTED:
-            _close_link(m, link)
-            m.urc(_tag(m, link, "CLOSED"))
-        elif link.state == st.LINK_CONNECTING:
-            _connect_result(m, sock, False, "closed while connecting")
+    def push_head(self, m: Interpreter, link: st.Link, size: int) -> bytes:
+        head = b""
+        if m.settings.cipsrip:  # manual §8.2.20: "RECV FROM:<IP ADDRESS>:<PORT>"
+            head += f"\r\nRECV FROM:{link.host}:{link.port}\r\n".encode("latin-1", "replace")
+        if multi(m):  # AT+CIPHEAD is for single-connection mode only (SIM900 manual V1.03 §8.2.15)
+            head += f"\r\n+RECEIVE,{link.n},{size}:\r\n".encode()
+        elif m.settings.ciphead:
+            head += f"\r\n+IPD,{size}:".encode()
+        return head
 
 
 LINK_SOCKETS = _LinkSockets()
-
-
-def _connect_result(m: Interpreter, sock: int, ok: bool, reason: str | None) -> None:
-    link = _link_of(m, sock)
-    if link is None or link.state != st.LINK_CONNECTING:
-        if ok:
-            m.action(TcpClose(sock))
-        return
-    if not ok:
-        log.info("%s: link %d: TCP connect failed: %s", m.name, link.n, reason)
-        _close_link(m, link)
-        m.urc(_tag(m, link, "CONNECT FAIL"))
-        return
-    _set_state(m, link, st.LINK_CONNECTED)
-    m.urc(_tag(m, link, "CONNECT OK"))
-    if m.faults.on("remote-close", m.now):
-        m.later(0.5, _remote_close_if, m, sock)
-
-
-def _remote_close_if(m: Interpreter, sock: int) -> None:
-    link = _link_of(m, sock)
-    if link is not None and link.state == st.LINK_CONNECTED:
-        _close_link(m, link)
-        m.urc(_tag(m, link, "CLOSED"))
-
-
-def remote_close(m: Interpreter) -> None:
-    """The server (or the network) ends every open connection."""
-    for link in m.links:
-        if link.state == st.LINK_CONNECTED:
-            _close_link(m, link)
-            m.urc(_tag(m, link, "CLOSED"))
+remote_close = LINK_SOCKETS.remote_close  # the server (or the network) ends every open connection
 
 
 @command("+CIPSEND")
@@ -386,12 +307,8 @@ def send_payload(m: Interpreter, p: Prompt) -> Reply:
     """The payload after `> ` is in: hand it to the link's connection."""
     data = bytes(p.buf)
     link = m.links[int(p.target or 0)]
-    if link.state != st.LINK_CONNECTED or m.faults.on("send-fail", m.now):
+    if not links.send(m, link, data):
         return Reply(final=_tag(m, link, "SEND FAIL"), delay=m.delay("cipsend"))
-    if m.faults.on("stall", m.now):
-        log.debug("%s: stall: dropping %d bytes sent on link %d", m.name, len(data), link.n)
-    elif data:
-        m.action(TcpSend(link.sock, data))
     if m.settings.cipqsend:
         accept = f"DATA ACCEPT:{link.n},{len(data)}" if multi(m) else f"DATA ACCEPT:{len(data)}"
         return Reply(final=accept, delay=m.delay("command"))
@@ -413,7 +330,7 @@ def cipclose(m: Interpreter, c: Command) -> Reply:
             raise AtError()
         if link.state not in st.LINK_OPEN_STATES:
             raise AtError()
-        _close_link(m, link)
+        LINK_SOCKETS.close_link(m, link)
         return Reply(final=f"{link.n}, CLOSE OK")
     if m.tcp_state not in (st.CONNECT_OK, st.TCP_CONNECTING):
         raise AtError()
@@ -444,12 +361,8 @@ def ciprxget(m: Interpreter, c: Command) -> Reply:
     want = c.int_arg(first, CIPSEND_MAX)
     if want < 1:
         raise AtError()
-    if mode == 3:
-        want = min(want, CIPRXGET_HEX_MAX)
-    chunk = bytes(link.rx[:want])
-    del link.rx[: len(chunk)]
-    payload: bytes = chunk if mode == 2 else chunk.hex().upper().encode()
-    head = f"{prefix},{len(chunk)},{len(link.rx)}"
+    size, payload = take_rx(link, mode, want, CIPRXGET_HEX_MAX)
+    head = f"{prefix},{size},{len(link.rx)}"
     if m.settings.cipsrip:
         head += f",{link.host}:{link.port}"
     return Reply(lines=[head, payload])
