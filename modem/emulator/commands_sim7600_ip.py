@@ -33,6 +33,7 @@ from modem.emulator.command import Command, Prompt, Reply
 from modem.emulator.commands_sim7600_basic import command
 from modem.emulator.errors import AtError
 from modem.emulator.links import link_arg as _link_arg
+from modem.emulator.links import rxget_mode
 
 if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
@@ -321,14 +322,9 @@ def ciprxget(m: Interpreter, c: Command) -> Reply:
         return Reply(lines=[f"+CIPRXGET: {m.settings.ciprxget}"])
     if c.op == "test":
         return Reply(lines=[f"+CIPRXGET: (0-4),(0-{len(m.links) - 1}),(1-{CIPRXGET_MAX})"])
-    if c.op != "set":
-        raise AtError()
-    mode = c.int_arg(0)
-    if mode in (0, 1):
-        m.settings.ciprxget = mode
+    mode = rxget_mode(m, c)
+    if mode is None:
         return Reply()
-    if not m.settings.ciprxget or mode not in (2, 3, 4):
-        raise AtError()
     link = _link_arg(m, c.str_arg(1))
     if mode == 4:
         return Reply(lines=[f"+CIPRXGET: 4,{link.n},{len(link.rx)}"])

@@ -18,7 +18,7 @@ from modem.emulator import state as st
 from modem.emulator.command import Command, Prompt, Reply, command
 from modem.emulator.errors import AtError
 from modem.emulator.links import link_arg as _link_arg
-from modem.emulator.links import take_rx
+from modem.emulator.links import rxget_mode, take_rx
 
 if TYPE_CHECKING:
     from modem.emulator.interpreter import Interpreter
@@ -345,14 +345,9 @@ def ciprxget(m: Interpreter, c: Command) -> Reply:
     if c.op == "test":
         links = f"(0-{len(m.links) - 1})," if multi(m) else ""
         return Reply(lines=[f"+CIPRXGET: (0-4),{links}(1-{CIPSEND_MAX})"])
-    if c.op != "set":
-        raise AtError()
-    mode = c.int_arg(0)
-    if mode in (0, 1):
-        m.settings.ciprxget = mode
+    mode = rxget_mode(m, c)
+    if mode is None:
         return Reply()
-    if not m.settings.ciprxget or mode not in (2, 3, 4):
-        raise AtError()
     # Manual §8.2.26: AT+CIPRXGET=<mode>[,<id>][,<reqlength>]; <id> only in multi-IP mode.
     link, first = (_link_arg(m, c.str_arg(1)), 2) if multi(m) else (m.links[0], 1)
     prefix = f"+CIPRXGET: {mode},{link.n}" if multi(m) else f"+CIPRXGET: {mode}"

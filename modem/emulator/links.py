@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING
 
 from modem.emulator import state as st
+from modem.emulator.command import Command
 from modem.emulator.errors import AtError
 from modem.emulator.events import TcpClose, TcpConnect, TcpSend
 
@@ -61,6 +62,19 @@ def send(m: Interpreter, link: st.Link, data: bytes) -> bool:
     elif data:
         m.action(TcpSend(link.sock, data))
     return True
+
+
+def rxget_mode(m: Interpreter, c: Command) -> int | None:
+    """AT+CIPRXGET=<mode>,...: 0 or 1 turns buffering off or on (None: done); 2, 3, 4 read, if on."""
+    if c.op != "set":
+        raise AtError()
+    mode = c.int_arg(0)
+    if mode in (0, 1):
+        m.settings.ciprxget = mode
+        return None
+    if not m.settings.ciprxget or mode not in (2, 3, 4):
+        raise AtError()
+    return mode
 
 
 def take_rx(link: st.Link, mode: int, want: int, hex_max: int) -> tuple[int, bytes]:
