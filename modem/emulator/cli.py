@@ -25,7 +25,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -174,27 +173,48 @@ def when_reached(
     check()
 
 
+READY_POLL_CLIENT = 0.5  # s between `vmodem wait`'s status requests
+
+
 def wait(args: argparse.Namespace) -> int:
     """Block until the modem behind `--control` has reached `--until` (exit 0) or time runs out (1).
 
-    The control socket may not exist yet (serve just started): that counts as not ready.
+    The control socket may not exist yet (serve just started): that counts as not ready. The polls are
+    paced by the runtime's real loop (no sleeps), twice a second: each is a line in the server's log.
     """
+    from runtime import RealLoop
+
     client = ControlClient(args.control, timeout=2.0)
-    deadline = time.monotonic() + args.timeout
-    last = "no answer from the control socket"
-    while True:
+    loop = RealLoop()
+    deadline = loop.time() + args.timeout
+    outcome = {"rc": 1, "last": "no answer from the control socket"}
+
+    def poll() -> None:
         try:
             status = client.status()
             if reached(status, args.until):
-                print(f"vmodem: {args.until}")
-                return 0
-            last = f"powered {status.get('powered')}, booted {status.get('booted')}, creg {status.get('creg')}"
+                outcome["rc"] = 0
+                loop.stop()
+                return
+            outcome["last"] = (f"powered {status.get('powered')}, booted {status.get('booted')}, "
+                               f"creg {status.get('creg')}")
         except (ControlError, OSError) as exc:
-            last = str(exc)
-        if time.monotonic() >= deadline:
-            print(f"vmodem: not {args.until} after {args.timeout:g} s ({last})", file=sys.stderr)
-            return 1
-        time.sleep(0.5)  # each poll is a line in the server's INFO log: not too many
+            outcome["last"] = str(exc)
+        if loop.time() >= deadline:
+            loop.stop()
+            return
+        loop.call_later(READY_POLL_CLIENT, poll)
+
+    loop.call_soon(poll)
+    try:
+        loop.run()
+    finally:
+        loop.close()
+    if outcome["rc"] == 0:
+        print(f"vmodem: {args.until}")
+        return 0
+    print(f"vmodem: not {args.until} after {args.timeout:g} s ({outcome['last']})", file=sys.stderr)
+    return 1
 
 
 def _client(args: argparse.Namespace) -> ControlClient:
