@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 from transcript_replay import command_for as generic_command_for
-from transcript_replay import summary, unescape
+from transcript_replay import replay, unescape
 
-from modem.driver.at_channel import ATChannel, Command, Event, Final, FinalKind, Response
+from modem.driver.at_channel import ATChannel, Command, Final, FinalKind, Response
 from modem.driver.dialects.sim7600 import URCS, DataWaiting, Sim7600
 
 DIR = Path(__file__).parent / "transcripts" / "sim7600"
@@ -64,51 +64,13 @@ def command_for(text: str, payload: bytes | None) -> Command:
     return generic_command_for(text, payload)
 
 
-def replay(path: Path) -> int:
-    """Run a transcript (format: tests/driver/transcript_replay.py); returns the events checked."""
-    ch = ATChannel(URCS, echo=True)
-    now = 0.0
-    pending: list[Event] = []
-    checked = 0
-    for no, raw in enumerate(path.read_text().splitlines(), 1):
-        line = raw.lstrip()
-        if not line or line.startswith("#"):
-            continue
-        op, _, arg = line.partition(" ")
-        where = f"{path.name}:{no}"
-        if op == "tx":
-            text, sep, payload = arg.rstrip().partition(" <<< ")
-            out = ch.send(command_for(text.strip(), unescape(payload) if sep else None), now)
-            if out is not None:
-                assert out == text.strip().encode() + b"\r", where
-        elif op == "out":
-            assert ch.data_to_send() == unescape(arg), where
-        elif op == "rx":
-            ch.receive_data(unescape(arg), now)
-        elif op == "tick":
-            now += float(arg)
-            ch.tick(now)
-        elif op == "ev":
-            pending += ch.events()
-            assert pending, f"{where}: expected {arg!r}, no event"
-            got = summary(pending.pop(0))
-            assert got == arg, f"{where}: expected {arg!r}, got {got!r}"
-            checked += 1
-        elif op == "end":
-            pending += ch.events()
-            assert not pending, f"{where}: unexpected events {[summary(e) for e in pending]}"
-        else:
-            raise AssertionError(f"{where}: unknown step {op!r}")
-    return checked
-
-
 def test_there_are_sim7600_transcripts() -> None:
     assert len(FILES) >= 4
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
 def test_transcript(path: Path) -> None:
-    assert replay(path) >= 10
+    assert replay(path, URCS, command_for) >= 10
 
 
 @pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])

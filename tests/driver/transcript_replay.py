@@ -12,6 +12,7 @@ File format, one step per line (`#` comments, blank lines ignored):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from modem.driver import commands as C
@@ -23,6 +24,7 @@ from modem.driver.at_channel import (
     Garbage,
     Response,
     Timeout,
+    UrcTable,
 )
 from modem.driver.dialects.sim800 import URCS
 from modem.driver.urc import SmsDirect, TcpData
@@ -82,9 +84,12 @@ def summary(ev: Event) -> str:
     return f"{type(ev).__name__} {ev.line}"
 
 
-def replay(path: Path) -> int:
-    """Run a transcript; returns the number of events checked. AssertionError names the line."""
-    ch = ATChannel(URCS, echo=True)
+def replay(path: Path, urcs: UrcTable = URCS,
+           command_for: Callable[[str, bytes | None], Command] = command_for) -> int:
+    """Run a transcript through a channel with `urcs` (a dialect's table; SIM800 by default), building
+    each `tx` command with `command_for`; returns the number of events checked. AssertionError names
+    the line."""
+    ch = ATChannel(urcs, echo=True)
     now = 0.0
     pending: list[Event] = []
     checked = 0
