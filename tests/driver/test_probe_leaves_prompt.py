@@ -30,4 +30,4 @@ def test_probe_brings_back_a_modem_left_at_the_sms_prompt() -> None:
     loop.run_for(20.0)
     assert done and isinstance(done[0], Ok), done
     assert network.smsc.outbox == []                       # ESC cancelled the dead process's SMS
-    assert vm is not None
+    assert vm.outbox == []                                 # nor did the modem send anything else
