@@ -135,8 +135,8 @@ def make_power_key(loop: Any, spec: str) -> Any:
     if kind == "none" and not target:
         return None
     if kind == "virtual" and target:
+        from modem.control_client import ControlClient, ControlError
         from modem.driver.power import VirtualPowerKey
-        from modem.emulator.control import ControlClient, ControlError
         client = ControlClient(target, timeout=2.0)
         # Checked now, not at the first brown-out: a key that cannot be pressed makes a modem that
         # powered down unrecoverable (issue 12 item 10).

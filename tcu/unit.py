@@ -33,6 +33,7 @@ from runtime.backoff import Backoff
 from runtime.ratelog import RateLimitedLog
 from tcu.alert_router import DAY_S, AlertRouter, Drop, RouterSettings, SendSms, SendToServer, sms_parts
 from tcu.alert_router import Action as RouterAction
+from tcu.alert_tag import alert_tag
 from tcu.gnss_poll import GnssPoller
 from tcu.health import Health, Problem
 from tcu.link import LinkConfig, Transition
@@ -42,7 +43,6 @@ from tcu.outbox import OutboxItem
 from tcu.ovms.car_client import CarSession, CommandRequest
 from tcu.params import MQTT_DEFAULT_PORT, OVMS_DEFAULT_PORT, ConfigError, Params
 from tcu.remote import CommandResult, RemoteCommands
-from tcu.report import alert_tag
 from tcu.restart_memory import ConditionMemory, SmsLedger
 from tcu.server_link import LinkDriver, ModemApi, ServerChannel
 from tcu.server_session import Delivered, LoggedIn, ServerSession

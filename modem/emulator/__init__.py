@@ -4,7 +4,7 @@ Independent of `modem.driver` on purpose (DESIGN.md §1): the two ends of the wi
 response parser. The sans-IO core is `Interpreter`; `VirtualModem` binds it to a loop and a stream.
 """
 
-from modem.emulator.control import ControlClient, ControlError
+from modem.control_client import ControlClient, ControlError
 from modem.emulator.faults import FAULT_KINDS
 from modem.emulator.gnss import CallablePosition, Fix, FixedPosition, RoutePosition
 from modem.emulator.interpreter import Interpreter

@@ -29,7 +29,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from modem.emulator.control import ControlClient, ControlError, ControlServer
+from modem.control_client import ControlClient, ControlError
+from modem.emulator.control import ControlServer
 from modem.emulator.faults import FAULT_KINDS
 
 if TYPE_CHECKING:

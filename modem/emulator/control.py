@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from modem.emulator.faults import FAULT_KINDS, UnknownFault
-from runtime.control import ControlError, JsonLineServer, call
+from runtime.control import JsonLineServer
 
 if TYPE_CHECKING:
     from modem.emulator.modem import VirtualModem
@@ -63,35 +63,3 @@ class ControlServer(JsonLineServer):
     def __init__(self, loop: Loop, modem: VirtualModem, path: str) -> None:
         self.modem = modem
         super().__init__(loop, path, lambda req: handle_request(modem, req), name="vmodem control")
-
-
-class ControlClient:
-    """Blocking client for scripts, tests and the driver's power-key adapter."""
-
-    def __init__(self, path: str, timeout: float = 5.0) -> None:
-        self.path = path
-        self.timeout = timeout
-
-    def call(self, cmd: str, **args: Any) -> dict[str, Any]:
-        answer = call(self.path, {"cmd": cmd, **args}, self.timeout)
-        if not answer.get("ok"):
-            raise ControlError(answer.get("error", "refused"))
-        return answer
-
-    def sms(self, sender: str, text: str) -> bool:
-        return bool(self.call("sms", **{"from": sender, "text": text})["delivered"])
-
-    def outbox(self) -> list[dict[str, Any]]:
-        return list(self.call("outbox")["outbox"])
-
-    def fault(self, kind: str, duration: float | None = None) -> None:
-        self.call("fault", kind=kind, **({} if duration is None else {"for": duration}))
-
-    def clear_faults(self) -> list[str]:
-        return list(self.call("clear")["cleared"])
-
-    def status(self) -> dict[str, Any]:
-        return dict(self.call("status")["status"])
-
-    def power_key(self) -> bool:
-        return bool(self.call("power-key")["powered"])

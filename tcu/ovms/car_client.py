@@ -18,11 +18,8 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-# The seam's vocabulary (tcu.server_session), re-exported here: every server session speaks it.
-from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed
-
-from . import messages as m
-from .connection import (
+from ovms_v2 import messages as m
+from ovms_v2.connection import (
     NEED_DATA,
     AuthFailed,
     ClientConnection,
@@ -31,8 +28,11 @@ from .connection import (
     ProtocolError,
     Welcomed,
 )
-from .connection import Message as MessageEvent
-from .crypto import DecodeError, ParanoidCipher, random_token
+from ovms_v2.connection import Message as MessageEvent
+from ovms_v2.crypto import DecodeError, ParanoidCipher, random_token
+
+# The seam's vocabulary (tcu.server_session), re-exported here: every server session speaks it.
+from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tcu.report import build_report
-from tcu.world import World, WorldConfig
+from sim.report import build_report
+from sim.world import World, WorldConfig
 
 
 def run(hours: float, mux: str = "on", seed: int = 1) -> tuple[dict[str, Any], World]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 from modem.driver.commands import Registration
+from sim.world import World, WorldConfig
 from tcu.link import (
     Action,
     LinkConfig,
@@ -15,7 +16,6 @@ from tcu.link import (
     RegistrationChanged,
     StepDone,
 )
-from tcu.world import World, WorldConfig
 
 
 def kinds(actions: list[Action]) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tcu.world import LTE_FAULTS, World, WorldConfig, lte_weather, weather_schedule
+from sim.weather import LTE_FAULTS, lte_weather, weather_schedule
+from sim.world import World, WorldConfig
 
 FAULT_AT = 1800.0  # the unit has been online for a while by then
 
@@ -54,7 +55,7 @@ def test_netopen_failing_after_a_network_close_recovers_with_netclose(seed_fault
 
 def test_a_harsh_day_on_a_sim7600_loses_nothing_and_recovers_every_lte_fault() -> None:
     """`tcu sim --hours 24 --seed 1 --weather harsh --dialect sim7600`, as the report sees it."""
-    from tcu.report import build_report
+    from sim.report import build_report
 
     world = World(WorldConfig(seed=1, hours=24.0, weather="harsh", dialect="sim7600"))
     try:

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import serial
 
+from modem.control_client import ControlClient, ControlError
 from modem.emulator import cli
-from modem.emulator.control import ControlClient, ControlError
 from tests.emulator.realrig import ServedModem
 
 

@@ -30,9 +30,9 @@ from can_bus.memory import frame_link
 from can_bus.slcan_bridge import SlcanBridge
 from runtime import RealLoop
 from runtime.pty import PtyEndpoint
+from sim.direct_modem import DirectModem, Smsc
 from tcu.params import Params
 from tcu.unit import Unit
-from tcu.world import DirectModem, Smsc
 
 BIN = Path(sys.executable).parent
 OWNER = "+447700900123"

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sim.live_view import LiveView
+from sim.world import World, demo_config
 from tcu.cli import main
-from tcu.live_view import LiveView
-from tcu.world import World, demo_config
 
 
 @pytest.mark.parametrize(("argv", "setting"), [

@@ -12,11 +12,11 @@ from modem.driver.events import ModemEvent, TcpClosed, TcpDataReceived
 from modem.driver.modem import Modem
 from modem.driver.script import Ok
 from runtime import VirtualLoop
+from sim.direct_modem import DirectModem, Smsc
 from tcu.cli import main
 from tcu.link import LinkConfig
 from tcu.ovms.car_client import CarSession
 from tcu.server_link import LinkDriver, ModemApi
-from tcu.world import DirectModem, Smsc
 
 
 def _api_members() -> list[str]:

@@ -17,7 +17,7 @@ import logging
 
 import pytest
 
-from tcu.world import UNIT_NUMBER, World, WorldConfig
+from sim.world import UNIT_NUMBER, World, WorldConfig
 
 NOISE_AT = 2700.0          # the car is parked by then (day scenario)
 ALARM_AT = NOISE_AT + 60

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from modem.driver.commands import Registration
 from tcu import link as L
-from tcu.report import alert_ids, alert_tag
+from tcu.alert_tag import alert_ids, alert_tag
 from tcu.server_link import split_server
 
 EVENTS = st.one_of(

@@ -10,8 +10,8 @@ fault and a server that closes every connection as it accepts it.
 from __future__ import annotations
 
 from runtime import Listener, Stream
+from sim.world import SERVER_PORT, World, WorldConfig
 from tcu.link import LinkConfig, Transition
-from tcu.world import SERVER_PORT, World, WorldConfig
 from tools.server.core import OvmsServer
 
 START, LENGTH = 900.0, 600.0       # the hostile server: 10 simulated minutes, after a normal start

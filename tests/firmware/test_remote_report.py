@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from runtime import VirtualLoop
+from sim.report import Observations, Outage, RaisedAlert, build_report
+from tcu.alert_tag import alert_ids, alert_tag
 from tcu.metrics import Metrics
 from tcu.remote import CommandResult, RemoteCommands
-from tcu.report import Observations, Outage, RaisedAlert, alert_ids, alert_tag, build_report
 
 
 class FakeCar:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tcu.ovms import messages as m
-from tcu.world import CAR_PASSWORD, SERVER_PORT, VEHICLE_ID, World, WorldConfig
+from ovms_v2 import messages as m
+from sim.world import CAR_PASSWORD, SERVER_PORT, VEHICLE_ID, World, WorldConfig
 from tools.app.client import AppClient
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sim.report import build_report
+from sim.world import MQTT_USER, VEHICLE_ID, World, WorldConfig
 from tcu.outbox import Outbox
-from tcu.report import build_report
 from tcu.sqlite_store import open_db
 from tcu.vehicle_logic import Alert
-from tcu.world import MQTT_USER, VEHICLE_ID, World, WorldConfig
 
 
 def state(ob: Outbox, item_id: int) -> str:

@@ -11,8 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from tcu.report import build_report
-from tcu.world import World, WorldConfig, demo_config
+from sim.report import build_report
+from sim.world import World, WorldConfig, demo_config
 
 
 def run_world(cfg: WorldConfig) -> dict:

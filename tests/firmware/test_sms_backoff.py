@@ -12,11 +12,12 @@ import pytest
 
 from modem.driver.script import Callback, Failed
 from runtime import VirtualLoop
+from sim.direct_modem import DirectModem, Smsc
+from sim.world import World, WorldConfig
+from tcu.alert_tag import alert_ids
 from tcu.params import Params
-from tcu.report import alert_ids
 from tcu.unit import Unit
 from tcu.vehicle_logic import Alert
-from tcu.world import DirectModem, Smsc, World, WorldConfig
 
 OWNER = "+447700900123"
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import pytest
 
+from sim.weather import OutageWindow
+from sim.world import World, WorldConfig
 from tcu.ovms.car_client import LIVENESS_IDLE, PING_TIMEOUT
-from tcu.world import OutageWindow, World, WorldConfig
 
 # Worst case: the last byte from the server came just before the stall; the keep-alive ping goes out
 # LIVENESS_IDLE later and is declared dead PING_TIMEOUT after that (+ the 1 s link tick).

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from runtime import VirtualLoop
+from sim.direct_modem import DirectModem, Smsc
+from tcu.alert_tag import alert_ids
 from tcu.params import Params
-from tcu.report import alert_ids
 from tcu.unit import Unit
 from tcu.vehicle_logic import Alert
-from tcu.world import DirectModem, Smsc
 from tools.server.core import OvmsServer
 
 OWNER = "+447700900123"

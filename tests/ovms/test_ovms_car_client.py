@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import random
 
-from tcu.ovms import messages as m
+from ovms_v2 import messages as m
+from ovms_v2.connection import NEED_DATA, Message, ServerConnection
 from tcu.ovms.car_client import (
     LIVENESS_IDLE,
     PING_INTERVAL,
@@ -23,7 +24,6 @@ from tcu.ovms.car_client import (
     build_tpms,
     csq_from_dbm,
 )
-from tcu.ovms.connection import NEED_DATA, Message, ServerConnection
 
 
 def test_status_fields_and_units() -> None:
@@ -230,7 +230,7 @@ def test_reconnect_reports_everything_again() -> None:
 
 
 def test_paranoid_mode_wraps_everything_but_e_a_g_p() -> None:
-    from tcu.ovms.crypto import ParanoidCipher
+    from ovms_v2.crypto import ParanoidCipher
 
     t = 0.0
     car = CarSession("TESTCAR", "carpass123", random.Random(1), t, paranoid_password="modulepw")

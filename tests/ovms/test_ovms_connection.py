@@ -7,8 +7,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcu.ovms import messages as m
-from tcu.ovms.connection import (
+from ovms_v2 import messages as m
+from ovms_v2.connection import (
     MAX_LINE_BYTES,
     NEED_DATA,
     AuthFailed,
@@ -20,7 +20,7 @@ from tcu.ovms.connection import (
     ServerConnection,
     Welcomed,
 )
-from tcu.ovms.crypto import digest
+from ovms_v2.crypto import digest
 
 PASS = "carpass123"
 VECTOR_HELLO = b"MP-C 0 ClientToken0123456789A 5FR5XJkB6iYZlbwK6R90Qw== TESTCAR\r\n"

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from tcu.ovms.crypto import (
+from ovms_v2.crypto import (
     RC4,
     TOKEN_ALPHABET,
     DecodeError,

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcu.ovms import messages as m
+from ovms_v2 import messages as m
 
 SPEC_S = ("S80,K,230,16,charging,standard,350,300,16,120,0,11,100,1,1,0,0,0,160.00,-1,-1,0,0,-1,"
           "0,0,0,350,1,3.7,390.5,98")

@@ -17,9 +17,9 @@ import sqlite3
 from pathlib import Path
 
 from runtime import VirtualLoop
+from sim.direct_modem import DirectModem, Smsc
 from tcu.params import Params
 from tcu.unit import Unit
-from tcu.world import DirectModem, Smsc
 
 OWNER = "+447700900123"
 

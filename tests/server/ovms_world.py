@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from car_link import CarLink
+
 from runtime import VirtualLoop
 from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest
-from tcu.ovms.car_link import CarLink
 from tools.app.client import AppClient
 from tools.server import OvmsServer
 

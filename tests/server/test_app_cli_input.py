@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from car_link import CarLink
 from real_server import ENV, PY, RealServer, real_server
 
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, LoggedIn
-from tcu.ovms.car_link import CarLink
 
 PASSWORD = "app-cli-secret"
 

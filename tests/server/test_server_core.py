@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from car_link import CarLink
 from ovms_world import World
 
-from tcu.ovms import messages as m
+from ovms_v2 import messages as m
 from tcu.ovms.car_client import AppsChanged, Delivered, LinkLost, LoggedIn
-from tcu.ovms.car_link import CarLink
 
 
 def codes(app) -> list[str]:
@@ -147,7 +147,7 @@ def test_car_pings_keep_it_alive_for_an_hour(world: World) -> None:
 
 def test_server_pings_idle_car_and_drops_silent_one(world: World) -> None:
     # A car that logs in and then never sends anything (not even answers to pings).
-    from tcu.ovms.connection import ClientConnection
+    from ovms_v2.connection import ClientConnection
 
     got: list[bytes] = []
     conn = ClientConnection("C", "TESTCAR", "carpass123")

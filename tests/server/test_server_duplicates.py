@@ -7,12 +7,12 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from car_link import CarLink
 from ovms_world import World
 
+from ovms_v2 import messages as m
 from runtime import VirtualLoop
-from tcu.ovms import messages as m
 from tcu.ovms.car_client import CarSession, Delivered
-from tcu.ovms.car_link import CarLink
 from tools.server import OvmsServer, core, store
 
 

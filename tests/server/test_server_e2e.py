@@ -10,11 +10,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from car_link import CarLink
 
+from ovms_v2 import messages as m
 from runtime import RealLoop
-from tcu.ovms import messages as m
 from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, LoggedIn
-from tcu.ovms.car_link import CarLink
 
 PY = sys.executable
 PASSWORD = "e2e-secret-pw"

@@ -14,11 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from car_link import CarLink
 from real_server import ENV, PY, real_server
 
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, LoggedIn
-from tcu.ovms.car_link import CarLink
 from tools.server import store
 
 PASSWORD = "emfile-secret"

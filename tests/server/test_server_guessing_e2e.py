@@ -13,12 +13,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from car_link import CarLink
 from real_server import real_server
 
+from ovms_v2.crypto import digest
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, LoggedIn
-from tcu.ovms.car_link import CarLink
-from tcu.ovms.crypto import digest
 from tools.server.login_guard import DEFAULT_POLICY
 
 PASSWORD = "right-horse-battery"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ovms_world import World
 
-from tcu.ovms import messages as m
-from tcu.ovms.crypto import digest
+from ovms_v2 import messages as m
+from ovms_v2.crypto import digest
 from tools.server.login_guard import DEFAULT_POLICY as P
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from car_link import CarLink
 from ovms_world import World
 
-from tcu.ovms import messages as m
+from ovms_v2 import messages as m
+from ovms_v2.connection import ClientConnection
+from ovms_v2.crypto import digest
 from tcu.ovms.car_client import CarSession, LinkLost, LoggedIn, LoginFailed
-from tcu.ovms.car_link import CarLink
-from tcu.ovms.connection import ClientConnection
-from tcu.ovms.crypto import digest
 
 
 def raw_peer(world: World, lines: list[bytes], login: bool = True) -> dict:

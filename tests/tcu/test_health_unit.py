@@ -13,10 +13,10 @@ import can
 
 from can_bus.bus import PythonCanPort
 from runtime import VirtualLoop
+from sim.direct_modem import DirectModem, Smsc
 from tcu.params import Params
 from tcu.status_file import CHECK_EVERY
 from tcu.unit import Unit
-from tcu.world import DirectModem, Smsc
 from tools.server.core import OvmsServer
 
 OWNER = "+447700900123"

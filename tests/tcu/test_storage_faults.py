@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from tiny_fs import tiny_fs  # noqa: E402  (a helper next to this test, not a package)
 
+from tcu.alert_tag import alert_ids, alert_tag
 from tcu.outbox import _TAG_ALPHABET, Outbox
-from tcu.report import alert_ids, alert_tag
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, storage_fault
 from tcu.wal_check import wal_damage

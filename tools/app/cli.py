@@ -14,9 +14,9 @@ import os
 import sys
 from collections.abc import Callable
 
+from ovms_v2 import messages as m
 from runtime import RealLoop
 from runtime.logsetup import add_args, register_secret, setup_logging
-from tcu.ovms import messages as m
 
 from .client import AppClient
 from .render import describe_message, describe_reply, describe_status_report

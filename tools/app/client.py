@@ -6,9 +6,8 @@ import logging
 import random
 from collections.abc import Callable
 
-from runtime import Loop, Stream
-from tcu.ovms import messages as m
-from tcu.ovms.connection import (
+from ovms_v2 import messages as m
+from ovms_v2.connection import (
     NEED_DATA,
     AuthFailed,
     ClientConnection,
@@ -18,6 +17,7 @@ from tcu.ovms.connection import (
     ProtocolError,
     Welcomed,
 )
+from runtime import Loop, Stream
 
 log = logging.getLogger(__name__)
 

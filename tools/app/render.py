@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tcu.ovms import messages as m
+from ovms_v2 import messages as m
 
 DOORS1 = ((0, "front left door"), (1, "front right door"), (2, "charge port"))
 DOORS2 = ((6, "bonnet"), (7, "trunk"))

@@ -74,9 +74,9 @@ def _unit_fps(profile_name: str, frames: list[tuple[int, bytes]], repeats: int) 
     import tempfile
 
     from runtime import VirtualLoop
+    from sim.direct_modem import DirectModem, Smsc
     from tcu.params import Params
     from tcu.unit import Unit
-    from tcu.world import DirectModem, Smsc
 
     best = 0.0
     for _ in range(repeats):

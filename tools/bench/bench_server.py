@@ -23,8 +23,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from ovms_v2 import messages as m
 from runtime import RealLoop, Timer
-from tcu.ovms import messages as m
 from tools.app.client import AppClient
 from tools.bench.registry import Figure, at_least, at_most, info
 

@@ -4,7 +4,7 @@ The world here is built from the public pieces, one per unit, all on one `Virtua
 `VirtualCar` (demo-ev, the "day" scenario) → `can_bus.memory.frame_link` → `tcu.unit.Unit` →
 `modem.driver.modem.Modem` (the sim800 dialect, or unit by unit the dialects of a mixed fleet) →
 `pipe_pair` (the UART) → `VirtualModem` of the same dialect (realistic timing, harsh weather) → one shared `VirtualNetwork` → one `OvmsServer` on the same
-loop, which every unit logs into. That is the wiring of `tcu sim` (tcu.world.World, one unit only)
+loop, which every unit logs into. That is the wiring of `tcu sim` (sim.world.World, one unit only)
 with N units; `tcu sim --report`'s own figure for one unit and a day is printed beside ours.
 
 The cars send their frames at the DBC rates (a real bus: 50 Hz drive data) unless a fleet says

@@ -35,8 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
+from ovms_v2.crypto import digest
 from runtime.control import ControlError, call
-from tcu.ovms.crypto import digest
 
 from .world import OWNER, SERVER_PASSWORD, VEHICLE, ChaosWorld, Delivery, command, cpu_seconds, wait_for
 

@@ -39,9 +39,8 @@ from collections import OrderedDict, deque
 from pathlib import Path
 from typing import Final
 
-from runtime import Listener, Loop, Stream, Timer
-from tcu.ovms import messages as m
-from tcu.ovms.connection import (
+from ovms_v2 import messages as m
+from ovms_v2.connection import (
     NEED_DATA,
     AuthFailed,
     ConnectionClosed,
@@ -52,6 +51,7 @@ from tcu.ovms.connection import (
     ServerConnection,
     Welcomed,
 )
+from runtime import Listener, Loop, Stream, Timer
 
 from . import store
 from .login_guard import LoginGuard, Notice
@@ -71,7 +71,7 @@ SWEEP_INTERVAL: Final = 10.0
 FLUSH_INTERVAL: Final = 1.0                   # telemetry rows reach SQLite within a second
 ALERT_DEDUP_WINDOW: Final = 86400.0           # a tagged alert seen again within 24 h is a retransmission
 ALERT_DEDUP_MEMORY: Final = 256               # per vehicle; beyond that the database is asked
-_ALERT_TAG: Final = re.compile(r"#a\d+\b")    # the unit's unique alert id (tcu.report.alert_tag)
+_ALERT_TAG: Final = re.compile(r"#a\d+\b")    # the unit's unique alert id (sim.report.alert_tag)
 
 
 class _Peer:

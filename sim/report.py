@@ -1,6 +1,6 @@
 """The `tcu sim` report: delivery counted at the receiving end, matched to the alerts raised.
 
-Every alert carries an id in its text (`#a<id>`, see `alert_tag`), in the `P` line the server stores
+Every alert carries an id in its text (`#a<id>`, see `tcu.alert_tag`), in the `P` line the server stores
 and in the SMS the owner's phone receives, so matching is exact and never trusts the unit's own
 bookkeeping. Coalesced SMS carry several tags. The report is a plain dict (JSON); with the same seed it
 is identical except `wall_seconds`.
@@ -8,27 +8,11 @@ is identical except `wall_seconds`.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-_TAG = re.compile(r"#a(\d+)\b")
-
-
-def alert_tag(alert_id: int, space: str = "") -> str:
-    """The marker that travels with alert `alert_id` to the server and the phone: `#a17-k3fq`.
-
-    `space` is the outbox file's random tag space (tcu.outbox): ids restart when the state directory
-    is lost, the space does not repeat, so the server's 24 h duplicate filter (keyed on the whole
-    text) never takes a new alarm for an old one. It follows the number so that `#a<digits>` — the
-    server's and `alert_ids`' pattern — still finds the tag."""
-    return f"#a{alert_id}-{space}" if space else f"#a{alert_id}"
-
-
-def alert_ids(text: str) -> list[int]:
-    """All alert ids found in a received text (a coalesced SMS may carry several)."""
-    return [int(m) for m in _TAG.findall(text)]
+from tcu.alert_tag import alert_ids
 
 
 @dataclass(frozen=True)
@@ -60,7 +44,7 @@ class Outage:
 
 @dataclass
 class Observations:
-    """What the world saw; filled by `tcu.world` from the server, the SMSC and the car."""
+    """What the world saw; filled by `sim.world` from the server, the SMSC and the car."""
 
     seed: int
     sim_seconds: float = 0.0

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 
 from runtime import Loop, Stream, Timer
 
-from .car_client import CarEvent, CarSession, CommandRequest
+from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest
 
 log = logging.getLogger(__name__)
 

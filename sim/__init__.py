@@ -1,0 +1,12 @@
+"""The simulated world: everything that is simulation, not firmware.
+
+- `world`: car, unit, modem, network, server and the owner's phone wired on one virtual loop.
+- `direct_modem`: `DirectModem` and `Smsc`, a modem without AT commands for fast runs.
+- `owner_phone`: the owner's phone and the journals that survive a kill.
+- `weather`: outage windows drawn from the seed.
+- `report`: delivery counted at the receiving end; `live_view`: the demo's screen.
+- `cli`: `tcu sim`, plugged into the firmware's command line by an entry point.
+
+The firmware (`tcu`) never imports this package; this package imports the firmware, the emulators
+(`modem.emulator`, `can_bus.car`) and the stand-in servers (`tools`).
+"""
