@@ -66,7 +66,9 @@ class CommandContext(Protocol):
     def params(self) -> Params: ...
 
     @property
-    def version(self) -> str: ...
+    def version(self) -> str:
+        """The firmware version number alone (`0.1.0`); VERSION adds the product's name."""
+        ...
 
     def link_status(self, now: float) -> str:
         """`Server: online` or `Server: offline since 14:02, 3 queued`."""
@@ -231,7 +233,9 @@ class CommandInterpreter:
 
         try:
             if cmd.name == "REGISTER":
-                return self._register(had_pw and not args, number, channel, now, reply_fn)
+                # the owner needs no password (sms-commands.md): a bare REGISTER from the owner's
+                # phone registers the sender again, which confirms it is the owner
+                return self._register((had_pw or from_owner) and not args, number, channel, now, reply_fn)
             if cmd.car:
                 cmd.handler(self, args, reply_fn)
                 self.stats["executed"] += 1
@@ -478,7 +482,9 @@ class CommandInterpreter:
         return "Restarting the unit"
 
     def _register(self, password_ok: bool, number: str, channel: str, now: float, reply_fn: Respond) -> Outcome:
-        """`REGISTER <password>`: the argument must be exactly the module password, nothing else."""
+        """`REGISTER <password>`: the argument must be exactly the module password, nothing else; the
+        owner's phone may leave it out. Registering the owner's number again changes nothing (it is not
+        written, so the parameter keeps its origin) and says so."""
         p = self.ctx.params
         if channel != "sms":
             reply_fn("REGISTER works only by SMS (it registers the sender's number)")
@@ -490,8 +496,11 @@ class CommandInterpreter:
         if owner is None:
             reply_fn("REGISTER: your number cannot be used as the owner's")
             return Outcome("error", "REGISTER")
-        p.set("owner", owner, source=f"SMS REGISTER from {owner}")
-        reply_fn("Your phone has been registered as the owner.")
+        if owner == p.get("owner"):
+            reply_fn("Your phone is registered as the owner.")
+        else:
+            p.set("owner", owner, source=f"SMS REGISTER from {owner}")
+            reply_fn("Your phone has been registered as the owner.")
         self.stats["executed"] += 1
         return Outcome("ok", "REGISTER")
 

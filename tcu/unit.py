@@ -51,10 +51,10 @@ from tcu.sms_out import ReplySender, SmsTrouble, sms_status
 from tcu.status_file import FILENAME, FORMAT, StatusWriter
 from tcu.unit_storage import UnitStorage
 from tcu.vehicle_logic import Alert, HistoryRecord, LogicSettings, VehicleLogic
+from tcu.version import VERSION
 
 log = logging.getLogger(__name__)
 
-FIRMWARE_VERSION = "0.1.0"
 PUMP_BATCH = 8               # outbox items written per pump (the rest follow as they are confirmed)
 PURGE_AFTER_S = 7 * 86400.0
 FRESHNESS_EVERY = 10.0       # s between staleness refreshes of unchanged CAN metrics (STALE_MIN is 60 s)
@@ -77,6 +77,10 @@ class UnitHooks:
     sms_sent: Callable[[str, str], None] | None = None
     sms_received: Callable[[str, str], None] | None = None
     command_done: Callable[[str, CommandResult], None] | None = None
+    # A text command (SMS, MQTT, OVMS command 7) arrived as number `seq`; its first answer is `command_answered`
+    # (a car command answers after the car confirmed it): the world's timeline pairs them by `seq`.
+    command_received: Callable[[int, str, str], None] | None = None    # (seq, source, text)
+    command_answered: Callable[[int, str], None] | None = None         # (seq, reply)
 
 
 class Unit:
@@ -93,6 +97,7 @@ class Unit:
         self.params = params
         self.state_dir = Path(state_dir)
         self.hooks = hooks or UnitHooks()
+        self._command_seq = 0
         self.started_at = loop.time()
         self.metrics = Metrics()
         if profile is None:
@@ -119,7 +124,7 @@ class Unit:
         self._conditions_due: list[tuple[str, bool]] = []
         self.metrics.subscribe(self.logic.on_metric, names=self.logic.watched_metrics())
         # The servers it reports to (issue 18): OVMS v2, an MQTT broker, or both over two TCP links.
-        self.firmware = f"{FIRMWARE_VERSION}/{profile.name}/V1/tcu-sim"
+        self.firmware = f"{VERSION}/{profile.name}/V1/tcu-sim"
         self.session = CarSession(str(params["vehicle_id"]), str(params["server_password"]),
                                   loop.random("ovms-token"), loop.time(), firmware=self.firmware)
         self.mqtt = self._new_mqtt()
@@ -557,11 +562,19 @@ class Unit:
         self.metrics.set("m.net.type", net_type, now)
         self.metrics.set("m.net.provider", provider, now)
 
+    def _network_info_done(self, result: Result) -> None:
+        if isinstance(result, Ok):
+            self._on_network(result.value.net_type, result.value.provider)
+
     def _on_signal(self, dbm: float | None) -> None:
         if dbm is not None:
             self.metrics.set("m.net.sq", float(dbm), self.loop.time())
 
     def _on_registration(self, registered: bool) -> None:
+        if registered:
+            # The operator is known from registration on (`AT+COPS?`), not only once a server answers:
+            # DIAG and GPRS? during a data outage are when the owner needs it most.
+            self.modem.network_info(self._network_info_done)
         if registered != self.router.gsm_registered:
             self._router_actions(self.router.gsm_changed(registered, self.loop.time()))
 
@@ -644,7 +657,8 @@ class Unit:
         def respond(reply: str) -> None:
             self.link.write_to(ch, self.mqtt.respond(cmd.ref, reply, self.loop.time()))
 
-        out = self.interpreter.handle(cmd.text, None, "server", self.loop.time(), respond)
+        out = self.interpreter.handle(cmd.text, None, "server", self.loop.time(),
+                                      self._observed(server, cmd.text, respond))
         if out.status in ("unknown", "error", "denied"):
             log.info("%s command %s", server, out.status)
 
@@ -682,7 +696,7 @@ class Unit:
         elif cmd == 7:
             text = ",".join(p)
             out = self.interpreter.handle(text, None, "server", self.loop.time(),
-                                          lambda reply: self._reply(7, 0, reply))
+                                          self._observed("server", text, lambda reply: self._reply(7, 0, reply)))
             if out.status in ("unknown", "error", "denied"):
                 log.info("server command 7 %s", out.status)
         elif cmd == 40 and len(p) >= 2:
@@ -743,7 +757,25 @@ class Unit:
         if self.hooks.sms_received:
             self.hooks.sms_received(sender, text)
         self.interpreter.handle(text, sender, "sms", self.loop.time(),
-                                lambda reply: self.replies.reply(sender, reply) if reply else None)
+                                self._observed("sms", text,
+                                               lambda reply: self.replies.reply(sender, reply) if reply else None))
+
+    def _observed(self, source: str, text: str, respond: Callable[[str], None]) -> Callable[[str], None]:
+        """`respond` as it is, unless the hooks watch commands (the simulated world's timeline)."""
+        hooks = self.hooks
+        if hooks.command_received is None and hooks.command_answered is None:
+            return respond
+        self._command_seq += 1
+        seq = self._command_seq
+        if hooks.command_received is not None:
+            hooks.command_received(seq, source, text)
+
+        def answered(reply: str) -> None:
+            if hooks.command_answered is not None:
+                hooks.command_answered(seq, reply)
+            respond(reply)
+
+        return answered
 
     # -- texts ----------------------------------------------------------------------------------------------------
     def stat_text(self) -> str:
@@ -772,7 +804,7 @@ class _Context:
         self.u = unit
         self.metrics = unit.metrics.view
         self.params = unit.params
-        self.version = f"tcu-sim {FIRMWARE_VERSION}"
+        self.version = VERSION      # the interpreter says whose version it is
         self.reset_why = "power on"
 
     def link_status(self, now: float) -> str:

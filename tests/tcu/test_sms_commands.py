@@ -213,6 +213,18 @@ def test_register_and_query(rig: Rig) -> None:
 DENIED_ = "Permission denied"
 
 
+def test_bare_register_from_the_owner_confirms(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
+    """The README lists bare `REGISTER`; the owner needs no password (sms-commands.md): it registers
+    the sender again, changing nothing, and says so. From anyone else it is a failed attempt."""
+    with caplog.at_level(logging.INFO, logger="tcu.params"):
+        assert rig.sms("REGISTER") == ["Your phone is registered as the owner."]
+        assert rig.sms("register?") == [f"Registered number: {OWNER}"]
+    assert rig.params["owner"] == OWNER and rig.last.status == "ok"
+    assert "changed by" not in caplog.text       # nothing written: the owner keeps its origin
+    assert rig.sms("REGISTER", sender=STRANGER) == [DENIED_]
+    assert rig.params["owner"] == OWNER
+
+
 def test_register_needs_the_exact_password(rig: Rig) -> None:
     for attempt in ("REGISTER", f"REGISTER {MODPW}X", f"REGISTER {MODPW[:-1]}", f"REGISTER {MODPW} extra",
                     f"REGISTER {MODPW.upper()}"):
