@@ -10,6 +10,7 @@ import os
 import re
 import sys
 import threading
+from importlib import metadata
 
 REDACTED = "***"
 _secrets: set[str] = set()
@@ -84,18 +85,143 @@ def to_journal(stream: object, environ: dict[str, str] | None = None) -> bool:
     return value == f"{st.st_dev}:{st.st_ino}"
 
 
+LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+PACKAGE = "tcu-sim"
+# Hidden namespace entries: whether --log-level was typed anywhere, and the deepest subcommand's own
+# default (`tcu sim` wants ERROR, `tcu doctor` CRITICAL) for when it was not.
+_GIVEN = "_log_level_given"
+_PREFERRED = "_log_level_default"
+
+
+class _LevelAction(argparse.Action):
+    """Stores the level and remembers it was typed, so a subcommand's own default never beats it."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, _GIVEN, True)
+
+
 def add_args(parser: argparse.ArgumentParser, default: str = "INFO") -> None:
-    parser.add_argument("--log-level", default=default,
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        type=str.upper, help=f"log threshold (default {default})")
-    parser.add_argument("--log-file", default=None, help="also append logs to this file")
+    """`--log-level`/`--log-file` on one parser. On a subcommand, `default` is that subcommand's own
+    default; `parse_args` makes sure it never overwrites a level typed before the subcommand."""
+    parser.add_argument("--log-level", default=default, choices=LEVELS, type=str.upper, action=_LevelAction,
+                        metavar="LEVEL", help=f"log threshold: {', '.join(LEVELS)} (default {default})")
+    parser.add_argument("--log-file", default=None, metavar="FILE", help="also append logs to this file")
+    parser.set_defaults(**{_PREFERRED: default})
+
+
+def version_text(prog: str) -> str:
+    """`tcu 0.1.0`: the installed distribution's version, so every command reports the same one."""
+    try:
+        number = metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        number = "unknown (not installed)"
+    return f"{prog} {number}"
+
+
+def add_command_args(parser: argparse.ArgumentParser, default: str = "INFO") -> None:
+    """The top-level options every command has alike: `--version`, `--log-level`, `--log-file`.
+
+    Call it on the command's top-level parser; build the subcommands; then parse with `parse_args`
+    below, which also puts the log options on every subcommand (typed before or after it: both work).
+    """
+    parser.add_argument("--version", action="version", version=version_text(parser.prog),
+                        help="print the program's version and exit")
+    add_args(parser, default)
+
+
+def subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """The parser's direct subcommand parsers (each once, aliases folded)."""
+    found: list[argparse.ArgumentParser] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                if all(sub is not seen for seen in found):
+                    found.append(sub)
+    return found
+
+
+def all_parsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    """`parser` and every subcommand parser below it, depth first."""
+    out = [parser]
+    for sub in subparsers(parser):
+        out.extend(all_parsers(sub))
+    return out
+
+
+def spread(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Give every subcommand below `parser` the log options, without letting them overwrite each other.
+
+    argparse copies everything a subcommand's parser sets into the result, defaults included, so a
+    subcommand with a real default would silently undo `tcu --log-level DEBUG run`. Here the
+    subcommands' options default to SUPPRESS (only a typed value lands); a subcommand's own default is
+    kept aside and applied by `resolve` only when no level was typed anywhere. Idempotent.
+    """
+    top = parser_default(parser)
+    _spread(parser, top)
+    others = sorted({f"{sub.prog}: {sub._defaults[_PREFERRED]}" for sub in all_parsers(parser)[1:]
+                     if sub._defaults.get(_PREFERRED, top) != top})
+    for action in parser._actions:
+        if "--log-level" in action.option_strings and others:
+            action.help = f"log threshold: {', '.join(LEVELS)} (default {top}; {', '.join(others)})"
+    return parser
+
+
+def _spread(parser: argparse.ArgumentParser, inherited: str) -> None:
+    for sub in subparsers(parser):
+        options = {opt: action for action in sub._actions for opt in action.option_strings}
+        if "--log-level" not in options:
+            add_args(sub, default=inherited)
+            del sub._defaults[_PREFERRED]  # no default of its own: the one above it stays in force
+            options = {opt: action for action in sub._actions for opt in action.option_strings}
+        for flag in ("--log-level", "--log-file"):
+            options[flag].default = argparse.SUPPRESS
+        _spread(sub, str(sub._defaults.get(_PREFERRED) or inherited))
+
+
+def parser_default(parser: argparse.ArgumentParser) -> str:
+    """The level a parser's own `--log-level` defaults to (INFO when it has none)."""
+    return str(parser._defaults.get(_PREFERRED) or "INFO")
+
+
+def resolve(args: argparse.Namespace, fallback: str = "INFO") -> argparse.Namespace:
+    """After parsing: no level typed → the subcommand's own default (else the command's)."""
+    if not getattr(args, _GIVEN, False):
+        preferred = getattr(args, _PREFERRED, None)
+        if preferred:
+            args.log_level = preferred
+    if getattr(args, "log_level", None) is None:
+        args.log_level = fallback
+    if not hasattr(args, "log_file"):
+        args.log_file = None
+    for hidden in (_GIVEN, _PREFERRED):
+        if hasattr(args, hidden):
+            delattr(args, hidden)
+    return args
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -> argparse.Namespace:
+    """`parser.parse_args(argv)` with the log options on every subcommand and the level resolved.
+
+    Usage, the same in every command:
+
+        p = argparse.ArgumentParser(prog="tcu-server", description=...)
+        logsetup.add_command_args(p)            # --version, --log-level, --log-file
+        sub = p.add_subparsers(...); ...        # subcommands (may call logsetup.add_args(sp, "ERROR"))
+        args = logsetup.parse_args(p, argv)     # then setup_logging(args.log_level, args.log_file)
+    """
+    spread(parser)
+    return resolve(parser.parse_args(argv), parser_default(parser))
 
 
 def setup_logging(level: str = "INFO", file: str | None = None, stream=None) -> None:
     """Configure the root logger once for a command-line program."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
+    for handler in list(root.handlers):  # configuring twice (a command, then its subcommand) must not leak files
         root.removeHandler(handler)
+        if isinstance(handler, logging.FileHandler):
+            handler.close()
     console = stream or sys.stderr
     handlers: list[logging.Handler] = [logging.StreamHandler(console)]
     if file:

@@ -6,6 +6,9 @@
     tcu service install|uninstall [--config FILE] [--root DIR] [--dry-run]   the systemd service
     tcu profile new --dbc FILE | check DIR | decode DIR TRACE [--csv] [--plot PNG]   vehicle profiles
     tcu sim ...                           the simulated world (from the `sim` package, see sim/cli.py)
+    tcu --version
+
+`--log-level LEVEL` and `--log-file FILE` go before or after the subcommand, alike for every one.
 
 Subcommands that are not firmware come in through the `tcu.commands` entry-point group, so the
 firmware imports no simulation code.
@@ -17,12 +20,17 @@ import argparse
 import sys
 from importlib.metadata import entry_points
 
+from runtime import logsetup
 
-def main(argv: list[str] | None = None) -> int:
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole `tcu` command line, plug-ins included, built without running anything (the help
+    test walks it). Every subcommand takes `--log-level/--log-file` before or after its name."""
     from tcu import config_cli, profile_cli, state_cli
 
     parser = argparse.ArgumentParser(prog="tcu", description="tcu-sim telematics unit firmware")
-    sub = parser.add_subparsers(dest="command", required=True)
+    logsetup.add_command_args(parser)  # --version, --log-level, --log-file
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     config_cli.add_run_args(sub.add_parser("run", help="run the unit on the real clock against real devices"))
     state_cli.add_args(sub.add_parser("state", help="what the unit in a state directory is doing, or why not"))
     profile_cli.add_args(sub.add_parser("profile", help="vehicle profiles: new from a DBC, check, decode a trace"))
@@ -32,7 +40,16 @@ def main(argv: list[str] | None = None) -> int:
     doctor.add_args(sub.add_parser("doctor", help="check the modem, SIM, network, server, CAN, clock and storage"))
     for entry in entry_points(group="tcu.commands"):  # `tcu sim` (the sim package) and any other plug-in
         entry.load()(sub)
-    args = parser.parse_args(argv)
+    return logsetup.spread(parser)  # after the plug-ins: they get the log options too
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tcu import config_cli, doctor, profile_cli, state_cli
+    from tcu.service import cli as service_cli
+
+    args = logsetup.parse_args(build_parser(), argv)
+    # Every subcommand logs as asked; run, doctor and sim configure it again (same settings) themselves.
+    logsetup.setup_logging(args.log_level, args.log_file)
     if getattr(args, "handler", None) is not None:
         return int(args.handler(args))
     if args.command == "profile":

@@ -165,13 +165,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from runtime.logsetup import add_args
+    from runtime import logsetup
 
     parser = argparse.ArgumentParser(prog="vcar", description="the virtual car (CAN over SLCAN on a pty)")
-    common = argparse.ArgumentParser(add_help=False)
-    add_args(common)  # --log-level/--log-file after the subcommand, where people type them
-    sub = parser.add_subparsers(dest="cmd", required=True)
-    serve = sub.add_parser("serve", parents=[common], help="run the car as an SLCAN adapter on a pty")
+    logsetup.add_command_args(parser)  # --version, --log-level/--log-file (also after the subcommand)
+    sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    serve = sub.add_parser("serve", help="run the car as an SLCAN adapter on a pty")
     serve.add_argument("--link", required=True, help="symlink to create for the pty (e.g. /tmp/vcar)")
     serve.add_argument("--profile", default="demo-ev")
     serve.add_argument("--control", help="UNIX socket path for vcar do/status")
@@ -182,36 +181,36 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lat", type=float, default=52.5200)
     serve.add_argument("--lon", type=float, default=13.4050)
     serve.add_argument("--record", help="also write the car's frames to this trace (.log/.asc/.blf)")
-    do = sub.add_parser("do", parents=[common], help="apply an event: drive park plug unplug alarm tow drain-12v ...")
+    do = sub.add_parser("do", help="apply an event: drive park plug unplug alarm tow drain-12v ...")
     do.add_argument("--control", required=True)
     do.add_argument("--pretty", action="store_true")
     do.add_argument("event")
     do.add_argument("args", nargs="*", help="key=value (minutes=20, kind=dc, door=fl)")
-    cmd = sub.add_parser("command", parents=[common], help="obey a command as if its frame arrived (lock, charge_limit amps=16)")
+    cmd = sub.add_parser("command", help="obey a command as if its frame arrived (lock, charge_limit amps=16)")
     cmd.add_argument("--control", required=True)
     cmd.add_argument("--pretty", action="store_true")
     cmd.add_argument("name")
     cmd.add_argument("args", nargs="*")
-    status = sub.add_parser("status", parents=[common], help="print the car's state")
+    status = sub.add_parser("status", help="print the car's state")
     status.add_argument("--control", required=True)
     status.add_argument("--pretty", action="store_true")
-    record = sub.add_parser("record", parents=[common], help="record a bus to .log/.asc/.blf")
+    record = sub.add_parser("record", help="record a bus to .log/.asc/.blf")
     record.add_argument("--bus", required=True)
     record.add_argument("--out", required=True)
     record.add_argument("--duration", type=float, default=0.0)
-    replay = sub.add_parser("replay", parents=[common], help="decode a bus or trace into metric updates")
+    replay = sub.add_parser("replay", help="decode a bus or trace into metric updates")
     replay.add_argument("--bus", required=True, help="replay:trace.log, slcan:/tmp/vcar, ...")
     replay.add_argument("--profile", default="demo-ev")
     replay.add_argument("--fast", action="store_true", help="virtual clock: as fast as possible")
-    sub.add_parser("profiles", parents=[common], help="list the profiles shipped")
-    return parser
+    sub.add_parser("profiles", help="list the profiles shipped")
+    return logsetup.spread(parser)
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from runtime.logsetup import setup_logging
+    from runtime import logsetup
 
-    setup_logging(args.log_level, args.log_file)
+    args = logsetup.parse_args(build_parser(), argv)
+    logsetup.setup_logging(args.log_level, args.log_file)
     if args.cmd == "serve":
         return cmd_serve(args)
     if args.cmd == "do":

@@ -222,12 +222,14 @@ def _client(args: argparse.Namespace) -> ControlClient:
     return ControlClient(args.control)
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
+    """The `vmodem` command line (built without running anything: the help test walks it)."""
     from modem.emulator.dialects import known_dialects
-    from runtime.logsetup import add_args
+    from runtime import logsetup
 
     parser = argparse.ArgumentParser(prog="vmodem", description="Virtual SIM800-class modem on a pty.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    logsetup.add_command_args(parser)  # --version, --log-level/--log-file (also after the subcommand)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run a virtual modem on a pty")
     p.add_argument("--link", help="stable symlink to the pty slave (e.g. /tmp/vmodem)")
@@ -251,7 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         help="after AT+CMUX, log every 07.10 frame decoded and sent (DLCI, type, length, FCS ok) "
         "and every frame discarded (why)",
     )
-    add_args(p)
 
     def with_control(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sp.add_argument("--control", required=True, help="the control socket `vmodem serve` printed")
@@ -272,10 +273,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--until", choices=UNTIL, default="registered")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60); exit 1 after")
     with_control(sub.add_parser("power-key", help="pulse the power key"))
+    return logsetup.spread(parser)
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    from runtime import logsetup
+
+    args = logsetup.parse_args(build_parser(), argv)
     if args.command == "serve":
         return serve(args)
+    logsetup.setup_logging(args.log_level, args.log_file)
     if args.command == "wait":
         return wait(args)
     client = _client(args)
