@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import RealLoop, logsetup
+from tcu.plural import plural
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "fail", "skip"
 CLOCK_FLOOR = 1_735_689_600   # 2025-01-01: a Pi without RTC or network time boots in 1970 or its image's date
@@ -49,7 +50,8 @@ def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="the unit's tcu.toml (default /etc/tcu/tcu.toml if present)")
     for flag in ("modem", "can", "profile", "server", "vehicle_id", "state_dir", "apn", "power_key"):
         p.add_argument("--" + flag.replace("_", "-"), dest=flag, default=None, help=f"override {flag}")
-    p.add_argument("--server-password-file", dest="server_password_file", default=None, metavar="FILE")
+    p.add_argument("--server-password-file", dest="server_password_file", default=None, metavar="FILE",
+                   help="read the server password from the first line of FILE (overrides the config's)")
     p.add_argument("--json", action="store_true", help="the steps as JSON")
     p.add_argument("--listen", type=float, default=3.0, metavar="SECONDS", help="how long to count CAN frames")
     p.add_argument("--wait", type=float, default=30.0, metavar="SECONDS",
@@ -369,8 +371,8 @@ class Doctor:
         self.run_for(self.args.listen)
         port.close()
         decoded = sum(1 for i in seen if i in decoder_ids)
-        detail = f"{len(seen)} frames in {self.args.listen:.0f} s, {decoded} decoded by profile " \
-                 f"{self.values.get('profile') or 'demo-ev'}, {len(set(seen))} ids"
+        detail = f"{plural(len(seen), 'frame')} in {self.args.listen:.0f} s, {decoded} decoded by profile " \
+                 f"{self.values.get('profile') or 'demo-ev'}, {plural(len(set(seen)), 'id')}"
         if not seen:
             self.add("CAN frames", FAIL, detail + (f"; errors: {errors[0]}" if errors else ""),
                      "no CAN traffic: is the ignition on (many cars' buses sleep when parked)? check CAN-H/CAN-L "

@@ -164,6 +164,42 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+# One line per event for `vcar do --help` (a test checks every event of the car has one).
+EVENT_HELP = {
+    "drive": "start driving: minutes=N or km=N (else until park), mode=city|mixed|highway",
+    "park": "brake to a stop and park",
+    "plug": "plug in the charge cable: kind=ac|dc (charges up to the limit)",
+    "unplug": "unplug the charge cable",
+    "alarm": "set off the alarm",
+    "tow": "the car is towed away: minutes=N (default 10); sets off the alarm if locked",
+    "drain-12v": "an extra load on the 12 V battery: amps=N (default 8)",
+    "open-door": "open a door: door=fl|fr|rl|rr|trunk|hood|cp (default fl); alarm if locked",
+    "close-door": "close a door: door=fl|fr|rl|rr|trunk|hood|cp (default fl)",
+    "open-trunk": "open the trunk (alarm if locked)",
+    "close-trunk": "close the trunk",
+    "open-hood": "open the hood (alarm if locked)",
+    "close-hood": "close the hood",
+    "sleep": "the car's networks go to sleep now",
+    "wake": "wake the car's networks",
+    "lock": "lock the car (by the key, not by a command frame)",
+    "unlock": "unlock the car; silences the alarm",
+    "climate-on": "switch the climate control on",
+    "climate-off": "switch the climate control off",
+    "set-ambient": "set the outside temperature: temp=DEGREES_C",
+    "set-soc": "set the battery's state of charge: soc=PERCENT",
+    "power-cut": "the wall box loses mains while charging (charging stops)",
+}
+
+
+def events_help() -> str:
+    """The epilog of `vcar do --help`: every event the car knows, one line each."""
+    from can_bus.car.virtual_car import EVENTS
+
+    width = max(len(event) for event in EVENTS)
+    lines = [f"  {event:<{width}}  {EVENT_HELP.get(event, '(no description)')}" for event in EVENTS]
+    return "events:\n" + "\n".join(lines) + "\n\nexample: vcar do --control /tmp/vcar.ctl drive minutes=20"
+
+
 def build_parser() -> argparse.ArgumentParser:
     from runtime import logsetup
 
@@ -171,36 +207,41 @@ def build_parser() -> argparse.ArgumentParser:
     logsetup.add_command_args(parser)  # --version, --log-level/--log-file (also after the subcommand)
     sub = parser.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
     serve = sub.add_parser("serve", help="run the car as an SLCAN adapter on a pty")
-    serve.add_argument("--link", required=True, help="symlink to create for the pty (e.g. /tmp/vcar)")
-    serve.add_argument("--profile", default="demo-ev")
-    serve.add_argument("--control", help="UNIX socket path for vcar do/status")
-    serve.add_argument("--scenario", help="day, theft, interrupted-charge")
-    serve.add_argument("--seed", type=int, default=1)
+    serve.add_argument("--link", required=True,
+                       help="symlink to create for the pty (e.g. /tmp/vcar); refused if another vcar holds it")
+    serve.add_argument("--profile", default="demo-ev", help="vehicle profile (see `vcar profiles`; default demo-ev)")
+    serve.add_argument("--control", help="UNIX socket path for vcar do/command/status (default: none)")
+    serve.add_argument("--scenario", help="play a scenario: day, theft, interrupted-charge (default: none)")
+    serve.add_argument("--seed", type=int, default=1, help="world seed (default 1): the same seed, the same drive")
     serve.add_argument("--rate", type=float, default=1.0, help="frame rate multiplier (1 = DBC rates)")
-    serve.add_argument("--sleep-after", type=float, default=600.0, help="idle seconds before sleeping")
-    serve.add_argument("--lat", type=float, default=52.5200)
-    serve.add_argument("--lon", type=float, default=13.4050)
+    serve.add_argument("--sleep-after", type=float, default=600.0, metavar="SECONDS",
+                       help="idle seconds before the car's networks sleep (default 600)")
+    serve.add_argument("--lat", type=float, default=52.5200, help="start latitude in degrees (default 52.52)")
+    serve.add_argument("--lon", type=float, default=13.4050, help="start longitude in degrees (default 13.405)")
     serve.add_argument("--record", help="also write the car's frames to this trace (.log/.asc/.blf)")
-    do = sub.add_parser("do", help="apply an event: drive park plug unplug alarm tow drain-12v ...")
-    do.add_argument("--control", required=True)
-    do.add_argument("--pretty", action="store_true")
-    do.add_argument("event")
-    do.add_argument("args", nargs="*", help="key=value (minutes=20, kind=dc, door=fl)")
+    do = sub.add_parser("do", help="apply an event, as a person would: drive, park, plug, alarm, tow, ...",
+                        description="Apply an event to the running car, as a person would.",
+                        epilog=events_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    do.add_argument("--control", required=True, help="the control socket `vcar serve --control` made")
+    do.add_argument("--pretty", action="store_true", help="indent the JSON reply")
+    do.add_argument("event", metavar="EVENT", help="one of the events listed below")
+    do.add_argument("args", nargs="*", metavar="KEY=VALUE", help="the event's arguments (minutes=20, kind=dc, door=fl)")
     cmd = sub.add_parser("command", help="obey a command as if its frame arrived (lock, charge_limit amps=16)")
-    cmd.add_argument("--control", required=True)
-    cmd.add_argument("--pretty", action="store_true")
-    cmd.add_argument("name")
-    cmd.add_argument("args", nargs="*")
+    cmd.add_argument("--control", required=True, help="the control socket `vcar serve --control` made")
+    cmd.add_argument("--pretty", action="store_true", help="indent the JSON reply")
+    cmd.add_argument("name", help="the profile's command name (lock, unlock, charge_start, charge_limit, ...)")
+    cmd.add_argument("args", nargs="*", metavar="KEY=VALUE", help="the command's arguments (amps=16, mode=range)")
     status = sub.add_parser("status", help="print the car's state")
-    status.add_argument("--control", required=True)
-    status.add_argument("--pretty", action="store_true")
+    status.add_argument("--control", required=True, help="the control socket `vcar serve --control` made")
+    status.add_argument("--pretty", action="store_true", help="indent the JSON reply")
     record = sub.add_parser("record", help="record a bus to .log/.asc/.blf")
-    record.add_argument("--bus", required=True)
-    record.add_argument("--out", required=True)
-    record.add_argument("--duration", type=float, default=0.0)
+    record.add_argument("--bus", required=True, help="the bus to listen to: slcan:/tmp/vcar, socketcan:can0, ...")
+    record.add_argument("--out", required=True, help="trace file; its extension picks the format (.log/.asc/.blf)")
+    record.add_argument("--duration", type=float, default=0.0, metavar="SECONDS",
+                        help="stop after this long (default 0: until Ctrl-C)")
     replay = sub.add_parser("replay", help="decode a bus or trace into metric updates")
     replay.add_argument("--bus", required=True, help="replay:trace.log, slcan:/tmp/vcar, ...")
-    replay.add_argument("--profile", default="demo-ev")
+    replay.add_argument("--profile", default="demo-ev", help="the profile whose DBC decodes it (default demo-ev)")
     replay.add_argument("--fast", action="store_true", help="virtual clock: as fast as possible")
     sub.add_parser("profiles", help="list the profiles shipped")
     return logsetup.spread(parser)

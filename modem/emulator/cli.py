@@ -232,11 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("serve", help="run a virtual modem on a pty")
-    p.add_argument("--link", help="stable symlink to the pty slave (e.g. /tmp/vmodem)")
+    p.add_argument("--link", help="stable symlink to the pty slave (e.g. /tmp/vmodem); refused if another "
+                   "vmodem holds it")
     p.add_argument("--control", help="control socket path (default: <link>.ctl or /tmp/vmodem-<pid>.ctl)")
     p.add_argument("--seed", type=int, default=None, help="world seed (random faults, delays)")
     p.add_argument("--profile", default=None, help="weather profile: calm, harsh, or a .json/.toml file")
-    p.add_argument("--timing", default="realistic", choices=["realistic", "instant"])
+    p.add_argument("--timing", default="realistic", choices=["realistic", "instant"],
+                   help="realistic: a SIM800's response and boot times (default); instant: none (fast tests)")
     p.add_argument("--dialect", default="sim800", choices=known_dialects(), help="modem model (default: sim800)")
     p.add_argument("--number", default="+447700900999", help="the SIM's phone number")
     p.add_argument("--allow-host", action="append", help="allow TCP to this non-loopback host")
@@ -259,18 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
         return sp
 
     p = with_control(sub.add_parser("sms", help="send an SMS to the modem, as if from a phone"))
-    p.add_argument("--from", dest="sender", default="+447700900123")
-    p.add_argument("text")
+    p.add_argument("--from", dest="sender", default="+447700900123",
+                   help="the sender's number (default +447700900123)")
+    p.add_argument("text", help="the message text, e.g. STAT")
     p = with_control(sub.add_parser("outbox", help="SMS the device sent"))
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="as JSON (default: one line per SMS)")
     p = with_control(sub.add_parser("fault", help="inject a fault, 'clear' them, or 'list' the modem's kinds"))
-    p.add_argument("kind", choices=[*FAULT_KINDS, "clear", "list"])
+    p.add_argument("kind", choices=[*FAULT_KINDS, "clear", "list"], metavar="KIND",
+                   help="a fault kind (`vmodem fault --control PATH list` names the served model's), "
+                   "'clear' or 'list'")
     p.add_argument(
         "--for", dest="duration", type=float, default=None, help="seconds (default: until cleared)"
     )
     with_control(sub.add_parser("status", help="the modem's state as JSON"))
     p = with_control(sub.add_parser("wait", help="block until the modem has booted or registered"))
-    p.add_argument("--until", choices=UNTIL, default="registered")
+    p.add_argument("--until", choices=UNTIL, default="registered",
+                   help="booted: commands are taken; registered (default): on the network, SMS can go")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds (default 60); exit 1 after")
     with_control(sub.add_parser("power-key", help="pulse the power key"))
     return logsetup.spread(parser)
