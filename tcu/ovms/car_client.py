@@ -4,6 +4,13 @@ No modem knowledge: the firmware hands over the bytes its TCP connection receive
 these methods return. Metrics come as a plain `Mapping[str, object]` keyed by OVMS v3 standard names
 (a missing name means "unknown"), so this module does not depend on the metric store's internals.
 
+Unknown travels as unknown: a metric never read goes out as an empty field (OVMS's own "not known",
+as in the v3 firmware's `Y` TPMS values and the spec's empty charge-mode word), or as the field's own
+sentinel where the protocol has one (-1 minutes, -1 stale indicators, CSQ 99, `0,0` for a wheel
+without TPMS). Never as 0: an app cannot tell an invented 0 % SOH from a real one. Strict parsers
+that read every field as a number (the Android app's `Float.parseFloat`) stop at an empty field,
+which is why a field the protocol says is a flag or counter keeps its number.
+
 Delivery confirmation (DESIGN.md §3): `h` records are confirmed by the server's `h<ack>`; any other
 line (alerts) is confirmed when a ping `A` sent after it is answered by `a` (the server reads lines in
 order). Both surface as `Delivered(ids)`.
@@ -97,14 +104,17 @@ def _num(v: object, default: float | None = None) -> float | None:
     return default
 
 
-def _i(metrics: Mapping[str, object], name: str, default: int = 0, scale: float = 1.0) -> str:
+def _i(metrics: Mapping[str, object], name: str, default: str = "", scale: float = 1.0) -> str:
+    """An integer field; a metric never read goes as `default`: empty (OVMS's "not known") unless the
+    field has a sentinel of its own (-1 minutes = none). Never an invented 0: an app would show it."""
     v = _num(metrics.get(name))
-    return str(default) if v is None else str(int(round(v * scale)))
+    return default if v is None else str(int(round(v * scale)))
 
 
-def _f(metrics: Mapping[str, object], name: str, digits: int, default: float = 0.0, scale: float = 1.0) -> str:
+def _f(metrics: Mapping[str, object], name: str, digits: int, default: str = "", scale: float = 1.0) -> str:
+    """A decimal field with `digits` places; unknown as for `_i`."""
     v = _num(metrics.get(name))
-    return f"{(default if v is None else v * scale):.{digits}f}"
+    return default if v is None else f"{v * scale:.{digits}f}"
 
 
 def _flag(metrics: Mapping[str, object], name: str) -> bool:
@@ -136,27 +146,33 @@ def build_status(metrics: Mapping[str, object]) -> m.Status:
     dur_soc = _num(metrics.get("v.c.duration.soc"))
     first_limit = min((d for d in (dur_range, dur_soc) if d is not None and d >= 0), default=-1)
     charge_type = _num(metrics.get("v.c.type"))
+    ideal_range = _i(metrics, "v.b.range.ideal")
+    if mode == "performance" and ideal_range == "":
+        # The real OVMS server rewrites `,performance,,` to `,performance,` (a kludge for a firmware
+        # 1.2.0 bug, spec §3), which would shift every later field. The mode number (field 15) still
+        # says "performance"; the word goes empty, which the spec allows ("empty if unknown").
+        mode = ""
     return m.Status(
         soc=_i(metrics, "v.b.soc"), units="K",
         line_voltage=_i(metrics, "v.c.voltage"), charge_current=_i(metrics, "v.c.current"),
         charge_state=state, charge_mode=mode,
-        ideal_range=_i(metrics, "v.b.range.ideal"), est_range=_i(metrics, "v.b.range.est"),
+        ideal_range=ideal_range, est_range=_i(metrics, "v.b.range.est"),
         charge_limit=_i(metrics, "v.c.climit"), charge_duration=_i(metrics, "v.c.time", scale=1 / 60),
         charger_b4="0", charge_kwh_tenths=_i(metrics, "v.c.kwh", scale=10),
         charge_substate=_i(metrics, "v.c.substate"),
         charge_state_num=str(CHARGE_STATE_NUM.get(state, 21)),
-        charge_mode_num=str(CHARGE_MODE_NUM.get(mode, 0)),
+        charge_mode_num=str(CHARGE_MODE_NUM.get(_word(metrics, "v.c.mode", ""), 0)),
         timer_mode="1" if _flag(metrics, "v.c.timermode") else "0",
         timer_start=_i(metrics, "v.c.timerstart"),
         stale="1" if soc_known else "-1",
         cac=_f(metrics, "v.b.cac", 2),
-        mins_to_full=_i(metrics, "v.c.duration.full", -1),
+        mins_to_full=_i(metrics, "v.c.duration.full", "-1"),
         mins_to_limit=str(int(first_limit)),
         range_limit=_i(metrics, "v.c.limit.range"), soc_limit=_i(metrics, "v.c.limit.soc"),
         cooldown_active="-1", cooldown_temp_limit="0", cooldown_time_left="0",
-        charge_time_estimate=_i(metrics, "v.c.duration.full", -1),
-        etr_range_limit=_i(metrics, "v.c.duration.range", -1),
-        etr_soc_limit=_i(metrics, "v.c.duration.soc", -1),
+        charge_time_estimate=_i(metrics, "v.c.duration.full", "-1"),
+        etr_range_limit=_i(metrics, "v.c.duration.range", "-1"),
+        etr_soc_limit=_i(metrics, "v.c.duration.soc", "-1"),
         max_ideal_range=_i(metrics, "v.b.range.full"),
         charge_type=str(int(charge_type)) if charge_type is not None else "0",
         charge_power_kw=_f(metrics, "v.c.power", 1),
@@ -202,7 +218,7 @@ def build_location(metrics: Mapping[str, object]) -> m.Location:
         gps_lock="1" if known and _flag(metrics, "v.p.gpslock") else "0",
         stale_gps="1" if known else "-1",
         speed=_i(metrics, "v.p.speed"), trip_tenths=_i(metrics, "v.p.trip", scale=10),
-        drive_mode=f"{int(mode) & 0xFF if mode is not None else 0:02x}",
+        drive_mode="" if mode is None else f"{int(mode) & 0xFF:02x}",
         power_kw=_f(metrics, "v.b.power", 1),
         energy_used_wh=_i(metrics, "v.b.energy.used", scale=1000),
         energy_recovered_wh=_i(metrics, "v.b.energy.recd", scale=1000),
@@ -216,6 +232,9 @@ def build_tpms(metrics: Mapping[str, object]) -> m.Tpms | None:
         return None
     p = {w: _f(metrics, f"v.tp.{w}.p", 1, scale=PSI_PER_KPA) for w in wheels}
     t = {w: _i(metrics, f"v.tp.{w}.t") for w in wheels}
+    for w in wheels:
+        if p[w] == t[w] == "":
+            p[w], t[w] = "0.0", "0"    # spec §3 W: `0,0` is how the protocol says "no such wheel"
     return m.Tpms(fr_pressure=p["fr"], fr_temp=t["fr"], rr_pressure=p["rr"], rr_temp=t["rr"],
                   fl_pressure=p["fl"], fl_temp=t["fl"], rl_pressure=p["rl"], rl_temp=t["rl"], stale="1")
 

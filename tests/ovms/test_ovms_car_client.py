@@ -45,7 +45,9 @@ def test_status_fields_and_units() -> None:
 
 def test_status_with_nothing_known() -> None:
     s = build_status({})
-    assert (s.soc, s.charge_state, s.charge_state_num, s.stale, s.charge_mode) == ("0", "stopped", "21", "-1", "")
+    assert (s.soc, s.charge_state, s.charge_state_num, s.stale, s.charge_mode) == ("", "stopped", "21", "-1", "")
+    assert (s.soh, s.battery_voltage, s.cac, s.ideal_range) == ("", "", "", "")   # never an invented 0
+    assert (s.mins_to_full, s.etr_soc_limit) == ("-1", "-1")                      # the spec's own "none"
 
 
 def test_environment_bits() -> None:
@@ -63,7 +65,7 @@ def test_environment_bits() -> None:
 def test_location_six_decimals() -> None:
     loc = build_location({"v.p.latitude": -33.8688197, "v.p.longitude": 151.2092957, "v.p.gpslock": True,
                           "v.p.speed": 51.6, "v.b.power": -7.25, "v.e.drivemode": 0x1F})
-    assert loc.encode().startswith("L-33.868820,151.209296,0,0,1,1,52,")
+    assert loc.encode().startswith("L-33.868820,151.209296,,,1,1,52,")   # direction, altitude never read
     assert loc.drive_mode == "1f" and loc.power_kw == "-7.2"
     assert build_location({}).stale_gps == "-1"
 

@@ -10,7 +10,6 @@ import logging
 from collections.abc import Callable, Mapping
 
 from runtime import Loop, Stream, Timer
-
 from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest
 
 log = logging.getLogger(__name__)

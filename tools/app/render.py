@@ -9,9 +9,20 @@ DOORS2 = ((6, "bonnet"), (7, "trunk"))
 DOORS5 = ((0, "rear left door"), (1, "rear right door"))
 
 
+UNKNOWN = "unknown"
+
+
 def _bit(value: str, bit: int) -> bool:
     n = m.as_int(value, 0) or 0
     return bool(n >> bit & 1)
+
+
+def _known(value: str, unit: str = "", stale: str = "") -> str:
+    """A wire field for people: an empty field (or a stale indicator of -1, "no value") is "unknown",
+    never 0 — the car did not read it. `unit` is appended to a known value."""
+    if not value.strip() or stale.strip() == "-1":
+        return UNKNOWN
+    return f"{value} {unit}" if unit else value
 
 
 def _unit(status: m.Status | None) -> str:
@@ -20,18 +31,21 @@ def _unit(status: m.Status | None) -> str:
 
 def describe_status(msg: m.Status) -> list[str]:
     unit = _unit(msg)
-    lines = [f"State of charge: {msg.soc} %"]
-    state = msg.charge_state or "unknown"
-    mode = f", mode {msg.charge_mode}" if msg.charge_mode else ""
+    lines = [f"State of charge: {_known(msg.soc, '%')}"]
+    state = msg.charge_state or UNKNOWN
+    mode_word = msg.charge_mode or {"1": "storage", "3": "range", "4": "performance"}.get(msg.charge_mode_num, "")
+    mode = f", mode {mode_word}" if mode_word else ""
     lines.append(f"Charge state: {state}{mode}")
     if state in ("charging", "topoff", "heating", "prepare"):
-        lines.append(f"Charging: {msg.line_voltage} V × {msg.charge_current} A, {msg.charge_power_kw} kW, "
-                     f"{(m.as_int(msg.charge_kwh_tenths, 0) or 0) / 10:.1f} kWh so far")
+        kwh = m.as_int(msg.charge_kwh_tenths)
+        lines.append(f"Charging: {_known(msg.line_voltage, 'V')} × {_known(msg.charge_current, 'A')}, "
+                     f"{_known(msg.charge_power_kw, 'kW')}, "
+                     + (f"{kwh / 10:.1f} kWh so far" if kwh is not None else "energy so far unknown"))
         if (m.as_int(msg.mins_to_full, -1) or -1) >= 0:
             lines.append(f"Full in: {msg.mins_to_full} min")
-    lines.append(f"Range: {msg.ideal_range} {unit} ideal, {msg.est_range} {unit} estimated")
-    if msg.battery_voltage:
-        lines.append(f"Battery: {msg.battery_voltage} V, SOH {msg.soh or '?'} %")
+    lines.append(f"Range: ideal {_known(msg.ideal_range, unit)}, estimated {_known(msg.est_range, unit)}")
+    if msg.battery_voltage.strip() or msg.soh.strip():
+        lines.append(f"Battery: {_known(msg.battery_voltage, 'V')}, SOH {_known(msg.soh, '%')}")
     return lines
 
 
@@ -45,19 +59,22 @@ def describe_environment(msg: m.Environment, unit: str = "km") -> list[str]:
     lines.append(f"Car: {'on' if _bit(msg.doors1, 7) else 'off'}"
                  + (", handbrake on" if _bit(msg.doors1, 6) else "")
                  + (", ALARM SOUNDING" if _bit(msg.doors4, 2) else ""))
-    lines.append(f"12 V battery: {msg.v12_line} V")
-    odo = (m.as_int(msg.odometer_tenths, 0) or 0) / 10
-    lines.append(f"Odometer: {odo:.1f} {unit}")
-    lines.append(f"Temperatures: ambient {msg.temp_ambient} °C, battery {msg.temp_battery} °C")
+    lines.append(f"12 V battery: {_known(msg.v12_line, 'V')}")
+    odo = m.as_float(msg.odometer_tenths)
+    lines.append(f"Odometer: {UNKNOWN if odo is None else f'{odo / 10:.1f} {unit}'}")
+    lines.append(f"Temperatures: ambient {_known(msg.temp_ambient, '°C', msg.stale_ambient)}, "
+                 f"battery {_known(msg.temp_battery, '°C', msg.stale_temps)}")
     return lines
 
 
 def describe_location(msg: m.Location, unit: str = "km") -> list[str]:
+    if not (msg.latitude.strip() and msg.longitude.strip()) or msg.stale_gps.strip() == "-1":
+        return [f"Location: {UNKNOWN}"]
     fix = "GPS lock" if msg.gps_lock not in ("", "0") else "no GPS lock"
     line = f"Location: {msg.latitude}, {msg.longitude} ({fix})"
     speed = m.as_int(msg.speed, 0) or 0
     if speed:
-        line += f", moving at {speed} {unit}/h heading {msg.direction}°"
+        line += f", moving at {speed} {unit}/h" + (f" heading {msg.direction}°" if msg.direction.strip() else "")
     return [line]
 
 
