@@ -21,7 +21,9 @@ from typing import Any
 from runtime import Loop
 from sim.direct_modem import DirectModem, Smsc
 from sim.owner_phone import OwnerPhone, append_jsonl, read_jsonl
+from sim.timeline import OutageMark, Timeline
 from sim.weather import OutageWindow, lte_weather, weather_schedule
+from tcu.alert_tag import alert_ids
 from tcu.server_link import ModemApi
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ OWNER_SCRIPT: tuple[tuple[float, str], ...] = (
 )
 
 INCIDENTS = ("alarm", "tow", "valet-trunk")
+SAMPLE_EVERY = 60.0   # s of simulated time between the timeline's samples of the car (and server polls)
 
 
 @dataclass
@@ -97,6 +100,7 @@ class World:
             self.dir = Path(cfg.state_dir)
             self.dir.mkdir(parents=True, exist_ok=True)
         loop_ = self.loop
+        self.timeline = Timeline()   # what happened when (sim.timeline): the live view and the HTML report
         self.server = OvmsServer(loop_, self.dir / "server.db", "127.0.0.1", SERVER_PORT)
         self.server.add_vehicle(VEHICLE_ID, CAR_PASSWORD)
         self._mqtt_world()
@@ -113,7 +117,7 @@ class World:
                                              net_type="4G" if cfg.dialect == "sim7600" else "2G")
             self.modem.position = self.car.position
             self.phone = OwnerPhone(loop_, lambda to, text: self.smsc.submit(OWNER, to, text), number=OWNER, journal=journal)
-            self.smsc.devices[OWNER] = self.phone.receive
+            self.smsc.devices[OWNER] = self._phone_receives
         elif cfg.modem == "emulated":
             from modem.driver.modem import Modem
             from modem.driver.power import VirtualPowerKey
@@ -138,7 +142,7 @@ class World:
                 smsc.deliver(OWNER, to, text)  # whether it was delivered is the network's business
 
             self.phone = OwnerPhone(loop_, phone_sends, number=OWNER, journal=journal)
-            smsc.listeners.append(lambda sms: self.phone.receive(sms.sender, sms.text) if sms.to == OWNER else None)
+            smsc.listeners.append(lambda sms: self._phone_receives(sms.sender, sms.text) if sms.to == OWNER else None)
         else:
             raise ValueError(f"unknown modem {cfg.modem!r} (emulated, direct)")
         params = Params({"owner": OWNER, "server": f"127.0.0.1:{SERVER_PORT}", "server_password": CAR_PASSWORD,
@@ -146,7 +150,9 @@ class World:
                          "apn": "internet", "servers": cfg.server, "mqtt_server": f"127.0.0.1:{MQTT_PORT}",
                          "mqtt_username": MQTT_USER, "mqtt_password": MQTT_PASSWORD}, self.dir / "unit" / "params.db")
         self.raised_journal = self.dir / "raised.jsonl"
-        self.hooks = UnitHooks(alert_raised=self._alert_raised)
+        self.hooks = UnitHooks(alert_raised=self._alert_raised, sms_sent=self._unit_sent_sms,
+                               sms_received=self._unit_got_sms, command_received=self._command_received,
+                               command_answered=self._command_answered)
         self.unit = Unit(loop_, params, modem, unit_port, self.dir / "unit", profile=self.car.profile,
                          hooks=self.hooks)
         unit_hook = self.unit.link.sup.on_transition
@@ -166,6 +172,9 @@ class World:
         self.offline_times: list[float] = []
         self.events: list[tuple[float, str]] = []     # for the live view: what the world did
         self._active: OutageWindow | None = None
+        self._outage_marks: dict[int, OutageMark] = {}
+        self._server_alerts_seen = len(self.server.alerts(VEHICLE_ID))   # a restarted world's earlier runs
+        self._sample_timer: Any = None
         self.noise: list[tuple[float, str, float]] = []
         if cfg.weather == "harsh" and self.vmodem is not None and cfg.outages is None:
             # Line noise and weak signal from the emulator's own harsh fronts (its outages are ours,
@@ -195,6 +204,7 @@ class World:
                 n += 1
                 t += irng.uniform(0.6, 1.4) * gap
         self.unit.start()
+        self._sample()
 
     # -- observation ------------------------------------------------------------------------------------
     def _mqtt_world(self) -> None:
@@ -206,7 +216,9 @@ class World:
         self.mqtt_alerts: list[tuple[str, bool]] = []
 
         def seen(client: str, pkt: Any) -> None:
-            self.mqtt_alerts.append((pkt.payload.decode("utf-8", "replace"), pkt.dup))
+            text = pkt.payload.decode("utf-8", "replace")
+            self.mqtt_alerts.append((text, pkt.dup))
+            self.timeline.alert_delivered(self.loop.time(), alert_ids(text), "server")
 
         self.broker.watch(f"ovms/{MQTT_USER}/{VEHICLE_ID}/notify/alert/#", seen)
 
@@ -214,6 +226,43 @@ class World:
         append_jsonl(self.raised_journal, {"id": alert_id, "t": self.loop.time(), "text": alert.text,
                                       "critical": alert.critical})
         self.events.append((self.loop.time(), f"alert #a{alert_id}: {alert.text}"))
+        self.timeline.alert_raised(self.loop.time(), alert_id, alert.text, bool(alert.critical))
+
+    def _phone_receives(self, sender: str, text: str) -> None:
+        """An SMS reached the owner's phone: its inbox, and the timeline (an alert's SMS delivery)."""
+        self.phone.receive(sender, text)
+        t = self.loop.time()
+        self.timeline.sms_received(t, "out", OWNER, text, to=OWNER)
+        self.timeline.alert_delivered(t, alert_ids(text), "sms")
+
+    def _unit_sent_sms(self, number: str, text: str) -> None:
+        self.timeline.sms_sent(self.loop.time(), UNIT_NUMBER, number, text)
+
+    def _unit_got_sms(self, sender: str, text: str) -> None:
+        self.timeline.sms_received(self.loop.time(), "in", sender, text, to=UNIT_NUMBER)
+
+    def _command_received(self, seq: int, source: str, text: str) -> None:
+        self.timeline.command_received(self.loop.time(), seq, source, text)
+
+    def _command_answered(self, seq: int, reply: str) -> None:
+        self.timeline.command_answered(self.loop.time(), seq, reply)
+
+    def _sample(self) -> None:
+        """Once a simulated minute: the car's SOC, speed and charging, and the server's new alerts."""
+        s = self.car.s
+        self.timeline.sample(self.loop.time(), s.soc, s.speed_kmh, s.charging)
+        self.sync_timeline()
+        self._sample_timer = self.loop.call_later(SAMPLE_EVERY, self._sample)
+
+    def sync_timeline(self) -> None:
+        """Alerts the OVMS server stored since the last look, at the server's own timestamps (it has no
+        hook; its store is read once a minute and at the end, so a latency is exact, a live mark late by
+        less than a minute — call this before drawing for an up-to-date view)."""
+        stored = self.server.alerts(VEHICLE_ID)
+        offset = self.loop.wall() - self.loop.time()
+        for a in stored[self._server_alerts_seen:]:
+            self.timeline.alert_delivered(a.time - offset, alert_ids(a.text), "server")
+        self._server_alerts_seen = len(stored)
 
     def _online_at(self, t: float) -> bool:
         last_on = max((x for x in self.online_times if x <= t), default=None)
@@ -221,6 +270,7 @@ class World:
         return last_on is not None and (last_off is None or last_on >= last_off)
 
     def _transition(self, tr) -> None:  # type: ignore[no-untyped-def]
+        self.timeline.link_state(tr.at, tr.dst)
         if tr.dst == "online":
             self.online_times.append(tr.at)
         elif tr.src == "online":
@@ -229,6 +279,7 @@ class World:
     # -- world events -----------------------------------------------------------------------------------
     def _owner_sms(self, text: str) -> None:
         self.events.append((self.loop.time(), f"owner texts {text}"))
+        self.timeline.sms_sent(self.loop.time(), OWNER, UNIT_NUMBER, text)
         self.phone.send(UNIT_NUMBER, text)
 
     def _incident(self, kind: str) -> None:
@@ -262,6 +313,7 @@ class World:
     def _outage_start(self, i: int) -> None:
         w = self.outages[i]
         self.events.append((self.loop.time(), f"network: {w.kind}"))
+        self._outage_marks[i] = self.timeline.outage_started(self.loop.time(), w.kind)
         if self.vmodem is not None:
             self.vmodem.fault(w.kind, max(1.0, w.end - w.start))
             return
@@ -278,6 +330,9 @@ class World:
     def _outage_end(self, i: int) -> None:
         w = self.outages[i]
         self.events.append((self.loop.time(), f"network: {w.kind} over"))
+        mark = self._outage_marks.get(i)
+        if mark is not None:
+            self.timeline.outage_ended(mark, self.loop.time())
         self.restore_network()
 
     def restore_network(self) -> None:
@@ -304,6 +359,7 @@ class World:
 
     def observations(self, wall_seconds: float) -> Any:
         from sim.report import Observations, Outage, RaisedAlert
+        self.sync_timeline()
         raised_rows = read_jsonl(self.raised_journal)
         raised = {}
         for r in raised_rows:
@@ -350,6 +406,7 @@ class World:
                 "line_noise_faults": len(self.noise),
                 "link": dict(self.unit.link.sup.counters),
                 "timers_run": getattr(self.loop, "timers_run", None),
+                "timeline": self.timeline.summary(self.loop.time()),
             },
         )
         return obs
@@ -361,6 +418,9 @@ class World:
         return self.smsc.sent_by.get(UNIT_NUMBER, 0)
 
     def close(self) -> None:
+        if self._sample_timer is not None:
+            self._sample_timer.cancel()
+            self._sample_timer = None
         self.unit.stop()
         self.server.close()
         self.broker.close()
