@@ -28,6 +28,7 @@ from typing import Protocol
 
 from modem.sms import SmsError, split_text
 from runtime.backoff import Backoff
+from tcu.plural import plural
 from tcu.vehicle_logic import Alert
 
 log = logging.getLogger(__name__)
@@ -257,8 +258,8 @@ class AlertRouter:
             if used + parts > limit:
                 for a in batch:
                     self.stats["dropped"] += 1
-                    log.warning("alert %s not sent by SMS: daily SMS budget spent (%d parts)", a.id, used)
-                    self._actions.append(Drop(a.id, f"daily SMS budget spent ({used}/{limit} parts)"))
+                    log.warning("alert %s not sent by SMS: daily SMS budget spent (%s)", a.id, plural(used, "part"))
+                    self._actions.append(Drop(a.id, f"daily SMS budget spent ({used}/{plural(limit, 'part')})"))
                 continue
             entry = (now, parts)
             self._sent_times.append(entry)

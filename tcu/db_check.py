@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tcu.plural import plural
 from tcu.sqlite_store import SIDE_FILES, open_db, storage_fault, transaction
 from tcu.wal_check import wal_damage
 
@@ -56,7 +57,7 @@ class Damage:
             return f"{self.db} was {self.reason}: what it held is lost"
         skipped = f", {self.unreadable} read error{'s' if self.unreadable != 1 else ''} skipped" \
             if self.unreadable else ""
-        return (f"{self.db} was damaged ({self.reason}); {self.salvaged} rows saved{skipped}; "
+        return (f"{self.db} was damaged ({self.reason}); {plural(self.salvaged, 'row')} saved{skipped}; "
                 f"the damaged file is {Path(self.quarantined).name}")
 
 

@@ -25,6 +25,7 @@ from typing import Any, TextIO
 
 from can_bus.profile import Profile, ProfileError, load_dbc, load_profile
 from can_bus.units import METRIC_UNITS
+from tcu.plural import plural
 
 # Metrics plotted by default (those present in the decoded timeline).
 PLOT_METRICS = ("v.b.soc", "v.p.speed", "v.b.power", "v.b.voltage", "v.b.current", "v.b.temp")
@@ -67,7 +68,7 @@ def cmd_profile(args: argparse.Namespace, out: TextIO | None = None, err: TextIO
 def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     profile = load_profile(args.profile)
     db = profile.db
-    print(f"profile {profile.name} ({profile.path}): {len(db.messages)} messages in the DBC"
+    print(f"profile {profile.name} ({profile.path}): {plural(len(db.messages), 'message')} in the DBC"
           + (f" — {profile.description}" if profile.description else ""), file=out)
     for note in profile.warnings:
         print(f"  note: {note}", file=out)
@@ -84,7 +85,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
         hidden = {h.metric: h for h in profile.hidden}
         for c in profile.computed:
             refs = [f"{hidden[i].message}.{hidden[i].signal}" for i in c.inputs]
-            shown = ", ".join(refs[:4]) + (f", ... ({len(refs)} inputs)" if len(refs) > 4 else "")
+            shown = ", ".join(refs[:4]) + (f", ... ({plural(len(refs), 'input')})" if len(refs) > 4 else "")
             print(f"  {c.metric:<22} = {c.op}({shown})", file=out)
     if profile.commands:
         print(f"commands: {', '.join(profile.commands)}", file=out)
@@ -98,7 +99,7 @@ def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
     mapped_metrics = {s.metric for s in profile.metrics} | {c.metric for c in profile.computed}
     likely = [x for x in likely if x[2] not in mapped_metrics]
     if likely:
-        print(f"warning: {len(likely)} signals the DBC has look like metrics the profile does not map:", file=out)
+        print(f"warning: {plural(len(likely), 'signal')} the DBC has look like metrics the profile does not map:", file=out)
         for msg, sig, metric in likely[:20]:
             print(f"  {msg}.{sig}  (looks like {metric})", file=out)
         if len(likely) > 20:
@@ -173,8 +174,8 @@ def cmd_decode(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             unit = units.get(e.metric, "")
             unit = "" if unit in ("", "bool") else f" {unit}"
             print(f"{e.time:10.3f} s  {e.metric:<22} {e.value}{unit}", file=out)
-    print(f"tcu profile decode: {stats['frames']} frames decoded, {len(events)} metric updates, "
-          f"{stats['unknown']} frames of IDs the profile does not use, {stats['malformed']} malformed, "
+    print(f"tcu profile decode: {plural(stats['frames'], 'frame')} decoded, {plural(len(events), 'metric update')}, "
+          f"{plural(stats['unknown'], 'frame')} of IDs the profile does not use, {stats['malformed']} malformed, "
           f"{stats['unmapped']} unmapped values", file=err)
     if plot_lib is not None:
         _plot(plot_lib, events, units, Path(args.plot), profile.name)

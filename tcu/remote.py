@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from runtime import Loop
 from tcu.metrics import Metrics
+from tcu.plural import plural
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +108,7 @@ class RemoteCommands:
         metric, target, text = expect
         if isinstance(target, str) and target.startswith("$"):
             target = args.get(target[1:])
-        log.info("command %s sent (%d frames); waiting for %s = %r", name, len(frames), metric, target)
+        log.info("command %s sent (%s); waiting for %s = %r", name, plural(len(frames), "frame"), metric, target)
         self.loop.call_later(CHECK_EVERY, self._check, name, metric, target, text, sent_at, done)
 
     def _precondition(self, name: str, args: Mapping[str, object]) -> str:

@@ -26,6 +26,7 @@ from typing import Protocol
 
 from runtime.loop import Loop, Timer
 from runtime.ratelog import RateLimitedLog
+from tcu.plural import plural
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,8 @@ class Notifier:
         except OSError as e:
             self.failed += 1
             if self.failed == 1 or self.failed % 100 == 0:
-                log.warning("systemd notify to %s failed (%s; %d times)", self.address.lstrip("\0"), e, self.failed)
+                log.warning("systemd notify to %s failed (%s; %s)", self.address.lstrip("\0"), e,
+                            plural(self.failed, "time"))
             return False
         self.sent += 1
         return True

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from tcu.plural import plural
 from tcu.status_file import FILENAME, STALE_AFTER, read_status
 
 OUTBOX = "outbox.db"
@@ -140,7 +141,7 @@ def render(report: dict[str, object], now: float | None = None, out: TextIO = sy
             for p in problems:
                 since = float(p.get("since") or now)
                 line = f"  {p.get('key')}: {p.get('text')}, since {_clock(since)} ({_ago(now - since)})"
-                line += f", {p.get('retries', 0)} retries"
+                line += f", {plural(int(p.get('retries') or 0), 'retry', 'retries')}"
                 nxt = p.get("next_try")
                 if isinstance(nxt, int | float):
                     line += f", next try {'in ' + _ago(nxt - now) if nxt > now else 'due'}"

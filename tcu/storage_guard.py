@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from runtime.backoff import Backoff
 from runtime.ratelog import RateLimitedLog
+from tcu.plural import plural
 from tcu.sqlite_store import storage_fault
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class StorageGuard:
         if self.fault is None:
             return
         now = self._t(now)
-        log.warning("%s: writes reach the disk again after %d failures", self.name, self.backoff.attempts)
+        log.warning("%s: writes reach the disk again after %s", self.name, plural(self.backoff.attempts, "failure"))
         self.fault = None
         self.backoff.succeeded()
         self._log.reset(self.name)

@@ -42,6 +42,7 @@ from tcu.mqtt.session import MqttSession, TextCommand
 from tcu.outbox import OutboxItem
 from tcu.ovms.car_client import CarSession, CommandRequest
 from tcu.params import MQTT_DEFAULT_PORT, OVMS_DEFAULT_PORT, ConfigError, Params
+from tcu.plural import plural
 from tcu.remote import CommandResult, RemoteCommands
 from tcu.restart_memory import ConditionMemory, SmsLedger
 from tcu.server_link import LinkDriver, ModemApi, ServerChannel
@@ -545,7 +546,8 @@ class Unit:
 
     # -- server delivery ---------------------------------------------------------------------------------------
     def _on_online(self) -> None:
-        log.info("server online (connection %d); %d items queued", self.link.conn_no, self.outbox.queued_count())
+        log.info("server online (connection %d); %s queued", self.link.conn_no,
+                 plural(self.outbox.queued_count(), "item"))
         self._router_actions(self.router.link_changed(True, self.loop.time()))
         self.pump()
 

@@ -25,6 +25,7 @@ from tcu.db_check import Damage, open_checked, salvage_rows
 from tcu.outbox import SCHEMA as OUTBOX_SCHEMA
 from tcu.outbox import Outbox
 from tcu.params import Params
+from tcu.plural import plural
 from tcu.sms_log import SCHEMA as SMS_SCHEMA
 from tcu.sms_log import SmsLog
 from tcu.sqlite_store import open_db, private_dir, storage_fault, transaction
@@ -199,7 +200,7 @@ class UnitStorage:
                         for row in rows:
                             c.execute(f"INSERT OR IGNORE INTO {table} VALUES ({','.join('?' * len(row))})", row)
                         if rows:
-                            log.warning("%s: %d rows of %s read into memory", path, len(rows), table)
+                            log.warning("%s: %s of %s read into memory", path, plural(len(rows), "row"), table)
                         seq = _sequence(src, table)
                         if seq is not None:
                             c.execute("DELETE FROM sqlite_sequence WHERE name=?", (table,))

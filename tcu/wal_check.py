@@ -15,6 +15,8 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from tcu.plural import plural
+
 WAL_MAGIC_LE = 0x377F0682     # §4.1: checksums over little-endian words
 WAL_MAGIC_BE = 0x377F0683     # §4.1: checksums over big-endian words
 WAL_HEADER = 32               # §4.1
@@ -42,11 +44,11 @@ def wal_damage(db_path: str | Path) -> str | None:
     magic, _version, page_size, _seq, salt1, salt2, c0, c1 = struct.unpack(">8I", data[:WAL_HEADER])
     if magic not in (WAL_MAGIC_LE, WAL_MAGIC_BE) or not 512 <= page_size <= 65536 \
             or page_size & (page_size - 1):
-        return f"WAL header unreadable ({len(data)} bytes of log ignored)"
+        return f"WAL header unreadable ({plural(len(data), 'byte')} of log ignored)"
     fmt = "<" if magic == WAL_MAGIC_LE else ">"
     s0, s1 = _checksum(data[:24], 0, 0, fmt)
     if (s0, s1) != (c0, c1):
-        return f"WAL header checksum wrong ({len(data)} bytes of log ignored)"
+        return f"WAL header checksum wrong ({plural(len(data), 'byte')} of log ignored)"
     frame_size = FRAME_HEADER + page_size
     off = WAL_HEADER
     broken_at: int | None = None

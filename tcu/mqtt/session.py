@@ -52,6 +52,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from tcu.plural import plural
 from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, ServerSession
 
 from . import packets as p
@@ -254,8 +255,8 @@ class MqttSession:
         self._last_sent.clear()
         self._next_report = now
         self._events.append(LoggedIn())
-        log.info("MQTT broker accepted %s (session present: %s, %d publishes to resend)",
-                 self.client_id, pkt.session_present, len(self._pending))
+        log.info("MQTT broker accepted %s (session present: %s, %s to resend)",
+                 self.client_id, pkt.session_present, plural(len(self._pending), "publish", "publishes"))
         self._suback_pid = self._new_pid()
         out = bytearray(p.encode(p.Subscribe(self._suback_pid, ((self.topics.command_filter, 1),))))
         out += self._publish(self.topics.connected, b"yes", now, retain=True)
