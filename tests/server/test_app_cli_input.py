@@ -77,3 +77,18 @@ def test_server_command_needs_no_car(tmp_path: Path) -> None:
         loop.close()
     assert res.returncode == 1, res.stderr
     assert "No GPRS utilisation data available" in res.stdout
+
+
+def test_version_log_options_and_help_everywhere() -> None:
+    """Issue 13: --version, --log-level/--log-file before or after the subcommand, help on every option."""
+    from runtime import logsetup
+    from tools.app.cli import _parser
+
+    for parser in logsetup.all_parsers(logsetup.spread(_parser())):
+        for action in parser._actions:
+            assert action.help, f"{parser.prog}: {action.option_strings or action.dest} has no help text"
+    version = subprocess.run([PY, "-m", "tools.app.cli", "--version"], capture_output=True, text=True, env=ENV)
+    assert version.returncode == 0 and version.stdout.startswith("tcu-app ")
+    args = logsetup.parse_args(_parser(), ["--vehicle", "X", "status", "--log-level", "debug"])
+    assert args.log_level == "DEBUG"
+    assert logsetup.parse_args(_parser(), ["--vehicle", "X", "status"]).log_level == "WARNING"

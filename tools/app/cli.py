@@ -15,8 +15,8 @@ import sys
 from collections.abc import Callable
 
 from ovms_v2 import messages as m
-from runtime import RealLoop
-from runtime.logsetup import add_args, register_secret, setup_logging
+from runtime import RealLoop, logsetup
+from runtime.logsetup import register_secret, setup_logging
 
 from .client import AppClient
 from .render import describe_message, describe_reply, describe_status_report
@@ -26,23 +26,24 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_LOGIN, EXIT_OFFLINE = 0, 1, 2, 3, 4
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tcu-app", description="OVMS v2 app client.")
-    add_args(p)
-    p.set_defaults(log_level="WARNING")
+    logsetup.add_command_args(p, "WARNING")
     p.add_argument("--server", default="127.0.0.1:6867", help="HOST:PORT (default 127.0.0.1:6867)")
     p.add_argument("--vehicle", required=True, help="vehicle id")
     p.add_argument("--password", default=os.environ.get("TCU_APP_PASSWORD"),
                    help="car (server) password; or set TCU_APP_PASSWORD")
     p.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for the server/car")
-    sub = p.add_subparsers(dest="command", required=True)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                           help="what to do (COMMAND --help for more)")
     st = sub.add_parser("status", help="the car's last status, environment and location")
     st.add_argument("--fresh", type=float, default=3.0, metavar="S",
                     help="if the car is online, wait up to S seconds for the fresh report it sends when an "
                          "app appears (default 3; 0 = show what the server stored)")
-    sub.add_parser("lock", help="lock the car").add_argument("pin")
-    sub.add_parser("unlock", help="unlock the car").add_argument("pin")
-    sub.add_parser("charge", help="start or stop charging").add_argument("action", choices=["start", "stop"])
+    sub.add_parser("lock", help="lock the car").add_argument("pin", help="the car's PIN")
+    sub.add_parser("unlock", help="unlock the car").add_argument("pin", help="the car's PIN")
+    sub.add_parser("charge", help="start or stop charging").add_argument(
+        "action", choices=["start", "stop"], help="start or stop")
     c = sub.add_parser("cmd", help="any command number with parameters")
-    c.add_argument("number", type=int)
+    c.add_argument("number", type=int, help="OVMS v2 command number (7 = SMS command text, 20 = lock, …)")
     c.add_argument("params", nargs="*", help="parameters (joined with commas)")
     w = sub.add_parser("watch", help="follow live updates and alerts")
     w.add_argument("--count", type=int, default=None, help="stop after N messages")
@@ -99,7 +100,7 @@ class _Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = logsetup.parse_args(_parser(), argv)
     setup_logging(args.log_level, args.log_file)
     if not args.password:
         print("tcu-app: --password (or TCU_APP_PASSWORD) is required", file=sys.stderr)
