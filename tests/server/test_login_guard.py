@@ -89,3 +89,12 @@ def test_the_real_car_on_its_own_address_always_gets_an_answer_within_the_cap(at
     for t in (0.0, 100.0, 5000.0, 10000.0):
         assert guard.refusal("192.0.2.1", t) is None
         assert guard.delay("192.0.2.1", "CAR", t) <= P.max_delay
+
+
+def test_counts_in_words() -> None:
+    """Issue 13 (`1 items queued`): a summary of one failure says "1 failed login", not "1 failed logins"."""
+    guard = LoginGuard()
+    first = fail(guard, P.slow_after, t=0.0)
+    assert any(n.text.startswith(f"{P.slow_after} failed logins for vehicle CAR") for n in first)
+    later = fail(guard, 1, t=P.summary_interval + 1)
+    assert [n.text.split(" since")[0] for n in later] == ["1 failed login for vehicle CAR"]

@@ -26,6 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from tools.wording import count
+
 
 @dataclass(frozen=True)
 class GuardPolicy:
@@ -82,7 +84,7 @@ class LoginGuard:
         if now < key.locked_until:
             return f"address locked out for {key.locked_until - now:.0f} s more"
         if key.pending >= self.policy.max_pending:
-            return f"{key.pending} logins from this address already waiting"
+            return f"{count(key.pending, 'login')} from this address already waiting"
         return None
 
     def delay(self, address: str, vehicle: str | None, now: float) -> float:
@@ -119,9 +121,9 @@ class LoginGuard:
             akey.locked_until = now + span
             # Many addresses (a botnet) must not mean many lines: one lockout line per interval.
             if now - self._lockout_noticed_at >= self.policy.lockout_notice_interval:
-                others = f" (and {self._lockouts_unreported} other lockouts since the last report)" \
+                others = f" (and {count(self._lockouts_unreported, 'other lockout')} since the last report)" \
                     if self._lockouts_unreported else ""
-                notices.append(Notice(f"{akey.failures} failed logins from {address}: address locked out for "
+                notices.append(Notice(f"{count(akey.failures, 'failed login')} from {address}: address locked out for "
                                       f"{span:.0f} s (lockout {akey.lockouts} of this burst){others}"))
                 self._lockout_noticed_at, self._lockouts_unreported = now, 0
             else:
@@ -129,7 +131,7 @@ class LoginGuard:
         if vehicle:
             vkey = self._bump(self._vehicles.setdefault(vehicle, _Key()), now)
             if (n := self._summary(vkey, now)) is not None:
-                notices.append(Notice(f"{n} failed logins for vehicle {vehicle} since the last report "
+                notices.append(Notice(f"{count(n, 'failed login')} for vehicle {vehicle} since the last report "
                                       f"(last from {address}); its logins are answered after "
                                       f"{self._delay(vkey, now):.1f} s, never refused"))
         return notices
