@@ -3,7 +3,9 @@
 A payload is what follows "MP-0 " on a line: one code character, then comma-separated fields.
 Telemetry fields (S, D, L, W, F) stay as the wire text, because the server stores and relays text and
 an app decides how to show it (`as_int`/`as_float` help); protocol-control fields (command numbers,
-record ids, counts) are ints because code branches on them.
+record ids, counts) are ints because code branches on them. An empty telemetry field is how OVMS says
+"not known" (the v3 firmware's `Y` values, the spec's charge-mode word, our unit for any metric it
+never read): it stays "" through decode and encode, never 0, and `as_int`/`as_float` give None for it.
 
 Tolerance rules (spec §3): unknown codes decode to `Unknown`; extra trailing fields are kept in
 `extra` and re-emitted; missing fields take their defaults. Fields that carry free text with commas
