@@ -1,7 +1,8 @@
 """`tcu run`: the unit on the real clock against real devices, configured by a TOML file and flags.
 
 Every setting of the file can also be given as a flag (a flag wins over the file; a value changed at
-run time by SMS or server command wins over both, see `tcu.params`). A missing or invalid setting
+run time by SMS or server command wins over both until the file/flag value for that setting changes,
+see `tcu.params`: the newer change wins, and the start logs which side won). A missing or invalid setting
 stops the unit at start with a message that names the setting, e.g.
 
     tcu run: server: required but not set (OVMS v2 server HOST[:PORT])
@@ -79,8 +80,27 @@ class StartError(Exception):
     """A setting is missing or wrong: the message names it."""
 
 
+RUN_DESCRIPTION = """\
+Run the unit on the real clock against real devices. Settings come from the config file (--config),
+the environment (passwords: $TCU_SERVER_PASSWORD, $TCU_MODULE_PASSWORD, $TCU_APN_PASSWORD,
+$TCU_MQTT_PASSWORD) and the flags below; a flag beats the environment, which beats the file."""
+
+RUN_EPILOG = """\
+Settings changed by SMS or the server (REGISTER, PASS, SERVER, GPRS, server command 4) are kept in
+STATE_DIR/params.db and the newer change wins: such a value beats the file, environment and flags
+across restarts for as long as that setting's file/flag value stays what it was when the change was
+made; once you change the file or flag for it, your new value wins and the stored one is dropped.
+The start logs one INFO line for each setting where one side beats the other, and
+`tcu state --state-dir STATE_DIR` shows every value with where it comes from.
+
+A start that fails its checks (a missing or invalid setting, an unknown profile, a power key nobody
+answers) stops with a message naming the setting and leaves nothing behind in STATE_DIR."""
+
+
 def add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", default=None, help="TOML configuration file")
+    p.description, p.epilog = RUN_DESCRIPTION, RUN_EPILOG
+    p.formatter_class = argparse.RawDescriptionHelpFormatter   # keep the paragraphs as written
+    p.add_argument("--config", default=None, metavar="FILE", help="TOML configuration file")
     p.add_argument("--print-example-config", action="store_true", help="print an example tcu.toml and exit")
     for flag, name in FLAGS.items():
         help_text = SPEC_BY_NAME[name].help
@@ -97,27 +117,35 @@ def add_run_args(p: argparse.ArgumentParser) -> None:
     logsetup.add_args(p)
 
 
-def load_settings(args: argparse.Namespace) -> dict[str, Any]:
+def load_settings(args: argparse.Namespace, origins: dict[str, str] | None = None) -> dict[str, Any]:
     """Config file (validated by `tcu.params.load_toml`), then the environment's passwords, then the
-    flags (a password flag or its `-file` twin). Raises StartError."""
+    flags (a password flag or its `-file` twin). Raises StartError.
+
+    `origins`, if given, is filled with where each value came from (`config file`, `flag --owner`,
+    `environment $TCU_MODULE_PASSWORD`, `file --server-password-file`), for `tcu state` and the log."""
     from tcu.params import ConfigError, load_toml, read_secret_file
 
+    origin: dict[str, str] = {} if origins is None else origins
     try:
         values: dict[str, Any] = dict(load_toml(args.config)) if args.config else {}
+        origin.update((name, "config file") for name in values)
         for name, env in SECRET_SOURCES.items():
             if os.environ.get(env):
                 values[name] = os.environ[env]
+                origin[name] = f"environment ${env}"
             path = getattr(args, name + "_file", None)
             if path is not None:
                 if getattr(args, name, None) is not None:
                     raise ConfigError(f"{name}: give --{name.replace('_', '-')} or its -file, not both")
                 values[name] = read_secret_file(name + "_file", path)
+                origin[name] = f"file --{name.replace('_', '-')}-file"
     except ConfigError as e:
         raise StartError(str(e)) from None
     for flag, name in FLAGS.items():
         v = getattr(args, flag, None)
         if v is not None:
             values[name] = v
+            origin[name] = f"flag --{flag.replace('_', '-')}"
     return values
 
 
@@ -156,44 +184,55 @@ def make_power_key(loop: Any, spec: str) -> Any:
 
 
 def build(args: argparse.Namespace, loop: Any) -> Any:
-    """Validate everything and open the devices; returns the started-to-be Unit. Raises StartError."""
+    """Validate everything and open the devices; returns the started-to-be Unit. Raises StartError.
+
+    Validate first, create later: every check runs against the settings and what the state directory
+    already holds (read without writing), so a start that fails leaves no `params.db` or state
+    directory behind; the databases are opened only once every check has passed."""
     from tcu.params import ConfigError, Params
 
-    values = load_settings(args)
+    origins: dict[str, str] = {}
+    values = load_settings(args, origins)
+    state_dir = Path(str(values.get("state_dir") or "state"))
     try:
-        state_dir = Path(str(values.get("state_dir") or "state"))
-        # Never refuse to start the car's only link over its state directory (tcu.unit_storage).
-        params = Params.open(values, state_dir / "params.db", time.time())
-        if params.store_fault is not None:
-            print(f"tcu run: {params.store_fault}: running on in-memory state (queued alerts and settings "
-                  "changed by SMS are lost at a restart); the unit reports it to the owner", file=sys.stderr)
-        servers = str(params["servers"]).split(",")
-        params.require(n for n in REQUIRED if REQUIRED_BY_SERVER.get(n, servers[0]) in servers)
+        # what the unit will run with: file, environment, flags and the changes SMS/server made
+        # (read-only: nothing is created while the settings may still be refused)
+        preview = Params.preview(values, state_dir / "params.db", origins=origins)
+        servers = str(preview["servers"]).split(",")
+        preview.require(n for n in REQUIRED if REQUIRED_BY_SERVER.get(n, servers[0]) in servers)
     except ConfigError as e:
         raise StartError(str(e)) from None
-    for secret in params.secrets():
+    for secret in preview.secrets():
         logsetup.register_secret(secret)
     try:
         from can_bus.profile import load_profile
-        profile = load_profile(str(params["profile"]))
+        profile = load_profile(str(preview["profile"]))
     except Exception as e:
         raise StartError(f"profile: {e}") from None
-    power_key = make_power_key(loop, str(params["power_key"]))
+    power_key = make_power_key(loop, str(preview["power_key"]))
     from modem.driver.open import UnknownDialect, open_modem
     try:
         # a port that is not there yet is waited for (health 'modem' says so); a bad spec stops here
-        modem = open_modem(loop, str(params["modem"]), power_key=power_key, wait_for_device=True,
-                           mux=str(params["modem_mux"]))
+        modem = open_modem(loop, str(preview["modem"]), power_key=power_key, wait_for_device=True,
+                           mux=str(preview["modem_mux"]))
     except UnknownDialect as e:
         raise StartError(f"modem: {e}") from None
     except Exception as e:
-        raise StartError(f"modem: cannot open {params['modem']}: {e}") from None
+        raise StartError(f"modem: cannot open {preview['modem']}: {e}") from None
     from can_bus.bus import open_bus
     try:
         # an adapter that is not there yet is waited for (health 'can' says so); a bad spec stops here
-        can_port = open_bus(str(params["can"]), loop, wait_for_device=True)
+        can_port = open_bus(str(preview["can"]), loop, wait_for_device=True)
     except Exception as e:
-        raise StartError(f"can: cannot open {params['can']}: {e}") from None
+        raise StartError(f"can: cannot open {preview['can']}: {e}") from None
+    # Every check passed: now the state directory. Never refuse to start the car's only link over it
+    # (tcu.unit_storage).
+    params = Params.open(values, state_dir / "params.db", time.time(), origins=origins)
+    if params.store_fault is not None:
+        print(f"tcu run: {params.store_fault}: running on in-memory state (queued alerts and settings "
+              "changed by SMS are lost at a restart); the unit reports it to the owner", file=sys.stderr)
+    for secret in params.secrets():
+        logsetup.register_secret(secret)
     from tcu.unit import Unit
 
     warn_secret_flags(args)

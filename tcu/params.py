@@ -1,8 +1,17 @@
 """Parameters: what a person configures (TOML file, command-line flags) and what SMS/server commands change.
 
-Layers, lowest first: built-in defaults < config file (TOML) < flags < runtime overrides (SQLite,
-written by `PASS`, `SERVER`, `GPRS`, `REGISTER` and server commands 2/4). The runtime layer wins so a
-change the owner made by SMS survives a restart; `reset(name)` drops an override.
+Layers, lowest first: built-in defaults < config file (TOML) < environment (passwords) < flags <
+runtime overrides (SQLite, written by `PASS`, `SERVER`, `GPRS`, `REGISTER` and server commands 2/4).
+
+Precedence across a restart — the newer change wins: a value set by SMS or the server is kept, and
+beats the file, the environment and the flags, for as long as that setting's file/flag value stays
+what it was when the change was made (each override stores a fingerprint of it). Once the file or
+flag for that setting says something else, someone edited it after the SMS: the file/flag wins and
+the stored change is dropped. So an owner's `REGISTER` survives `systemctl restart` with the same
+`--owner`, and an edited config file is never silently ignored. Either way the start logs one INFO
+line per setting concerned, and `tcu state` shows every value with its origin (`provenance`).
+Overrides written by an older version (no fingerprint) keep winning, as they did. `reset(name)`
+drops an override.
 
 Every value is validated on the way in and errors name the setting (`server: expected HOST[:PORT],
 got 'a:b:c'`), so `tcu run` stops at start with a message a person can act on. Secret parameters are
@@ -16,10 +25,12 @@ with the next write that succeeds, and the fault is reported (`guard`, `store_fa
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
 import sqlite3
+import time
 import tomllib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -335,10 +346,19 @@ class Params:
         self,
         config: Mapping[str, object] | None = None,
         db: sqlite3.Connection | str | Path | None = None,
+        origins: Mapping[str, str] | None = None,
     ) -> None:
+        """`config`: the file's, environment's and flags' values merged; `origins`: where each came
+        from (`config file`, `flag --owner`, `environment $TCU_MODULE_PASSWORD`), for `provenance`."""
         self._base: dict[str, ParamValue] = {s.name: s.default for s in SPECS}
+        self._origin: dict[str, str] = {s.name: "default" for s in SPECS}
         for name, v in (config or {}).items():
             self._base[name] = _validate(name, v)
+            self._origin[name] = (origins or {}).get(name, "configuration")
+        # who changed an override and when (wall seconds; None when not known)
+        self._changed: dict[str, tuple[str, float | None]] = {}
+        self._unsaved_src: dict[str, tuple[str, float | None, str]] = {}
+        self.wall: Callable[[], float] | None = None   # the unit's wall clock, to stamp runtime changes
         self._conn: sqlite3.Connection | None
         if db is None:
             self._conn = None
@@ -354,15 +374,62 @@ class Params:
         self.damage: Damage | None = None          # params.db was damaged at start (set by `open`)
         self.store_fault: str | None = None        # the state directory could not be used at all
         if self._conn is not None:
-            self._conn.execute(_SCHEMA)
-            for name, text in self._conn.execute("SELECT name, value FROM params"):
-                try:
-                    self._overrides[name] = _validate(name, text)
-                except ConfigError as e:
-                    log.warning("ignoring stored override: %s", e)
+            self._conn.executescript(_SCHEMA)
+            rows = self._conn.execute("SELECT name, value FROM params").fetchall()
+            self._settle(rows, _read_sources(self._conn), write=True, announce=True)
+
+    def _settle(self, rows: Iterable[tuple[str, str]], sources: Mapping[str, tuple[str, float | None, str | None]],
+                write: bool, announce: bool) -> None:
+        """Apply the stored overrides by the precedence rule (module doc); drop (and, with `write`,
+        delete) those whose file/flag value changed since; with `announce`, one INFO line per setting
+        where one layer beats the other."""
+        dropped = []
+        for name, text in rows:
+            try:
+                value = _validate(name, text)
+            except ConfigError as e:
+                log.warning("ignoring stored override: %s", e)
+                continue
+            source, at, base_fp = sources.get(name, ("SMS or server (before provenance was kept)", None, None))
+            base = self._base[name]
+            if base_fp is not None and base_fp != _fingerprint(name, base):
+                dropped.append(name)
+                if announce and value != base:
+                    log.info("%s: %s %s replaces %s set by %s%s (it changed after that)", name,
+                             self._origin[name], self._shown(name, base), self._shown(name, value), source,
+                             _when(at))
+                continue
+            self._overrides[name] = value
+            self._changed[name] = (source, at)
+            if announce and value != base:
+                log.info("%s: %s set by %s%s overrides %s %s (until that changes)", name,
+                         self._shown(name, value), source, _when(at), self._origin[name], self._shown(name, base))
+        if write and dropped and self._conn is not None:
+            try:
+                with transaction(self._conn) as c:
+                    for name in dropped:
+                        c.execute("DELETE FROM params WHERE name = ?", (name,))
+                        c.execute("DELETE FROM param_source WHERE name = ?", (name,))
+            except sqlite3.Error as e:      # the override stays on disk; in memory the file/flag wins
+                self.guard.failed(e, self._now)
+
+    def _shown(self, name: str, value: ParamValue) -> str:
+        if self.is_secret(name):
+            return "(a secret)" if value else "(empty)"
+        return repr(_format(value))
 
     @classmethod
-    def open(cls, config: Mapping[str, object] | None, path: str | Path, wall: float) -> Params:
+    def preview(cls, config: Mapping[str, object] | None, path: str | Path,
+                origins: Mapping[str, str] | None = None) -> Params:
+        """The parameters a start would run with, `path` read without creating or writing anything
+        (`tcu run` checks them before it creates its state directory); nothing logged."""
+        params = cls(config, None, origins)
+        params._read_only_overrides(Path(path), announce=False)
+        return params
+
+    @classmethod
+    def open(cls, config: Mapping[str, object] | None, path: str | Path, wall: float,
+             origins: Mapping[str, str] | None = None) -> Params:
         """Parameters with their runtime layer in `path`, checked at start; never fails for the disk's sake.
 
         A damaged file → `damage`; a directory that cannot be used (read-only, full, missing
@@ -373,12 +440,12 @@ class Params:
             fault = storage_fault(e)
             if fault is None:
                 raise
-            params = cls(config, None)
+            params = cls(config, None, origins)
             params._read_only_overrides(Path(path))
             params.store_fault = f"state_dir: {Path(path).parent} is {fault}"
             log.error("%s: parameters changed by SMS or server will not survive a restart", params.store_fault)
             return params
-        params = cls(config, conn)
+        params = cls(config, conn, origins)
         params.damage = damage
         return params
 
@@ -387,26 +454,18 @@ class Params:
             self._conn.close()
             self._conn = None
 
-    def _read_only_overrides(self, path: Path) -> None:
+    def _read_only_overrides(self, path: Path, announce: bool = True) -> None:
         """Changes made by SMS before the directory became read-only still count (a changed server
         password above all): read them from the file without writing anything."""
-        if not path.exists():
-            return
-        wal = Path(f"{path}-wal").exists() and Path(f"{path}-wal").stat().st_size > 0
         try:
-            src = sqlite3.connect(f"file:{path}?{'mode=ro' if wal else 'immutable=1'}", uri=True)
-            try:
-                rows = src.execute("SELECT name, value FROM params").fetchall()
-            finally:
-                src.close()
+            stored = read_stored(path)
         except sqlite3.Error as e:
-            log.error("%s cannot be read either (%s): settings changed by SMS are not known", path, e)
+            if announce:
+                log.error("%s cannot be read either (%s): settings changed by SMS are not known", path, e)
             return
-        for name, text in rows:
-            try:
-                self._overrides[name] = _validate(name, text)
-            except ConfigError as e:
-                log.warning("ignoring stored override: %s", e)
+        rows = [(name, text) for name, text, _src, _at, _fp in stored]
+        sources = {name: (src, at, fp) for name, _t, src, at, fp in stored if src is not None}
+        self._settle(rows, sources, write=False, announce=announce)
 
     @classmethod
     def from_files(
@@ -440,6 +499,25 @@ class Params:
     def secrets(self) -> list[str]:
         """The current secret values (non-empty), e.g. for `runtime.logsetup.register_secret`."""
         return [str(self.get(s.name)) for s in SPECS if s.secret and self.get(s.name)]
+
+    def provenance(self) -> list[dict[str, object]]:
+        """Every parameter: its value (a secret only as `set`/`unset`), where it comes from (`default`,
+        `config file`, `flag --owner`, `environment $…`, or who changed it at run time, and when), and
+        what it overrides. For `tcu state` (through status.json) and the start-up log."""
+        out: list[dict[str, object]] = []
+        for s in SPECS:
+            v = self.get(s.name)
+            entry: dict[str, object] = {"name": s.name, "secret": s.secret,
+                                        "value": ("set" if v else "unset") if s.secret else _format(v)}
+            if s.name in self._overrides:
+                source, at = self._changed.get(s.name, ("SMS or server", None))
+                entry.update(source=source, at=at)
+                if self._overrides[s.name] != self._base[s.name]:
+                    entry["overrides"] = self._origin[s.name]
+            else:
+                entry.update(source=self._origin[s.name], at=None)
+            out.append(entry)
+        return out
 
     def public_items(self) -> list[tuple[str, str]]:
         """(name, text) of every parameter, secrets shown as `(set)` / `(not set)`."""
@@ -493,7 +571,11 @@ class Params:
             if name not in RUNTIME_SETTABLE:
                 raise ConfigError(f"{name}: cannot be changed at run time")
             checked[name] = _validate(name, value)
+        at = self.wall() if self.wall is not None else None
         self._unsaved.update(checked)
+        for name in checked:
+            self._unsaved_src[name] = (source, at, _fingerprint(name, self._base[name]))
+            self._changed[name] = (source, at)
         self._save()
         self._overrides.update(checked)
         for name, v in checked.items():
@@ -506,6 +588,8 @@ class Params:
     def reset(self, name: str) -> None:
         """Drop the runtime override of `name`, falling back to the config file."""
         self._unsaved[name] = None
+        self._unsaved_src.pop(name, None)
+        self._changed.pop(name, None)
         self._save()
         if self._overrides.pop(name, None) is not None:
             for cb in tuple(self._listeners):
@@ -518,18 +602,25 @@ class Params:
         now = self._now if now is None else now
         if self._conn is None or not self._unsaved:
             self._unsaved.clear()
+            self._unsaved_src.clear()
             return True
         try:
             with transaction(self._conn) as c:
                 for name, v in self._unsaved.items():
                     if v is None:
                         c.execute("DELETE FROM params WHERE name = ?", (name,))
+                        c.execute("DELETE FROM param_source WHERE name = ?", (name,))
                     else:
                         c.execute("INSERT OR REPLACE INTO params (name, value) VALUES (?, ?)", (name, _format(v)))
+                        src = self._unsaved_src.get(name)
+                        if src is not None:
+                            c.execute("INSERT OR REPLACE INTO param_source (name, source, at, base) "
+                                      "VALUES (?, ?, ?, ?)", (name, *src))
         except sqlite3.Error as e:
             self.guard.failed(e, now)     # re-raises our own bugs
             return False
         self._unsaved.clear()
+        self._unsaved_src.clear()
         self.guard.succeeded(now)
         return True
 
@@ -545,7 +636,48 @@ class Params:
         self._listeners.append(callback)
 
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+# `param_source` beside `params` rather than new columns: a params.db of an older version opens
+# unchanged, and the salvage of a damaged file copies `params` rows as they are (its provenance is
+# then unknown, and the stored values keep winning, as before).
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS params (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS param_source (name TEXT PRIMARY KEY, source TEXT NOT NULL, at REAL, base TEXT);
+"""
+
+
+def _fingerprint(name: str, base: ParamValue) -> str:
+    """What the file/flag layer said when an override was made, without keeping a secret in clear."""
+    return hashlib.sha256(f"{name}\0{_format(base)}".encode()).hexdigest()
+
+
+def _when(at: float | None) -> str:
+    return "" if at is None else time.strftime(" at %Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _read_sources(conn: sqlite3.Connection) -> dict[str, tuple[str, float | None, str | None]]:
+    try:
+        rows = conn.execute("SELECT name, source, at, base FROM param_source").fetchall()
+    except sqlite3.OperationalError:    # no such table: a file of an older version, read-only
+        return {}
+    return {str(n): (str(src), None if at is None else float(at), None if b is None else str(b))
+            for n, src, at, b in rows}
+
+
+def read_stored(path: str | Path) -> list[tuple[str, str, str | None, float | None, str | None]]:
+    """(name, value text, source, at, base fingerprint) of every stored override in `path`, read without
+    creating or writing anything (no file, no -wal/-shm: `tcu state` beside a running unit, `tcu run`
+    before its checks passed). A missing file holds none. Raises sqlite3.Error if unreadable."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    wal = Path(f"{path}-wal").exists() and Path(f"{path}-wal").stat().st_size > 0
+    src = sqlite3.connect(f"file:{path}?{'mode=ro' if wal else 'immutable=1'}", uri=True, timeout=2.0)
+    try:
+        rows = src.execute("SELECT name, value FROM params").fetchall()
+        sources = _read_sources(src)
+    finally:
+        src.close()
+    return [(str(n), str(v), *sources.get(str(n), (None, None, None))) for n, v in rows]
 
 
 def _format(v: ParamValue) -> str:

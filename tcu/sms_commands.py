@@ -165,6 +165,7 @@ class CommandInterpreter:
         self._log = RateLimitedLog(log, 60.0)
         self._budget_log = self._log
         self.stats = {"executed": 0, "failed": 0, "denied": 0, "withheld": 0}
+        self._by = ""
 
     # -- entry point -------------------------------------------------------------------------------
     def handle(self, text: str, sender: str | None, channel: str, now: float, respond: Respond) -> Outcome:
@@ -199,6 +200,8 @@ class CommandInterpreter:
         words = text.strip().split()
         cmd, args = self._parse(words)
         is_owner = channel != "sms" or from_owner
+        # who a parameter change is recorded as made by (`tcu state`, the start-up log)
+        self._by = f"from {number}" if channel == "sms" else f"by {channel}"
         if cmd is None:
             if is_owner:
                 self._log_in(number, text, now, "unknown")
@@ -282,7 +285,8 @@ class CommandInterpreter:
     def _log_in(self, number: str, text: str, now: float, note: str) -> None:
         if self.sms_log is None or not number:
             return
-        self.sms_log.add("in", number, redact_command(text), now, note=note, secrets=self._secrets())
+        self.sms_log.add("in", number, redact_command(text), now, note=note, secrets=self._secrets(),
+                         at=self.ctx.wall(now))
 
     def _masked_foreign_text(self, text: str) -> str:
         words = text.strip().split()
@@ -302,11 +306,11 @@ class CommandInterpreter:
                 self._budget_log.warning(f"withheld-{'denied' if denied else 'reply'}", now,
                                          "SMS reply to %s not sent: %s", number, why)
                 if self.sms_log is not None:
-                    self.sms_log.add("out", number, text, now, note=f"not sent: {why}")
+                    self.sms_log.add("out", number, text, now, note=f"not sent: {why}", at=self.ctx.wall(now))
                 return
             self.budget.spend(number, parts, now, denied=denied)
             if self.sms_log is not None:
-                self.sms_log.add("out", number, text, now, note="reply")
+                self.sms_log.add("out", number, text, now, note="reply", at=self.ctx.wall(now))
             respond(text)
 
         return reply
@@ -321,6 +325,10 @@ class CommandInterpreter:
         return Outcome("denied", command)
 
     # -- helpers for handlers ----------------------------------------------------------------------
+    def _source(self, command: str) -> str:
+        """`SMS PASS from +447700900123`, `server SERVER`, `console GPRS`."""
+        return f"SMS {command} {self._by}" if self._by.startswith("from ") else f"{command} {self._by}"
+
     def _fmt(self, name: str, now: float, unit: str = "", digits: int = 0, stale_mark: str = " (stale)") -> str:
         v = self.ctx.metrics.get(name)
         if v is None:
@@ -408,7 +416,7 @@ class CommandInterpreter:
         if len(args) != 1:
             raise _Usage("Usage: PASS <new password>")
         try:
-            self.ctx.params.set("module_password", args[0], source="SMS PASS")
+            self.ctx.params.set("module_password", args[0], source=self._source("PASS"))
         except ConfigError as e:
             raise _Usage(f"PASS: {_reason(e)}") from None
         return "Module password has been changed."
@@ -425,7 +433,7 @@ class CommandInterpreter:
         if len(args) == 2:
             values["server_password"] = "" if args[1] == "-" else args[1]
         try:
-            self.ctx.params.set_many(values, source="SMS SERVER")
+            self.ctx.params.set_many(values, source=self._source("SERVER"))
         except ConfigError as e:
             raise _Usage(f"SERVER: {_reason(e)}") from None
         return self._server_query([], now)
@@ -445,7 +453,7 @@ class CommandInterpreter:
         names = ("apn", "apn_user", "apn_password")
         values = {n: ("" if a == "-" else a) for n, a in zip(names, args, strict=False)}
         try:
-            self.ctx.params.set_many(values, source="SMS GPRS")
+            self.ctx.params.set_many(values, source=self._source("GPRS"))
         except ConfigError as e:
             raise _Usage(f"GPRS: {_reason(e)}") from None
         return self._gprs_query([], now)
@@ -499,7 +507,7 @@ class CommandInterpreter:
         if owner == p.get("owner"):
             reply_fn("Your phone is registered as the owner.")
         else:
-            p.set("owner", owner, source=f"SMS REGISTER from {owner}")
+            p.set("owner", owner, source=self._source("REGISTER"))
             reply_fn("Your phone has been registered as the owner.")
         self.stats["executed"] += 1
         return Outcome("ok", "REGISTER")

@@ -71,12 +71,16 @@ class SmsLog:
         self.lost = 0    # lines dropped from a full memory buffer
 
     def add(self, direction: str, number: str, text: str, now: float,
-            note: str = "", secrets: Iterable[str] = ()) -> SmsLogEntry:
+            note: str = "", secrets: Iterable[str] = (), at: float | None = None) -> SmsLogEntry:
+        """Log one SMS. `now` is the caller's loop time (the storage back-off runs on it); `at`, stored
+        as the entry's time, is wall-clock epoch seconds when the caller knows them (`tcu state` is
+        another process, and a monotonic time means nothing after a reboot), else `now`."""
         if direction not in ("in", "out"):
             raise ValueError(f"sms_log: direction must be 'in' or 'out', got {direction!r}")
         text = cap_text(mask_secrets(text, secrets), TEXT_CAP)     # masked first: a cut must not split a secret
         number = cap_text(number, NUMBER_CAP)
-        entry = SmsLogEntry(0, now, direction, number, text, note)
+        at = now if at is None else at
+        entry = SmsLogEntry(0, at, direction, number, text, note)
         if self.guard.may_try(now):
             try:
                 with transaction(self.conn) as c:
@@ -84,7 +88,7 @@ class SmsLog:
                         c.execute("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
                                   (e.at, e.direction, e.number, e.text, e.note))
                     cur = c.execute("INSERT INTO sms_log (at, direction, number, text, note) VALUES (?, ?, ?, ?, ?)",
-                                    (now, direction, number, text, note))
+                                    (at, direction, number, text, note))
                     if (cur.lastrowid or 0) % PRUNE_EVERY == 0:
                         c.execute("DELETE FROM sms_log WHERE id <= ?", ((cur.lastrowid or 0) - KEEP_ROWS,))
             except sqlite3.Error as e:
@@ -92,7 +96,7 @@ class SmsLog:
             else:
                 self._unwritten.clear()
                 self.guard.succeeded(now)
-                return SmsLogEntry(int(cur.lastrowid or 0), now, direction, number, text, note)
+                return SmsLogEntry(int(cur.lastrowid or 0), at, direction, number, text, note)
         self._unwritten.append(entry)
         if len(self._unwritten) > UNWRITTEN_LIMIT:
             del self._unwritten[0]

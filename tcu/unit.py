@@ -96,6 +96,7 @@ class Unit:
         # component reports into it; DIAG, `tcu state` and the owner's SMS read it.
         self.health = Health()
         self.params = params
+        params.wall = loop.wall       # runtime changes are stamped with when they were made
         self.state_dir = Path(state_dir)
         self.hooks = hooks or UnitHooks()
         self._command_seq = 0
@@ -532,6 +533,7 @@ class Unit:
             "link": {"state": self.link.sup.state, "online": self.link.online,
                      "offline_since": None if since is None else round(self._wall_of(since), 1)},
             "last_alert": last_alert,
+            "params": self.params.provenance(),   # every value and where it comes from (secrets: set/unset)
             "sources": {name: dict(source()) for name, source in self._status_sources.items()},
         }
 
@@ -847,7 +849,7 @@ class _Context:
         self.u.loop.call_later(5.0, self.u.link.restart, reason)
 
     def notify(self, text: str) -> None:
-        self.u.outbox.add("info", json.dumps({"text": text}), self.u.loop.time())
+        self.u.outbox.add("info", json.dumps({"text": text, "wall": self.u.loop.wall()}), self.u.loop.time())
         self.u.pump()
 
 

@@ -1,8 +1,10 @@
 """`tcu run` through the front door with inputs a user really gives it (issue 12 item 10):
-`--console` with stdin from a file or /dev/null, and a `--power-key` that cannot be pressed."""
+`--console` with stdin from a file or /dev/null, a `--power-key` that cannot be pressed, and starts
+that fail their checks, which must leave no state files behind (issue 13)."""
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import time
@@ -83,6 +85,7 @@ def test_a_power_key_nobody_can_press_stops_the_unit_at_start_naming_the_setting
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert "tcu run: power_key:" in r.stderr and "nonexistent" in r.stderr
     assert "Traceback" not in r.stderr
+    assert not (tmp_path / "state").exists()     # the failed start left no state directory behind
     # the right socket is accepted (the unit starts; stopped here with SIGTERM)
     tcu = subprocess.Popen([str(BIN / "tcu"), "run", *_args(tmp_path, modem, car), "--power-key",
                             f"virtual:{mctl}"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -92,3 +95,54 @@ def test_a_power_key_nobody_can_press_stops_the_unit_at_start_naming_the_setting
     finally:
         tcu.terminate()
         tcu.wait(15)
+
+
+def _state_files(state: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(state.iterdir())} if state.exists() else {}
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("fault, message", [
+    ({"--server": None}, "tcu run: server: required but not set"),
+    ({"--profile": "no-such-car"}, "tcu run: profile:"),
+    ({"--owner": "not-a-number"}, "tcu run: owner:"),
+])
+def test_a_start_that_fails_its_checks_leaves_no_state_files(tmp_path: Path, fault: dict[str, str | None],
+                                                             message: str) -> None:
+    """A fresh state directory stays absent; one that exists (with params.db and more) stays as it was."""
+    base = _args(tmp_path, tmp_path / "no-modem", tmp_path / "no-car")
+    for flag, value in fault.items():
+        i = base.index(flag)
+        base[i + 1:i + 2] = [] if value is None else [value]
+        if value is None:
+            del base[i]
+    state = tmp_path / "state"
+    r = subprocess.run([str(BIN / "tcu"), "run", *base], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert not state.exists()
+    # a state directory that was there before: nothing added, nothing changed, nothing removed
+    state.mkdir()
+    conn = sqlite3.connect(state / "params.db")
+    conn.execute("CREATE TABLE params (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO params VALUES ('apn', 'stored-apn')")
+    conn.commit()
+    conn.close()
+    (state / "notes.txt").write_text("the owner's own file")
+    before = _state_files(state)
+    r = subprocess.run([str(BIN / "tcu"), "run", *base], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert _state_files(state) == before
+
+
+def test_run_help_explains_the_precedence_and_every_option() -> None:
+    r = subprocess.run([str(BIN / "tcu"), "run", "--help"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0
+    text = " ".join(r.stdout.split())
+    assert "the newer change wins" in text and "tcu state --state-dir STATE_DIR" in text
+    import argparse
+
+    from tcu.cli import build_parser
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    run = sub.choices["run"]
+    missing = [a.option_strings for a in run._actions if a.option_strings and not a.help]
+    assert not missing, f"options without help text: {missing}"

@@ -199,3 +199,106 @@ def test_tcu_run_settings_come_from_load_toml_with_flags_on_top(tmp_path) -> Non
     cfg.write_text('power_key = "gpx"\n')
     with pytest.raises(StartError, match="^power_key: "):
         load_settings(parser.parse_args(["--config", str(cfg)]))
+
+
+OLD_OWNER, NEW_OWNER, OTHER_OWNER = "+447700900123", "+447700900555", "+447700900777"
+
+
+def _start(db: Path, owner: str, caplog: pytest.LogCaptureFixture, **more: object) -> Params:
+    """One `tcu run` start as far as parameters go: flags with their origins, then params.db."""
+    caplog.clear()
+    values: dict[str, object] = {"owner": owner, "module_password": "s3cretpw", **more}
+    origins = {"owner": "flag --owner", "module_password": "environment $TCU_MODULE_PASSWORD"}
+    with caplog.at_level(logging.INFO, logger="tcu.params"):
+        p = Params.open(values, db, 1_800_000_000.0, origins=origins)
+    p.wall = lambda: 1_800_000_100.0
+    return p
+
+
+def test_sms_register_beats_an_unchanged_flag_and_says_so(tmp_path: Path,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """Issue 13: an SMS REGISTER silently beat --owner on the next start. The rule: the newer change
+    wins, and the start logs it."""
+    db = tmp_path / "params.db"
+    p = _start(db, OLD_OWNER, caplog)
+    p.set("owner", NEW_OWNER, source=f"SMS REGISTER from {NEW_OWNER}")
+    p.close()
+    p = _start(db, OLD_OWNER, caplog)                  # restarted with the same --owner (systemd)
+    assert p["owner"] == NEW_OWNER
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert lines == [f"owner: '{NEW_OWNER}' set by SMS REGISTER from {NEW_OWNER} at 2027-01-15 08:01:40 UTC "
+                     f"overrides flag --owner '{OLD_OWNER}' (until that changes)"]
+    owner = next(e for e in p.provenance() if e["name"] == "owner")
+    assert owner == {"name": "owner", "secret": False, "value": NEW_OWNER, "source": f"SMS REGISTER from {NEW_OWNER}",
+                     "at": 1_800_000_100.0, "overrides": "flag --owner"}
+    p.close()
+
+
+def test_a_changed_flag_beats_the_older_sms_change(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "params.db"
+    p = _start(db, OLD_OWNER, caplog)
+    p.set("owner", NEW_OWNER, source=f"SMS REGISTER from {NEW_OWNER}")
+    p.close()
+    p = _start(db, OTHER_OWNER, caplog)                # the admin edited --owner after the SMS
+    assert p["owner"] == OTHER_OWNER
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert lines == [f"owner: flag --owner '{OTHER_OWNER}' replaces '{NEW_OWNER}' set by SMS REGISTER from "
+                     f"{NEW_OWNER} at 2027-01-15 08:01:40 UTC (it changed after that)"]
+    assert next(e for e in p.provenance() if e["name"] == "owner")["source"] == "flag --owner"
+    p.close()
+    # the stored change is gone: going back to the old flag does not bring the SMS value back
+    p = _start(db, OLD_OWNER, caplog)
+    assert p["owner"] == OLD_OWNER and not [r for r in caplog.records if r.levelno == logging.INFO]
+    p.close()
+
+
+def test_provenance_of_every_parameter_never_shows_a_secret(tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture) -> None:
+    p = _start(tmp_path / "params.db", OLD_OWNER, caplog)
+    p.set("server_password", "changedpw9", source="server command 4")
+    table = {e["name"]: e for e in p.provenance()}
+    assert set(table) == {s.name for s in __import__("tcu.params").params.SPECS}
+    assert table["module_password"] == {"name": "module_password", "secret": True, "value": "set",
+                                        "source": "environment $TCU_MODULE_PASSWORD", "at": None}
+    assert table["server_password"]["value"] == "set" and table["server_password"]["source"] == "server command 4"
+    assert table["apn_password"]["value"] == "unset" and table["apn_password"]["source"] == "default"
+    assert table["profile"] == {"name": "profile", "secret": False, "value": "demo-ev", "source": "default",
+                                "at": None}
+    assert "s3cretpw" not in repr(table) and "changedpw9" not in repr(table)
+    p.close()
+    p = _start(tmp_path / "params.db", OLD_OWNER, caplog)   # a secret override is announced, never shown
+    assert [r.getMessage() for r in caplog.records] == [
+        "server_password: (a secret) set by server command 4 at 2027-01-15 08:01:40 UTC overrides default (empty) "
+        "(until that changes)"]
+    p.close()
+
+
+def test_overrides_stored_by_an_older_version_keep_winning(tmp_path: Path,
+                                                            caplog: pytest.LogCaptureFixture) -> None:
+    import sqlite3
+    db = tmp_path / "params.db"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE params (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    conn.execute("INSERT INTO params VALUES ('owner', ?)", (NEW_OWNER,))
+    conn.commit()
+    conn.close()
+    p = _start(db, OLD_OWNER, caplog)
+    assert p["owner"] == NEW_OWNER
+    assert [r.getMessage() for r in caplog.records] == [
+        f"owner: '{NEW_OWNER}' set by SMS or server (before provenance was kept) overrides flag --owner "
+        f"'{OLD_OWNER}' (until that changes)"]
+    p.close()
+
+
+def test_preview_reads_what_a_start_would_use_and_creates_nothing(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    state = tmp_path / "state"
+    assert Params.preview({"owner": OLD_OWNER}, state / "params.db")["owner"] == OLD_OWNER
+    assert not state.exists()
+    p = _start(state / "params.db", OLD_OWNER, caplog)
+    p.set("owner", NEW_OWNER, source="SMS REGISTER")
+    p.close()
+    before = sorted(f.name for f in state.iterdir())
+    assert Params.preview({"owner": OLD_OWNER}, state / "params.db")["owner"] == NEW_OWNER
+    assert Params.preview({"owner": OTHER_OWNER}, state / "params.db")["owner"] == OTHER_OWNER
+    assert sorted(f.name for f in state.iterdir()) == before
