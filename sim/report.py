@@ -143,20 +143,101 @@ def _in_outage(t: float, outages: Iterable[Outage]) -> bool:
     return any(o.start <= t and (o.end is None or t < o.end) for o in outages)
 
 
+def clock(seconds: float) -> str:
+    """Simulated time since the start as H:MM:SS (the demo's screen uses the same form)."""
+    t = max(0, int(seconds))
+    return f"{t // 3600}:{t % 3600 // 60:02d}:{t % 60:02d}"
+
+
+def duration(seconds: float) -> str:
+    """A span for people: 0.4 s, 9 s, 4 min 05 s, 2 h 07 min."""
+    if seconds < 10:
+        return f"{seconds:.1f} s".replace(".0 s", " s")
+    t = int(round(seconds))
+    if t < 60:
+        return f"{t} s"
+    if t < 3600:
+        return f"{t // 60} min {t % 60:02d} s"
+    return f"{t // 3600} h {t % 3600 // 60:02d} min"
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+SUMMARY_ALERTS = 12      # alerts listed one by one in the summary; the rest are counted
+SUMMARY_OUTAGES = 8
+SUMMARY_COMMANDS = 8
+_PATH_WORDS = {"server": "server only", "sms": "SMS only", "both": "SMS and server", "pending": "not delivered"}
+
+
 def summary_lines(report: dict) -> list[str]:
-    """A few lines for people (the end of `make demo`)."""
+    """The run told for people (`tcu sim` prints it at the end of every run): the outages and when the unit
+    was back, each alert with how and how fast it reached the owner, SMS, commands, what was lost or doubled.
+    Reads only the JSON report (its `timeline` part when there is one), so a saved report can be told again."""
     a = report["alerts"]
-    speed = report["sim_seconds"] / report["wall_seconds"] if report["wall_seconds"] else float("inf")
-    lines = [
-        f"seed {report['seed']}: {report['sim_seconds'] / 3600:.2f} h simulated in "
-        f"{report['wall_seconds']:.1f} s wall ({speed:.0f}x)",
-        f"CAN frames {report['can_frames']}, server messages {report['server_messages']}",
-        f"alerts raised {a['raised']}: via server {a['via_server']}, via SMS {a['via_sms']}, "
-        f"queued {a['queued']}, lost {a['lost']}; duplicates at the server {report['duplicates']}",
-        f"outages {len(report['outages'])}: "
-        + ", ".join(f"{o['start']:.0f}-{o['end'] if o['end'] is None else round(o['end'])}s"
-                    f" (online again +{o['recovered_after_s']}s)" for o in report["outages"][:6]),
-        f"SMS sent by the unit {report['sms']['sent']}, received by the owner {report['sms']['received']}; "
-        f"commands executed {report['commands']['executed']}, failed {report['commands']['failed']}",
-    ]
+    tl = report.get("timeline") or {}
+    wall = report["wall_seconds"]
+    speed = f" ({report['sim_seconds'] / wall:,.0f}x real time)" if wall else ""
+    lines = [f"seed {report['seed']}: {clock(report['sim_seconds'])} simulated in {wall:.1f} s{speed}"]
+    link_s = tl.get("link_seconds") or {}
+    total = sum(link_s.values())
+    outages = report["outages"]
+    head = f"Network: {plural(len(outages), 'outage')}"
+    if total:
+        head += f"; the unit was online {100 * link_s.get('online', 0.0) / total:.1f}% of the time"
+    lines.append(head + ("." if outages else ". No outages."))
+    for o in outages[:SUMMARY_OUTAGES]:
+        kind = o.get("kind", "outage")
+        if o["end"] is None:
+            lines.append(f"  {kind} from {clock(o['start'])}, still going at the end")
+            continue
+        span = (f"at {clock(o['start'])}" if o["end"] <= o["start"]
+                else f"{clock(o['start'])} - {clock(o['end'])} ({duration(o['end'] - o['start'])})")
+        back = o["recovered_after_s"]
+        lines.append(f"  {kind} {span}: " + ("never online again" if back is None else
+                                              f"online again {duration(back)} after it ended"))
+    if len(outages) > SUMMARY_OUTAGES:
+        lines.append(f"  ... and {len(outages) - SUMMARY_OUTAGES} more")
+    lines.append(f"Alerts: {a['raised']} raised, {a['via_server']} reached the server, {a['via_sms']} went by SMS"
+                 f" ({a['via_both']} both); {a['queued']} still queued, {a['lost']} lost"
+                 + (f" (ids {', '.join(map(str, a['lost_ids']))})" if a["lost_ids"] else "")
+                 + f"; duplicates: {report['duplicates']} at the server, {report.get('sms_duplicates', 0)} by SMS.")
+    if a.get("raised_during_outage"):
+        lines.append(f"  {a['raised_during_outage']} raised during an outage, "
+                     f"{a['during_outage_delivered']} of them delivered")
+    marks = tl.get("alerts") or []
+    for m in marks[:SUMMARY_ALERTS]:
+        crit = " (critical)" if m["critical"] else ""
+        how = []
+        if m["sms_at"] is not None:
+            how.append(f"SMS after {duration(m['sms_at'] - m['raised_at'])}")
+        if m["server_at"] is not None:
+            how.append(f"server after {duration(m['server_at'] - m['raised_at'])}")
+        lines.append(f"  #{m['id']} {clock(m['raised_at'])} {_one_line(m['text'], 50)}{crit}: "
+                     f"{_PATH_WORDS.get(m['path'], m['path'])}" + (f" - {', '.join(how)}" if how else ""))
+    if len(marks) > SUMMARY_ALERTS:
+        lines.append(f"  ... and {len(marks) - SUMMARY_ALERTS} more")
+    sms = report["sms"]
+    lines.append(f"SMS: the owner sent {sms['owner_sent']}"
+                 + (f" ({tl['sms_in']} reached the unit)" if "sms_in" in tl else "")
+                 + f"; the unit sent {sms['sent']}, the owner's phone received {sms['received']}.")
+    cmds = tl.get("commands") or []
+    c = report["commands"]
+    lines.append(f"Commands: {len(cmds) if tl else c['executed'] + c['failed']} received; car commands "
+                 f"{c['executed']} confirmed, {c['failed']} failed.")
+    for m in cmds[:SUMMARY_COMMANDS]:
+        answer = ("no answer" if m["done_at"] is None else
+                  f"answered after {duration(m['done_at'] - m['t'])}: {_one_line(m['result'], 40)}")
+        lines.append(f"  {clock(m['t'])} {m['source']} {_one_line(m['command'], 24)} - {answer}")
+    if len(cmds) > SUMMARY_COMMANDS:
+        lines.append(f"  ... and {len(cmds) - SUMMARY_COMMANDS} more")
+    lines.append(f"CAN frames {report['can_frames']:,}, server messages {report['server_messages']:,}.")
     return lines
+
+
+def _one_line(text: str, width: int) -> str:
+    """An SMS body or alert text on one line, cut to `width` (the summary is one fact a line)."""
+    flat = " | ".join(part.strip() for part in text.splitlines() if part.strip())
+    flat = "".join(ch if ch.isprintable() else " " for ch in flat)
+    return flat if len(flat) <= width else flat[: width - 3] + "..."

@@ -204,7 +204,8 @@ class World:
                 n += 1
                 t += irng.uniform(0.6, 1.4) * gap
         self.unit.start()
-        self._sample()
+        # The first sample after everything else due now (the scenario sets the car up at t=0).
+        self._sample_timer = loop_.call_at(loop_.time(), self._sample)
 
     # -- observation ------------------------------------------------------------------------------------
     def _mqtt_world(self) -> None:
