@@ -1,16 +1,13 @@
-"""Front ends: `tcu run` refuses a bad configuration naming the setting; `tcu sim` writes its report;
-the live view renders on a terminal and as plain lines."""
+"""Front ends: `tcu run` refuses a bad configuration naming the setting; `tcu sim` writes its report
+(its screen and Ctrl-C: tests/sim/test_live_view.py, tests/sim/test_sim_cli.py)."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
 import pytest
 
-from sim.live_view import LiveView
-from sim.world import World, demo_config
 from tcu.cli import main
 
 
@@ -56,25 +53,6 @@ def test_tcu_sim_writes_the_report(tmp_path: Path) -> None:
         assert key in r
     assert set(r["alerts"]) >= {"raised", "via_server", "via_sms", "queued", "lost"}
     assert r["seed"] == 2 and r["sim_seconds"] == 0.25 * 3600 + 120
-
-
-def test_live_view_renders_on_a_terminal_and_as_plain_lines() -> None:
-    cfg = demo_config(seed=1)
-    cfg.modem = "direct"
-    world = World(cfg)
-    tty, plain = io.StringIO(), io.StringIO()
-    v1, v2 = LiveView(world, tty, tty=True), LiveView(world, plain, tty=False)
-    for _ in range(6):
-        world.loop.run(until=world.loop.time() + 900)
-        v1.update()
-        v2.update()
-    v1.close()
-    v2.close()
-    assert "link" in tty.getvalue() and "SOC" in tty.getvalue()
-    lines = plain.getvalue().splitlines()
-    assert any("network: gprs-down" in ln for ln in lines)
-    assert any("link" in ln and "online" in ln for ln in lines)
-    world.close()
 
 
 def test_tcu_sim_paced_by_the_real_clock(tmp_path: Path) -> None:
