@@ -13,8 +13,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modem.control_client import ControlClient, ControlServer
+from modem.control_client import ControlClient
 from modem.emulator import VirtualModem, VirtualNetwork
+from modem.emulator.control import ControlServer
 from runtime import RealLoop
 from runtime.pty import PtyEndpoint
 
