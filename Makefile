@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/tcu sim --demo
+	$(VENV)/bin/tcu sim --demo --html demo-report.html
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -29,3 +29,10 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
+
+# A flashable Raspberry Pi SD-card image (Pi 3/4, Zero 2 W), docs/pi-image.md. Needs root, mmdebstrap
+# and, off arm64, qemu-user binfmt: `sudo pi/build-image.sh --check` says what is missing.
+PI_IMAGE ?= build/tcu-sim-pi-arm64.img
+.PHONY: pi-image
+pi-image: $(STAMP)
+	PYTHON=$(abspath $(PY)) OUT=$(abspath $(PI_IMAGE)) pi/build-image.sh
