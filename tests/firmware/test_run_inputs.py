@@ -146,3 +146,39 @@ def test_run_help_explains_the_precedence_and_every_option() -> None:
     run = sub.choices["run"]
     missing = [a.option_strings for a in run._actions if a.option_strings and not a.help]
     assert not missing, f"options without help text: {missing}"
+
+
+@pytest.mark.timeout(90)
+def test_a_stored_sms_change_is_logged_at_start_and_tcu_state_shows_it_while_the_unit_runs(
+        tmp_path: Path, devices: tuple[Path, Path, Path]) -> None:
+    """Issue 13: an SMS REGISTER silently beat --owner on the next start. Now the start says so, and
+    `tcu state` beside the running unit shows the owner's origin, reading without creating anything."""
+    from tcu.params import Params
+
+    modem, car, _ = devices
+    state, new_owner = tmp_path / "state", "+447700900555"
+    stored = Params.open({"owner": OWNER}, state / "params.db", time.time(), origins={"owner": "flag --owner"})
+    stored.wall = time.time
+    stored.set("owner", new_owner, source=f"SMS REGISTER from {new_owner}")
+    stored.close()
+    log = tmp_path / "tcu.log"
+    tcu = subprocess.Popen([str(BIN / "tcu"), "run", *_args(tmp_path, modem, car), "--log-file", str(log)],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait("the status file", lambda: (state / "status.json").exists(), 30)
+        text = log.read_text()
+        assert f"owner: '{new_owner}' set by SMS REGISTER from {new_owner} at " in text
+        assert f"overrides flag --owner '{OWNER}' (until that changes)" in text
+        before = sorted(p.name for p in state.iterdir())
+        r = subprocess.run([str(BIN / "tcu"), "state", "--state-dir", str(state)], capture_output=True,
+                           text=True, timeout=30)
+        assert "Unit: running" in r.stdout, (r.stdout, r.stderr)
+        (owner,) = [line.split() for line in r.stdout.splitlines() if line.split()[:1] == ["owner"]]
+        assert owner[1:5] == [new_owner, "(SMS", "REGISTER", "from"] and owner[-4:] == ["overrides", "the", "flag",
+                                                                                        "--owner)"]
+        assert "module_password" in r.stdout and "modpass1" not in r.stdout and "carpass123" not in r.stdout
+        assert sorted(p.name for p in state.iterdir()) == before
+        assert tcu.poll() is None
+    finally:
+        tcu.terminate()
+        tcu.wait(15)
