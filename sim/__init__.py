@@ -4,7 +4,8 @@
 - `direct_modem`: `DirectModem` and `Smsc`, a modem without AT commands for fast runs.
 - `owner_phone`: the owner's phone and the journals that survive a kill.
 - `weather`: outage windows drawn from the seed.
-- `report`: delivery counted at the receiving end; `live_view`: the demo's screen.
+- `report`: delivery counted at the receiving end, and the summary people read; `live_view`: the demo's screen.
+- `timeline`: what happened when (`world.timeline`); `html_report`: the run as one self-contained HTML page.
 - `cli`: `tcu sim`, plugged into the firmware's command line by an entry point.
 
 The firmware (`tcu`) never imports this package; this package imports the firmware, the emulators

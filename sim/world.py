@@ -9,6 +9,11 @@ virtual-modem faults, plus the emulator's line-noise fronts on `harsh`; the worl
 exactly, which the report needs. Delivery is observed at the receiving end only: the server's
 stored alerts and the phone's inbox, both journalled so a killed and restarted world still knows.
 `sim.direct_modem.DirectModem` replaces the AT layer for fast runs (`--modem direct`).
+
+What happened when goes into `world.timeline` (`sim.timeline`) as it happens: link transitions, the
+weather's windows, the unit's hooks (alert raised, SMS, commands), the phone's inbox and the broker's
+publishes; the car and the server's stored alerts are read once a simulated minute (`SAMPLE_EVERY`)
+and by `sync_timeline()`, never on a per-frame path.
 """
 
 from __future__ import annotations
