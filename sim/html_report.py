@@ -300,8 +300,9 @@ def _outage_marks(tl: Timeline, axis: _Axis) -> list[str]:
                        f' y2="{y + 4 + (h - 18) / 2:.1f}"/>')
             out.append(f'<circle class="recovered" data-t="{_num(m.recovered_at)}" cx="{xr:.2f}"'
                        f' cy="{y + 4 + (h - 18) / 2:.1f}" r="3.5"><title>{esc(back)}</title></circle>')
-        text = f"{m.kind} {duration(end - m.start)}" + ("" if m.recovery_s is None
-                                                      else f", back +{duration(m.recovery_s)}")
+        text = m.kind + ("" if end <= m.start else f" {duration(end - m.start)}") + (
+            " (going on)" if m.end is None else "") + (
+            "" if m.recovery_s is None else f", back +{duration(m.recovery_s)}")
         placed = labels.place(x0, text, 5.8)
         if placed is not None:
             out.append(f'<text class="outage-label" {placed[1]} y="{y + h - 2}">{esc(text)}</text>')

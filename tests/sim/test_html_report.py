@@ -194,3 +194,31 @@ def test_chromium_shows_a_hostile_sms_as_text(tmp_path: Path) -> None:
     assert "<script" not in dom and "<img" not in dom and "pwned" not in dom.split("<title>")[1].split("</title>")[0]
     cells = re.findall(r'<span class="sms-text">(.*?)</span>', dom, re.S)
     assert [html.unescape(c) for c in cells[:2]] == [clean(body), "<b>LOCK</b>"]
+
+
+def test_a_run_stopped_mid_outage_still_makes_a_page(tmp_path: Path) -> None:
+    """Ctrl-C in the outage (the partial report): the outage and the current link span run to the end of
+    the axis, the alarm has gone by SMS and waits for the server; an empty timeline makes a page too."""
+    from sim.report import build_report
+    from sim.world import World, demo_config
+
+    cfg = demo_config(seed=1)
+    cfg.modem, cfg.can_rate = "direct", 0.05
+    w = World(cfg)
+    w.loop.run(until=2700.0)
+    report = build_report(w.observations(0.0))
+    w.close()
+    out = tmp_path / "partial.html"
+    write_html(out, report, w.timeline)
+    root = _parse(out.read_text(encoding="utf-8"))
+    t1 = _by_id(root, "timeline").get("data-t1")
+    assert t1 == "2700"
+    [band] = [el for el in root.iter() if el.get("data-kind") == "outage"]
+    assert (band.get("data-t"), band.get("data-t-end"), band.get("data-recovered-at")) == ("2400", "2700", None)
+    [alarm] = [el for el in root.iter() if el.get("class") == "alert-marker"]
+    assert alarm.get("data-path") == "sms"
+    assert [el.get("data-t-end") for el in root.iter() if el.get("class") == "link-band"][-1] == "2700"
+    empty = tmp_path / "empty.html"
+    write_html(empty, _small_report(0), Timeline())
+    root = _parse(empty.read_text(encoding="utf-8"))
+    assert not [el for el in root.iter() if el.get("class") == "alert-marker"]
