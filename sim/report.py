@@ -150,7 +150,9 @@ def clock(seconds: float) -> str:
 
 
 def duration(seconds: float) -> str:
-    """A span for people: 0.4 s, 9 s, 4 min 05 s, 2 h 07 min."""
+    """A span for people: <0.1 s, 0.4 s, 9 s, 4 min 05 s, 2 h 07 min."""
+    if seconds < 0.05:
+        return "<0.1 s"
     if seconds < 10:
         return f"{seconds:.1f} s".replace(".0 s", " s")
     t = int(round(seconds))
