@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, TextIO
 
 from sim.progress import sim_clock
+from sim.report import duration as report_duration
 from sim.world import OWNER
 from tcu.alert_tag import alert_ids
 
@@ -68,13 +69,16 @@ def outage_words(kind: str) -> str:
 
 
 def duration(seconds: float, short: bool = False) -> str:
-    """`45 s`, `16 min 43 s`, `2 h 05 min` (short: `45s`, `16m43s`, `2h05m`): how long."""
+    """`45 s`, `16 min 43 s`, `2 h 05 min` as the summary writes them (`sim.report.duration`); short,
+    for a narrow screen: `45s`, `16m43s`, `2h05m`."""
+    if not short:
+        return report_duration(seconds)
     s = int(round(seconds))
     if s < 60:
-        return f"{s}s" if short else f"{s} s"
+        return f"{s}s"
     if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s" if short else f"{s // 60} min {s % 60:02d} s"
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if short else f"{s // 3600} h {s % 3600 // 60:02d} min"
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
 
 
 def alert_words(text: str) -> str:

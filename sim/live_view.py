@@ -103,7 +103,7 @@ class LiveView:
         self._live: Live | None = None
         self._plain: PlainLog | None = None
         if self.tty:
-            self.console = Console(file=self.out)
+            self.console = Console(file=self.out, force_terminal=True)
             self._live = Live(console=self.console, auto_refresh=False, screen=True, transient=True,
                               redirect_stdout=False, redirect_stderr=False)
             self._live.start()

@@ -14,11 +14,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
-
-def sim_clock(seconds: float) -> str:
-    """Simulated time since the start as H:MM:SS (the demo and the summary use the same form)."""
-    s = max(0, int(seconds))
-    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}"
+from sim.report import clock as sim_clock  # H:MM:SS since the start, as the summary writes it
 
 
 class ProgressBar:
@@ -34,7 +30,7 @@ class ProgressBar:
             TextColumn("[cyan]{task.fields[speed]}"),
             TextColumn("ETA"),
             TimeRemainingColumn(),
-            console=Console(file=out), transient=True, refresh_per_second=4)
+            console=Console(file=out), transient=True, refresh_per_second=2)
         self._task: TaskID = self._progress.add_task(label, total=total_sim_s, sim=self._sim_text(0.0),
                                                      speed="")
         self._progress.start()

@@ -133,3 +133,21 @@ def test_words() -> None:
     assert duration(45) == "45 s" and duration(1003) == "16 min 43 s" and duration(7500) == "2 h 05 min"
     assert duration(1003, short=True) == "16m43s"
     assert one_line("SOC: 61%\nRange: 210 km\n") == "SOC: 61% | Range: 210 km"
+
+
+def test_on_a_terminal_the_last_frame_stays_above_the_summary() -> None:
+    """The live screen (rich Live on the alternate screen) runs and, closed, leaves its last frame."""
+    world = _demo_world()
+    out = io.StringIO()
+    view = LiveView(world, out, tty=True)
+    runner = SliceRunner(world)
+    while world.loop.time() < 50 * 60:
+        runner.step(world.loop.time() + 300)
+        view.update(force=True)
+    view.close()
+    world.close()
+    text = out.getvalue()
+    last = text[text.rindex("timeline of the whole run"):]
+    assert "\x1b[?1049l" in text                  # left the alternate screen
+    assert "DATA LINK DOWN since 0:40:00" in text[:text.rindex("timeline of the whole run")]
+    assert "what happened" in last and "OUTAGE" in last
