@@ -45,8 +45,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     """The `tcu.commands` entry point: adds `tcu sim` to the firmware's command line."""
     p = sub.add_parser("sim", help="run the whole simulated world on the virtual clock",
                        description="Run car, unit, modem, network, server and the owner's phone on the "
-                                   "virtual clock and report what reached the server and the phone. "
-                                   "Ctrl-C stops it with the report so far (exit status 130).")
+                                   "virtual clock and report what reached the server and the phone. A summary "
+                                   "is printed at the end of every run; on a terminal a progress bar (full "
+                                   "speed) or the live view (paced) shows the run, nothing otherwise (paced: "
+                                   "plain event lines). Ctrl-C stops it with the report so far (exit status 130).")
     add_sim_args(p)
     p.set_defaults(handler=cmd_sim)
 
@@ -65,7 +67,7 @@ def _speed(text: str) -> float:
 
 def add_sim_args(p: argparse.ArgumentParser) -> None:
     # The options --demo refuses default to None so that "typed" can be told from "left alone".
-    p.add_argument("--hours", type=float, default=None,
+    p.add_argument("--hours", type=float, default=None, metavar="H",
                    help="simulated hours of weather, then the drain period (default 24; not with --demo)")
     p.add_argument("--seed", type=int, default=1, help="world seed: the same seed gives the same report (default 1)")
     p.add_argument("--scenario", default=None,
@@ -75,7 +77,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--speed", type=_speed, default=None, metavar="max|FACTOR",
                    help="max: as fast as it goes, with a progress bar (default); FACTOR: simulated seconds "
                         f"per wall second, with the live view (--demo: default {DEMO_SPEED:.0f})")
-    p.add_argument("--report", default=None, metavar="FILE.json", help="write the JSON report here")
+    p.add_argument("--report", default=None, metavar="FILE.json",
+                   help="also write the full report here as JSON (the summary is printed either way)")
     p.add_argument("--html", default=None, metavar="FILE.html",
                    help="write the HTML report here: the timeline of the run (link, outages, alerts and "
                         "their delivery path, SMS, commands) above the car's curves; opens offline")
@@ -93,14 +96,14 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
                    help="emulated modem: GSM 07.10 multiplexer (AT+CMUX) after init (default off)")
     p.add_argument("--server", default="ovms", choices=["ovms", "mqtt", "both"],
                    help="what the unit reports to: the OVMS v2 server, an MQTT broker (OVMS v3 layout), or both")
-    p.add_argument("--drain", type=float, default=None,
+    p.add_argument("--drain", type=float, default=None, metavar="SECONDS",
                    help="seconds with the network restored at the end (default 1800; not with --demo)")
     p.add_argument("--can-rate", type=float, default=0.1,
                    help="fraction of the DBC frame rates the virtual car sends (1.0 = 50 Hz drive data; default 0.1)")
     p.add_argument("--no-incidents", action="store_true", help="no alarm/tow/valet incidents (not with --demo)")
     p.add_argument("--incidents-per-hour", type=float, default=None,
                    help="how often an alarm/tow/valet-trunk incident happens (default one per 3 h; not with --demo)")
-    p.add_argument("--state-dir", default=None,
+    p.add_argument("--state-dir", default=None, metavar="DIR",
                    help="keep the world's databases here (restartable; default a temporary directory)")
     p.add_argument("--quiet", action="store_true", help="no progress bar, live view or plain event lines")
     # The world's components log at INFO/WARNING all the time (modem reboots are the weather), so
@@ -192,7 +195,7 @@ def _simulate(args: argparse.Namespace, cfg: Any, speed: float, stop: StopOnSigi
     on_slice = None
     if not args.quiet and (math.isfinite(speed) or args.demo):
         from sim.live_view import LiveView
-        view = LiveView(world, total_s=total_seconds(world))
+        view = LiveView(world, total_s=total_seconds(world), title="tcu sim demo" if args.demo else "tcu sim")
         on_slice = view.update
     elif not args.quiet and tty:
         from sim.progress import ProgressBar

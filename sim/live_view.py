@@ -88,14 +88,14 @@ class LiveView:
     """`update()` after each slice of simulated time; `close()` at the end."""
 
     def __init__(self, world: Any, out: TextIO | None = None, tty: bool | None = None,
-                 total_s: float | None = None, title: str | None = None) -> None:
+                 total_s: float | None = None, title: str = "tcu sim") -> None:
         from sim.runner import total_seconds
 
         self.world = world
         self.out = out or sys.stdout
         self.tty = self.out.isatty() if tty is None else tty
         self.total = total_s if total_s is not None else total_seconds(world)
-        self.title = title or ("tcu sim demo" if getattr(world.cfg, "outages", None) else "tcu sim")
+        self.title = title
         self.feed = EventFeed(world)
         self._wall0 = _time.perf_counter()
         self._sim0 = world.loop.time()
