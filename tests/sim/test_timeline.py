@@ -119,3 +119,21 @@ def test_demo_world_timeline_direct_modem(demo_direct) -> None:  # type: ignore[
 
 def test_demo_world_timeline_emulated_modem(demo_emulated) -> None:  # type: ignore[no-untyped-def]
     _check_demo(demo_emulated)
+
+
+def test_live_outage_recovery_agrees_with_the_report_on_a_harsh_day() -> None:
+    """The timeline marks recovery as it happens; the report works it out at the end from the same
+    transitions. Stalls, remote closes, no coverage and GPRS loss: the same seconds, outage by outage."""
+    from sim.report import build_report
+    from sim.world import World, WorldConfig
+
+    w = World(WorldConfig(seed=11, hours=8.0, weather="harsh", drain_s=600.0, modem="direct", can_rate=0.05))
+    w.run()
+    report = build_report(w.observations(0.0))
+    w.close()
+    kinds = {o.kind for o in w.timeline.outages}
+    assert kinds == {"gprs-down", "no-coverage", "remote-close", "stall"}, kinds   # seed 11: all four
+    got = [(o.kind, round(o.start, 3), None if o.end is None else round(o.end, 3),
+            None if o.recovery_s is None else round(o.recovery_s, 3)) for o in w.timeline.outages]
+    want = [(o["kind"], o["start"], o["end"], o["recovered_after_s"]) for o in report["outages"]]
+    assert got == want
