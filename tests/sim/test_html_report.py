@@ -158,7 +158,8 @@ def _chromium(tmp: Path, *args: str) -> str:
 
 
 @needs_chromium
-def test_chromium_renders_the_outage_and_every_alert_at_its_time(demo_direct, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_chromium_renders_the_outage_and_every_alert_at_its_time(demo_direct, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     page = tmp_path / "report.html"
     write_html(page, demo_direct.report, demo_direct.timeline, title="tcu sim — the demo")
     probed = tmp_path / "probed.html"
@@ -182,7 +183,8 @@ def test_chromium_renders_the_outage_and_every_alert_at_its_time(demo_direct, tm
     shot.unlink(missing_ok=True)
     _chromium(tmp_path, "--window-size=1400,1800", f"--screenshot={shot}", page.as_uri())
     assert shot.stat().st_size > 10_000
-    print(f"screenshot of the demo's HTML report: {shot}")
+    with capsys.disabled():   # the path in the test log, also without -s
+        print(f"\nscreenshot of the demo's HTML report: {shot}")
 
 
 @needs_chromium
