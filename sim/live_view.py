@@ -47,6 +47,16 @@ LINK_STYLE: dict[str, str] = {"online": "green", "connecting": "yellow", "modem 
 LINK_MARK: dict[str, tuple[str, str]] = {"online": ("█", "green"), "connecting": ("▒", "yellow"),
                                          "modem starting": ("▒", "yellow")}
 DOWN = ("░", "red")
+# What the link supervisor's current state (`tcu.link.STATES`) has the unit doing, in words.
+DOING: dict[str, str] = {
+    "off": "nothing (stopped)", "port_gone": "waiting for the modem's port",
+    "power_cycle": "power-cycling the modem", "soft_reset": "restarting the modem",
+    "probe": "waking the modem", "init": "setting the modem up", "sim": "checking the SIM card",
+    "register": "looking for the network", "gprs": "attaching to mobile data",
+    "gprs_wait": "waiting to retry mobile data", "tcp": "connecting to the server",
+    "tcp_wait": "waiting to retry the server", "login": "logging in to the server",
+    "online": "reporting to the server",
+}
 TICKS = (60, 300, 600, 900, 1800, 3600, 7200, 3 * 3600, 6 * 3600, 12 * 3600, 24 * 3600)
 
 
@@ -352,7 +362,7 @@ class LiveView:
             ("queue", f"{u.outbox.queued_count()} waiting for the server"),
             ("logins", f"{logins} ({_plural(max(0, logins - 1), 'reconnect')})"),
             ("recovery", link_work(sup.counters)),
-            ("modem state", sup.state),
+            ("doing now", DOING.get(sup.state, sup.state.replace("_", " "))),
         ]
         srv = w.server
         via_sms = sum(1 for a in tl.alerts if a.sms_at is not None)

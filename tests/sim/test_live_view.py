@@ -92,7 +92,9 @@ def test_story_panel_says_how_the_alarm_reached_the_owner(frames: dict) -> None:
                      r"\(\+16 min \d\d s, queued\)", text)
     narrow = "\n".join(frames[(75, 100, 30)])
     assert re.search(r"→ by SMS 0:44:0\d \(\+\ds\) → server 1:00:\d\d \(\+16m\d\ds, queued\)", narrow)
-    assert "ladder" not in text and "soft_reset" not in text
+    for frame in frames.values():     # no bare supervisor words (`ladder soft_reset 1, gprs 2`)
+        assert not re.search(r"ladder|soft_reset|gprs_wait|power_cycle|tcp_wait", "\n".join(frame))
+    assert "doing now   waiting to retry mobile data" in "\n".join(frames[(49, 160, 50)])
     assert "recovery    1 modem soft reset" in text
 
 
