@@ -179,6 +179,7 @@ class World:
         self._active: OutageWindow | None = None
         self._outage_marks: dict[int, OutageMark] = {}
         self._server_alerts_seen = len(self.server.alerts(VEHICLE_ID))   # a restarted world's earlier runs
+        self._server_heard = -1
         self._sample_timer: Any = None
         self.noise: list[tuple[float, str, float]] = []
         if cfg.weather == "harsh" and self.vmodem is not None and cfg.outages is None:
@@ -264,6 +265,10 @@ class World:
         """Alerts the OVMS server stored since the last look, at the server's own timestamps (it has no
         hook; its store is read once a minute and at the end, so a latency is exact, a live mark late by
         less than a minute — call this before drawing for an up-to-date view)."""
+        heard = self.server.stats["messages_in"]
+        if heard == self._server_heard:
+            return   # nothing arrived, so nothing new is stored (the store is not read in vain)
+        self._server_heard = heard
         stored = self.server.alerts(VEHICLE_ID)
         offset = self.loop.wall() - self.loop.time()
         for a in stored[self._server_alerts_seen:]:
