@@ -202,6 +202,12 @@ def _facts(report: dict, tl: Timeline) -> str:
     return "".join(out)
 
 
+def _plus(seconds: float) -> str:
+    """A delay after something: +9 s, +16 min 09 s, <0.1 s."""
+    d = duration(seconds)
+    return d if d.startswith("<") else "+" + d
+
+
 def _short(seconds: float) -> str:
     """A span for a card: 9 s, 16 min, 2.1 h."""
     if seconds < 60:
@@ -302,7 +308,7 @@ def _outage_marks(tl: Timeline, axis: _Axis) -> list[str]:
                        f' cy="{y + 4 + (h - 18) / 2:.1f}" r="3.5"><title>{esc(back)}</title></circle>')
         text = m.kind + ("" if end <= m.start else f" {duration(end - m.start)}") + (
             " (going on)" if m.end is None else "") + (
-            "" if m.recovery_s is None else f", back +{duration(m.recovery_s)}")
+            "" if m.recovery_s is None else f", back {_plus(m.recovery_s)}")
         placed = labels.place(x0, text, 5.8)
         if placed is not None:
             out.append(f'<text class="outage-label" {placed[1]} y="{y + h - 2}">{esc(text)}</text>')
@@ -339,7 +345,7 @@ def _alert_marks(tl: Timeline, axis: _Axis) -> list[str]:
         out.append(f'{shape} class="alert-marker" data-alert-id="{a.id}" data-t="{_num(a.raised_at)}"'
                    f' data-path="{a.path}"{lat} data-critical="{str(a.critical).lower()}" fill="{colour}">'
                    f'<title>{esc(tip)}</title>{"</path>" if a.critical else "</circle>"}')
-        how = [f"{'SMS' if via == 'sms' else 'server'} +{duration(t - a.raised_at)}"
+        how = [f"{'SMS' if via == 'sms' else 'server'} {_plus(t - a.raised_at)}"
                for via, t in (("sms", a.sms_at), ("server", a.server_at)) if t is not None]
         text = f"#{a.id} {_one_line(_LEADING_CLOCK.sub('', a.text), 26)} · " + (" · ".join(how) or "not delivered")
         placed = labels.place(xr - 3, text)
@@ -353,9 +359,9 @@ def _alert_tip(a: AlertMark) -> str:
     lines = [f"alert #{a.id}{' (critical)' if a.critical else ''} raised {clock(a.raised_at)}: {a.text}",
              f"path: {PATH_WORDS[a.path]}"]
     if a.sms_at is not None:
-        lines.append(f"SMS at the owner's phone {clock(a.sms_at)} (+{duration(a.sms_at - a.raised_at)})")
+        lines.append(f"SMS at the owner's phone {clock(a.sms_at)} ({_plus(a.sms_at - a.raised_at)})")
     if a.server_at is not None:
-        lines.append(f"at the server {clock(a.server_at)} (+{duration(a.server_at - a.raised_at)})")
+        lines.append(f"at the server {clock(a.server_at)} ({_plus(a.server_at - a.raised_at)})")
     if a.latency is not None:
         lines.append(f"end-to-end latency {duration(a.latency)}")
     return "\n".join(lines)
@@ -388,7 +394,7 @@ def _command_marks(tl: Timeline, axis: _Axis) -> list[str]:
         ym = y + 12
         tip = (f"{c.source} command {c.command!r} at {clock(c.t)}: "
                + ("no answer" if c.done_at is None else
-                  f"answered {clock(c.done_at)} (+{duration(c.done_at - c.t)}):\n{c.result}"))
+                  f"answered {clock(c.done_at)} ({_plus(c.done_at - c.t)}):\n{c.result}"))
         if c.done_at is not None:
             xd = axis.x(c.done_at)
             out.append(f'<line class="command-span" x1="{xc:.2f}" y1="{ym}" x2="{xd:.2f}" y2="{ym}"/>')

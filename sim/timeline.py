@@ -140,7 +140,8 @@ class Timeline:
     def __post_init__(self) -> None:
         self._alerts: dict[int, AlertMark] = {a.id: a for a in self.alerts}
         self._commands: dict[int, CommandMark] = {c.seq: c for c in self.commands}
-        self._sms_sent: dict[tuple[str, str], list[float]] = {}
+        self._sms_sent: dict[tuple[str, str], list[float]] = {}       # sent, receipt not seen yet
+        self._sms_unsent: dict[tuple[str, str], list[SmsMark]] = {}   # received, send not seen yet
 
     # -- the link ----------------------------------------------------------------------------------
     def link_state(self, t: float, state: str) -> None:
@@ -210,13 +211,21 @@ class Timeline:
 
     # -- SMS ---------------------------------------------------------------------------------------
     def sms_sent(self, t: float, sender: str, to: str, text: str) -> None:
-        """An SMS left its sender (the owner's phone or the unit): its receipt finds this time."""
-        self._sms_sent.setdefault((to, text), []).append(t)
+        """An SMS left its sender (the owner's phone or the unit). Whichever of send and receipt is seen
+        first waits for the other: the unit hears its modem's OK for AT+CMGS after the SMS centre has
+        already handed the message to the phone."""
+        waiting = self._sms_unsent.get((to, text))
+        if waiting:
+            waiting.pop(0).sent_at = t
+        else:
+            self._sms_sent.setdefault((to, text), []).append(t)
 
     def sms_received(self, t: float, direction: str, number: str, text: str, to: str) -> SmsMark:
         """An SMS reached `to` (the unit for "in", the owner's phone for "out"); `number` is the other end."""
         sent = self._sms_sent.get((to, text))
         mark = SmsMark(t, direction, number, text, sent.pop(0) if sent else None)
+        if mark.sent_at is None:
+            self._sms_unsent.setdefault((to, text), []).append(mark)
         self.sms.append(mark)
         return mark
 

@@ -72,6 +72,12 @@ def test_commands_pair_by_the_units_number_and_sms_by_sender_and_text() -> None:
     b = tl.sms_received(7.0, "in", OWNER, "STAT", to="+1")
     c = tl.sms_received(8.0, "in", OWNER, "GPS", to="+1")
     assert (a.sent_at, b.sent_at, c.sent_at) == (1.0, 2.0, None)
+    # The emulated modem's OK for AT+CMGS comes after the SMS centre delivered: the receipt waits.
+    d = tl.sms_received(10.0, "out", OWNER, "Locked", to=OWNER)
+    tl.sms_sent(10.4, "+1", OWNER, "Locked")
+    tl.sms_sent(20.0, "+1", OWNER, "Locked")
+    e = tl.sms_received(21.0, "out", OWNER, "Locked", to=OWNER)
+    assert (d.sent_at, e.sent_at) == (10.4, 20.0)
 
 
 def _check_demo(run) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +105,7 @@ def _check_demo(run) -> None:  # type: ignore[no-untyped-def]
     ins = [s for s in tl.sms if s.direction == "in"]
     assert [s.text for s in ins] == [text for _, text in script]
     assert all(s.sent_at is not None and s.t >= s.sent_at for s in ins)
+    assert all(s.sent_at is not None for s in tl.sms)   # the unit's replies and alerts too
     assert len([s for s in tl.sms if s.direction == "out"]) == report["sms"]["received"]
     assert [c.command for c in tl.commands] == [text for _, text in script]
     lock = next(c for c in tl.commands if c.command == "LOCK")
