@@ -144,3 +144,27 @@ def test_live_outage_recovery_agrees_with_the_report_on_a_harsh_day() -> None:
             None if o.recovery_s is None else round(o.recovery_s, 3)) for o in w.timeline.outages]
     want = [(o["kind"], o["start"], o["end"], o["recovered_after_s"]) for o in report["outages"]]
     assert got == want
+
+
+def test_a_server_command_7_is_a_command_from_the_server_with_its_answer() -> None:
+    """OVMS command 7 (a text command through the server, from the app) lands in the timeline as well."""
+    from ovms_v2 import messages as m
+    from sim.world import CAR_PASSWORD, SERVER_PORT, VEHICLE_ID, World, WorldConfig
+    from tools.app.client import AppClient
+
+    world = World(WorldConfig(seed=3, hours=1.0, scenario="theft", modem="direct", incidents=False,
+                              outages=[], owner_script=(), can_rate=0.05))
+    loop = world.loop
+    loop.run(until=120)
+    app = AppClient(loop, "127.0.0.1", SERVER_PORT, VEHICLE_ID, CAR_PASSWORD)
+    app.connect()
+    loop.run(until=130)
+    app.command(7, "UNLOCK")
+    loop.run(until=160)
+    app.close()
+    world.close()
+    [reply] = [msg for _, msg in app.received if isinstance(msg, m.CommandReply) and msg.cmd == 7]
+    [cmd] = world.timeline.commands
+    assert (cmd.source, cmd.command, cmd.result) == ("server", "UNLOCK", reply.text)
+    assert cmd.done_at is not None and 130 <= cmd.t < cmd.done_at < 160
+    assert not [s for s in world.timeline.sms if s.direction == "in"]
