@@ -197,7 +197,7 @@ def summary_lines(report: dict) -> list[str]:
         span = (f"at {clock(o['start'])}" if o["end"] <= o["start"]
                 else f"{clock(o['start'])} - {clock(o['end'])} ({duration(o['end'] - o['start'])})")
         back = o["recovered_after_s"]
-        lines.append(f"  {kind} {span}: " + ("never online again" if back is None else
+        lines.append(f"  {kind} {span}: " + ("not back online by the end of the run" if back is None else
                                               f"online again {duration(back)} after it ended"))
     if len(outages) > SUMMARY_OUTAGES:
         lines.append(f"  ... and {len(outages) - SUMMARY_OUTAGES} more")

@@ -383,11 +383,14 @@ class World:
                 raised[row[0]] = RaisedAlert(int(row[0]), float(row[1]), d["text"], bool(d["critical"]))
         phone = [r["text"] for r in read_jsonl(self.dir / "phone.jsonl") if r["from"] == UNIT_NUMBER]
         outages = []
+        now = self.loop.time()
         for w in self.outages:
+            if w.start > now:
+                continue  # scheduled but not begun: a run stopped early (Ctrl-C) never had it
             if w.kind == "remote-close":
                 end = w.start
             else:
-                end = w.end
+                end = min(w.end, now)  # still going when the run stopped: it ends at the stop, unrecovered
             back = next((t for t in self.online_times if t >= end), None)
             if w.kind in ("netopen-fail", "no-service-online") and self._online_at(end):
                 back = end  # recovered inside the window (a new NETOPEN after NETCLOSE, the mode toggle)
