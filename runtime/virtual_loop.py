@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import heapq
 import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
 
-from runtime.loop import AcceptHandler, ConnectHandler, Listener, Loop
+from runtime.loop import AcceptHandler, ConnectHandler, Listener, Loop, Timer
 from runtime.pipes import pipe_pair
 
 log = logging.getLogger(__name__)
@@ -19,7 +22,13 @@ DEFAULT_EPOCH = 1_767_225_600.0
 
 
 class VirtualLoop(Loop):
-    """Deterministic loop for simulation and tests."""
+    """Deterministic loop for simulation and tests.
+
+    Order is (time, scheduling order), as on the heap of `Loop`. A timer due *now* (`call_soon`,
+    `call_later(0)`: a pipe's or a CAN link's delivery) skips the heap and waits in a FIFO: every
+    heap entry due now was scheduled before the clock got here, so before anything in the FIFO, and
+    the loop runs those first. Same order, no heap push and pop for the commonest timer of a world.
+    """
 
     def __init__(self, seed: int = 0, epoch: float = DEFAULT_EPOCH, tcp_latency: float = 0.0) -> None:
         super().__init__(seed)
@@ -29,6 +38,7 @@ class VirtualLoop(Loop):
         self._listeners: dict[tuple[str, int], AcceptHandler] = {}
         self._next_port = 40000
         self.timers_run = 0
+        self._ready: deque[Timer] = deque()  # due at `_now`, in scheduling order (see the class doc)
 
     def time(self) -> float:
         return self._now
@@ -36,26 +46,102 @@ class VirtualLoop(Loop):
     def wall(self) -> float:
         return self.epoch + self._now
 
+    # -- timers: `Loop`'s, with the due-now FIFO; every component of a world calls these ------------------
+    def call_at(self, when: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        self._seq += 1
+        timer = Timer(when, self._seq, callback, args)
+        if when == self._now:
+            self._ready.append(timer)
+        else:
+            heapq.heappush(self._timers, (when, self._seq, timer))
+        return timer
+
+    def call_later(self, delay: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        # Loop.call_later's `time() + max(0.0, delay)`, inlined: the hottest call of a world.
+        now = self._now
+        when = now + delay if delay > 0.0 else now
+        self._seq += 1
+        timer = Timer(when, self._seq, callback, args)
+        if when == now:
+            self._ready.append(timer)
+        else:
+            heapq.heappush(self._timers, (when, self._seq, timer))
+        return timer
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> Timer:
+        self._seq += 1
+        timer = Timer(self._now, self._seq, callback, args)
+        self._ready.append(timer)
+        return timer
+
+    def next_timer(self) -> float | None:
+        ready = self._ready
+        while ready and ready[0].cancelled:
+            ready.popleft()
+        timers = self._timers
+        while timers and timers[0][2].cancelled:
+            heapq.heappop(timers)
+        if timers and (not ready or timers[0][0] < self._now):
+            return timers[0][0]
+        return self._now if ready else None
+
     def run(self, until: float | None = None) -> None:
         """Run timers in (time, scheduling order) until stop(), `until`, or nothing is left."""
         self._stopping = False
+        if until is not None and until < self._now:
+            self._run_overdue(until)
+            return
         timers = self._timers
+        ready = self._ready
         heappop = heapq.heappop
-        run_timer = self._run_timer
-        while not self._stopping and timers:
-            when, _seq, timer = timers[0]
-            if timer.cancelled:
-                heappop(timers)
-                continue
-            if until is not None and when > until:
+        popleft = ready.popleft
+        now = self._now
+        while not self._stopping:
+            if timers:
+                head = timers[0]
+                when = head[0]
+                if when <= now:          # due now and scheduled before the FIFO's (or overdue)
+                    heappop(timers)
+                    timer = head[2]
+                elif ready:
+                    timer = popleft()
+                else:
+                    timer = head[2]
+                    if timer.cancelled:
+                        heappop(timers)
+                        continue
+                    if until is not None and when > until:
+                        break
+                    heappop(timers)
+                    self._now = now = when
+            elif ready:
+                timer = popleft()
+            else:
                 break
-            heappop(timers)
-            if when > self._now:
-                self._now = when
+            if timer.cancelled:
+                continue
             self.timers_run += 1
-            run_timer(timer)
+            try:  # Loop._run_timer, inlined
+                timer.callback(*timer.args)
+            except Exception:
+                # A failing component is logged, not allowed to stop every other component.
+                log.exception("timer callback %r failed", timer)
+            now = self._now
         if until is not None and not self._stopping and self._now < until:
             self._now = until
+
+    def _run_overdue(self, until: float) -> None:
+        """`run(until)` with `until` already past: only timers scheduled for before it (call_at in the
+        past), in order; the clock stays where it is."""
+        timers = self._timers
+        while not self._stopping and timers:
+            when, _seq, timer = timers[0]
+            if when > until:
+                break
+            heapq.heappop(timers)
+            if not timer.cancelled:
+                self.timers_run += 1
+                self._run_timer(timer)
 
     # -- TCP: an in-process table of listeners; nothing touches the OS -----------------------------
     def listen_tcp(self, host: str, port: int, on_accept: AcceptHandler) -> Listener:

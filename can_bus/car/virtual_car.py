@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from can_bus.car.ecu import UdsResponder
 from can_bus.car.model import DOORS, CarModel, CarState
-from can_bus.port import CanPort
+from can_bus.port import CanPort, check_frame
 from can_bus.profile import Profile, load_profile
 
 if TYPE_CHECKING:
     from runtime import Loop
 
 log = logging.getLogger(__name__)
+
+Frame = tuple[int, bytes]
 
 TICK_DRIVING = 0.1
 TICK_AWAKE = 1.0
@@ -63,9 +66,13 @@ class VirtualCar:
         self.unknown_frames = 0
         self._idle = 0.0
         self._metrics: dict[str, Any] | None = None
-        self._encode_cache: dict[str, tuple[dict, tuple, list[tuple[int, bytes]]]] = {}
-        self._specs = {m.name: [s.metric for s in self.profile.metrics if s.message == m.name]
+        self._encode_cache: dict[str, tuple[dict, tuple, list[Frame]]] = {}
+        self._specs = {m.name: tuple(s.metric for s in self.profile.metrics if s.message == m.name)
                        for m in self.profile.metric_messages}
+        # A burst of checked frames in one call where the port can take it (MemoryPort), else frame by frame.
+        send_checked = getattr(port, "send_checked", None)
+        self._send_burst: Callable[[list[Frame]], None] = send_checked or self._send_each
+        self._groups: list[_Group] = []
         self._emit_timers: list[Any] = []
         self._schedule: list[tuple[Any, int, int]] = []
         self._drive_until: tuple[str, float] | None = None
@@ -291,37 +298,53 @@ class VirtualCar:
         for timer in self._emit_timers:
             timer.cancel()
         self._emit_timers = []
-        groups: dict[float, list[Any]] = {}
+        by_period: dict[float, list[Any]] = {}
         for message in self.profile.metric_messages:
-            groups.setdefault(self.profile.period(message) / self.rate, []).append(message)
+            by_period.setdefault(self.profile.period(message) / self.rate, []).append(message)
         self._schedule = [(m, 0, 0) for m in self.profile.metric_messages]
-        for i, (period, messages) in enumerate(sorted(groups.items())):
+        self._groups = [_Group(period, messages, self._specs) for period, messages in sorted(by_period.items())]
+        for i in range(len(self._groups)):
             # Stagger the groups by a millisecond, like independent ECUs.
-            self._emit_timers.append(self.loop.call_later(0.001 * (i + 1), self._emit_group, i, period, messages))
+            self._emit_timers.append(self.loop.call_later(0.001 * (i + 1), self._emit_group, i))
 
-    def _emit_group(self, index: int, period: float, messages: list[Any]) -> None:
+    def _emit_group(self, index: int) -> None:
         if not self.s.awake:
             return
-        send = self.port.send
-        for message in messages:
-            for arbitration_id, data in self._frames(message):
-                send(arbitration_id, data)
-        self._emit_timers[index] = self.loop.call_later(period, self._emit_group, index, period, messages)
+        group = self._groups[index]
+        metrics = self._metrics
+        if metrics is None:
+            metrics = self.metrics()
+        if group.metrics is not metrics:  # the state was recomputed: same values, same frames
+            key = tuple(map(metrics.get, group.names))
+            if key != group.key:
+                group.frames = [frame for message in group.messages for frame in self._frames(message)]
+                group.key = key
+            group.metrics = metrics
+        self._send_burst(group.frames)
+        self._emit_timers[index] = self.loop.call_later(group.period, self._emit_group, index)
 
-    def _frames(self, message: Any) -> list[tuple[int, bytes]]:
+    def _send_each(self, frames: list[Frame]) -> None:
+        send = self.port.send
+        for arbitration_id, data in frames:
+            send(arbitration_id, data)
+
+    def _frames(self, message: Any) -> list[Frame]:
+        """The message's frames for the current metrics, encoded again only when its values changed."""
         metrics = self.metrics()
         name = message.name
         cached = self._encode_cache.get(name)
         if cached is not None:
             if cached[0] is metrics:  # nothing recomputed since: same frames
                 return cached[2]
-            key = tuple(metrics.get(n) for n in self._specs[name])
+            key = tuple(map(metrics.get, self._specs[name]))
             if cached[1] == key:
                 self._encode_cache[name] = (metrics, key, cached[2])
                 return cached[2]
         else:
-            key = tuple(metrics.get(n) for n in self._specs[name])
+            key = tuple(map(metrics.get, self._specs[name]))
         frames = self.profile.encode_metrics(message, metrics)
+        for arbitration_id, data in frames:
+            check_frame(arbitration_id, data)  # once per encoding: the bursts go out unchecked
         self._encode_cache[name] = (metrics, key, frames)
         return frames
 
@@ -330,3 +353,17 @@ class VirtualCar:
         for timer in self._emit_timers:
             timer.cancel()
 
+
+
+class _Group:
+    """The messages of one period and their last burst, reused while their metric values stay the same."""
+
+    __slots__ = ("period", "messages", "names", "metrics", "key", "frames")
+
+    def __init__(self, period: float, messages: list[Any], specs: dict[str, tuple[str, ...]]) -> None:
+        self.period = period
+        self.messages = messages
+        self.names = tuple(n for m in messages for n in specs[m.name])
+        self.metrics: dict[str, Any] | None = None  # the metrics dict `frames` was made for
+        self.key: tuple[Any, ...] | None = None
+        self.frames: list[Frame] = []

@@ -104,12 +104,26 @@ def test_drive_one_unit_reads_can_frames() -> None:
 
 
 def test_sim_speed_figures() -> None:
-    figures = bench_sim.run(day=20.0, fleets=((2, 5.0, 1.0, bench_sim.SIM800), (3, 5.0, 0.1, bench_sim.SIM800)),
+    figures = bench_sim.run(day=20.0, fleets=((2, 5.0, 1.0, bench_sim.SIM800, None),
+                                              (3, 5.0, 0.1, bench_sim.SIM800, bench_sim.GOAL_THOUSAND)),
                             with_tcu_sim=False)
-    assert _names(figures) == ["sim-speed 1 unit, 24 h harsh, DBC rates", "sim-speed 1 unit, wall time for that day",
-                               "sim-speed 2 units", "sim-speed 2 units: online at end",
-                               "sim-speed 3 units, CAN x0.1", "sim-speed 3 units, CAN x0.1: online at end"]
-    assert figures[0].goal == ">= 5,000"
+    fleet = ["", ": online at end", ": alerts raised", ": alerts lost", ": alerts stored twice"]
+    assert _names(figures) == (["sim-speed 1 unit, 24 h harsh, DBC rates", "sim-speed 1 unit, wall time for that day"]
+                               + [f"sim-speed 2 units{f}" for f in fleet]
+                               + [f"sim-speed 3 units, CAN x0.1{f}" for f in fleet])
+    goals = {f.name: f.goal for f in figures}
+    assert goals["sim-speed 1 unit, 24 h harsh, DBC rates"] == ">= 10,000"
+    assert goals["sim-speed 2 units"] == "" and goals["sim-speed 3 units, CAN x0.1"] == ">= 20"
+    assert goals["sim-speed 3 units, CAN x0.1: alerts lost"] == "<= 0"
+    assert (1000, 900.0, 0.1, bench_sim.SIM800, bench_sim.GOAL_THOUSAND) in bench_sim.FLEETS
+
+
+def test_a_fleet_counts_its_alerts_at_the_server_after_the_drain() -> None:
+    """Break-ins during the timed window raise critical alerts; after the drain each is stored once."""
+    r = bench_sim.sim_rate(3, 120.0, warmup=60.0, weather=None, drain=300.0)
+    assert r["alerts_raised"] >= 1
+    assert r["alerts_delivered"] == r["alerts_raised"]
+    assert r["alerts_lost"] == 0 and r["alerts_duplicates"] == 0 and r["alerts_queued"] == 0
 
 
 def test_fleet_days_are_phase_shifted() -> None:

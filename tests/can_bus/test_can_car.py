@@ -7,6 +7,7 @@ import pytest
 from can_bus import frame_link, load_profile
 from can_bus.car import SCENARIOS, VirtualCar, run_scenario
 from can_bus.car.scenarios import duration
+from can_bus.port import CanPort
 from runtime import VirtualLoop
 
 DEMO = load_profile("demo-ev")
@@ -212,3 +213,40 @@ def test_day_scenario_is_deterministic_per_seed() -> None:
     assert a[0] != c[0]
     assert a[1][3] == "charging" and a[1][0] > 12_345.6 + 20
     assert set(SCENARIOS) >= {"day", "theft", "interrupted-charge"}
+
+
+class _RecordingPort(CanPort):
+    """A port that only knows `send` (a bus driver): the car must fall back to frame by frame."""
+
+    def __init__(self, loop: VirtualLoop) -> None:
+        super().__init__()
+        self.loop = loop
+        self.sent: list[tuple[float, int, bytes]] = []
+
+    def send(self, arbitration_id: int, data: bytes) -> None:
+        self.sent.append((self.loop.time(), arbitration_id, bytes(data)))
+
+
+def test_car_hands_each_burst_over_in_one_call_same_frames_as_frame_by_frame() -> None:
+    loop, car, unit = world(seed=3)
+    bursts: list[int] = []
+    burst = car.port.send_checked
+
+    def counting(frames) -> None:  # type: ignore[no-untyped-def]
+        bursts.append(len(frames))
+        burst(frames)
+
+    car._send_burst = counting
+    seen: list[tuple[float, int, bytes]] = []
+    unit.port.set_handler(lambda i, d, t: seen.append((t, i, d)))
+    car.do("drive", minutes=1)
+    loop.run(until=20.0)
+    # 50 Hz, 20 Hz, 5 Hz, 2 Hz and 1 Hz groups: 78 bursts a second, 104 frames
+    assert 1540 <= len(bursts) <= 1570 and sum(bursts) == len(seen)
+
+    loop2 = VirtualLoop(seed=3)
+    port = _RecordingPort(loop2)
+    car2 = VirtualCar(loop2, port, "demo-ev")
+    car2.do("drive", minutes=1)
+    loop2.run(until=20.0)
+    assert port.sent == seen

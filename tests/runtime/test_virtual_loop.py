@@ -145,3 +145,38 @@ def test_wall_clock_is_epoch_plus_virtual_time() -> None:
     loop.call_later(60, loop.stop)
     loop.run()
     assert loop.wall() == 1060.0
+
+
+def test_due_now_timers_skip_the_heap_and_run_after_those_scheduled_earlier_for_now() -> None:
+    """call_soon / call_later(0) wait in a FIFO, not on the heap; the order is still (time, scheduling)."""
+    loop = VirtualLoop()
+    seen: list[str] = []
+    heap_sizes: list[int] = []
+
+    def first() -> None:
+        seen.append("first")
+        loop.call_soon(lambda: seen.append("soon-1"))
+        loop.call_later(0, lambda: seen.append("later-0"))
+        loop.call_at(loop.time(), lambda: seen.append("at-now"))
+        loop.call_at(loop.time() - 1, lambda: seen.append("overdue"))   # before everything due now
+        heap_sizes.append(len(loop._timers))
+
+    loop.call_at(5, first)
+    loop.call_at(5, lambda: seen.append("second"))   # scheduled before the clock reached 5
+    loop.call_at(6, lambda: seen.append("six"))
+    cancelled = loop.call_soon(lambda: seen.append("never"))
+    cancelled.cancel()
+    loop.run(until=5)
+    # At 5: the heap holds "second", "six" and the overdue one; the three due-now timers are not on it.
+    assert heap_sizes == [3]
+    assert seen == ["first", "overdue", "second", "soon-1", "later-0", "at-now"]
+    assert loop.time() == 5
+    # stop() inside an instant leaves its due-now timers for the next run, still first.
+    loop.call_at(7, lambda: (loop.call_soon(lambda: seen.append("soon-7")), loop.stop()))
+    loop.call_at(8, lambda: seen.append("eight"))
+    loop.run()
+    assert seen[-1] == "six" and loop.time() == 7
+    assert loop.next_timer() == 7
+    loop.run()
+    assert seen[-2:] == ["soon-7", "eight"] and loop.time() == 8
+
