@@ -156,5 +156,26 @@ def test_readme_cites_the_design_document() -> None:
     assert "docs/DESIGN.md" in [m.group(1).partition("#")[0] for m in LINK.finditer(readme.read_text())]
 
 
+def packages(root: Path) -> list[str]:
+    """Every package (a directory with `__init__.py`) of the project, as `modem/driver`."""
+    out = []
+    for init in root.rglob("__init__.py"):
+        rel = init.parent.relative_to(root)
+        if rel.parts and rel.parts[0] not in ("tests", "build") and not any(
+                p in SKIP_DIRS or p.endswith(".egg-info") for p in rel.parts):
+            out.append("/".join(rel.parts))
+    return sorted(out)
+
+
+def test_the_layout_section_names_every_package() -> None:
+    """A new package is a change of layout: §1.1 must say what it is."""
+    text = DESIGN.read_text()
+    layout = text.split("### 1.1", 1)[1].split("### 1.2", 1)[0]
+    found = packages(ROOT)
+    assert "tcu/ovms" in found and "modem/driver/dialects" in found
+    missing = [p for p in found if not re.search(rf"(?<![\w.]){re.escape(p.split('/')[-1])}/", layout)]
+    assert missing == [], f"docs/DESIGN.md §1.1 does not name: {', '.join(missing)}"
+
+
 def test_the_design_states_the_import_rules_the_test_enforces() -> None:
     assert import_rules_in_design() == import_rules_in_test()
