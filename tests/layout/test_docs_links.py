@@ -9,6 +9,7 @@ document nobody checks drifts from the code the day after it is written.
 from __future__ import annotations
 
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -28,15 +29,17 @@ BARE_DOC = re.compile(r"(?<![\w/.-])(docs/[\w./-]+\.md)")
 TOPICS = {"1": "layout", "2": "clock", "3": "fallback", "4": "persistence", "5": "names"}
 
 
-def source_files(root: Path) -> list[Path]:
+def walk(root: Path) -> list[Path]:
+    """Every file of the project, without descending into virtualenvs, caches, build output or .git."""
     out = []
-    for path in root.rglob("*"):
-        rel = path.relative_to(root).parts
-        if any(part in SKIP_DIRS or part.endswith(".egg-info") for part in rel):
-            continue
-        if path.suffix in (".py", ".md") and path.is_file():
-            out.append(path)
-    return sorted(out)
+    for here, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS and not d.endswith(".egg-info"))
+        out += [Path(here) / f for f in files]
+    return out
+
+
+def source_files(root: Path) -> list[Path]:
+    return sorted(p for p in walk(root) if p.suffix in (".py", ".md"))
 
 
 def sections(markdown: str) -> dict[str, str]:
@@ -157,14 +160,9 @@ def test_readme_cites_the_design_document() -> None:
 
 
 def packages(root: Path) -> list[str]:
-    """Every package (a directory with `__init__.py`) of the project, as `modem/driver`."""
-    out = []
-    for init in root.rglob("__init__.py"):
-        rel = init.parent.relative_to(root)
-        if rel.parts and rel.parts[0] not in ("tests", "build") and not any(
-                p in SKIP_DIRS or p.endswith(".egg-info") for p in rel.parts):
-            out.append("/".join(rel.parts))
-    return sorted(out)
+    """Every package (a directory with `__init__.py`) of the project but the tests, as `modem/driver`."""
+    rels = (p.parent.relative_to(root) for p in walk(root) if p.name == "__init__.py")
+    return sorted("/".join(r.parts) for r in rels if r.parts and r.parts[0] != "tests")
 
 
 def test_the_layout_section_names_every_package() -> None:
