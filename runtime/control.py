@@ -3,18 +3,18 @@
 One request per line (`{"cmd": ...}`), one answer per line (`{"ok": true, ...}` or
 `{"ok": false, "error": ...}`). The server side runs on the real loop; the client is a small
 blocking call for CLIs, scripts and tests. Both devices share this so they behave alike.
+A path another live instance serves is refused (`runtime.claim.PathInUse`), never taken over.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import socket
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from runtime.claim import SocketClaim
 from runtime.fdstream import FdStream
 
 if TYPE_CHECKING:
@@ -39,11 +39,9 @@ class JsonLineServer:
         self.path = path
         self.handler = handler
         self.name = name
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(path)
-        self.sock.listen(16)
+        # Raises PathInUse if another live process serves `path`; a stale socket file is taken over.
+        self._claim = SocketClaim(path)
+        self.sock = self._claim.sock
         self.sock.setblocking(False)
         loop.add_reader(self.sock, self._accept)
 
@@ -85,9 +83,7 @@ class JsonLineServer:
 
     def close(self) -> None:
         self.loop.remove_reader(self.sock)
-        self.sock.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.path)
+        self._claim.release()  # removes the socket file only if it is still the one we bound
 
 
 def _dump(answer: dict[str, Any]) -> bytes:

@@ -3,6 +3,7 @@
 The emulator holds the master; a client opens the slave path exactly as it would open
 /dev/serial0. We keep our own slave fd open so the master never reads EIO when the client closes
 the port: the client may close and reopen it any number of times. A pty has no DTR/RTS.
+A stable link to the pty is claimed (`runtime.claim`): another live process's link is never replaced.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import termios
 import tty
 from typing import TYPE_CHECKING
 
+from runtime.claim import LinkClaim
 from runtime.fdstream import FdStream
 
 if TYPE_CHECKING:
@@ -36,14 +38,20 @@ def open_raw_pty() -> tuple[int, int, str]:
 class PtyEndpoint:
     """The device side of a pty: `.stream` is the master as a Stream, `.path` what clients open."""
 
-    def __init__(self, loop: Loop, link: str | None = None) -> None:
-        self._master, self._slave, self.path = open_raw_pty()
-        self.link = link
-        if link:
-            with contextlib.suppress(FileNotFoundError):
-                if os.path.islink(link):
-                    os.unlink(link)
-            os.symlink(self.path, link)
+    def __init__(self, loop: Loop, link: str | LinkClaim | None = None) -> None:
+        """`link`: a path to point at the pty, or a `LinkClaim` the caller took earlier (to refuse a
+        path in use before booting a device). Raises `PathInUse` if another live process holds it."""
+        claim = LinkClaim(link) if isinstance(link, str) else link
+        self._link_claim = claim
+        self.link = claim.path if claim is not None else None
+        try:
+            self._master, self._slave, self.path = open_raw_pty()
+        except BaseException:
+            if claim is not None and isinstance(link, str):
+                claim.release()
+            raise
+        if claim is not None:
+            claim.point_to(self.path)
         # eof_closes=False: with our slave fd held open there is no EOF; EIO would mean "no client".
         self.stream = FdStream(loop, self._master, eof_closes=False)
 
@@ -56,7 +64,6 @@ class PtyEndpoint:
         self.stream.close()
         with contextlib.suppress(OSError):
             os.close(self._slave)
-        if self.link:
-            with contextlib.suppress(OSError):
-                if os.path.islink(self.link) and os.readlink(self.link) == self.path:
-                    os.unlink(self.link)
+        if self._link_claim is not None:
+            self._link_claim.release()  # removes the link only if it still names our pty
+            self._link_claim = None

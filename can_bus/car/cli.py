@@ -55,20 +55,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from can_bus.memory import frame_link
     from can_bus.slcan_bridge import SlcanBridge
     from runtime import RealLoop
+    from runtime.claim import PathInUse
     from runtime.pty import PtyEndpoint
 
     loop = RealLoop(seed=args.seed)
     car_port, bridge_port = frame_link(loop, name="vcar")
     car = VirtualCar(loop, car_port, args.profile, name="vcar", start_position=(args.lat, args.lon),
                      rate=args.rate, sleep_after=args.sleep_after)
-    pty = PtyEndpoint(loop, args.link)
+    # A link or control socket another instance serves is refused (exit 2), never taken over (issue 13).
+    try:
+        pty = PtyEndpoint(loop, args.link)
+    except PathInUse as exc:
+        car.close()
+        loop.close()
+        return _refuse(exc, "--link")
     bridge = SlcanBridge(loop, pty.stream, bridge_port)
     def adapter_stats() -> dict[str, Any]:
         return {"slcan": {"open": bridge.device.open, "bitrate": bridge.device.bitrate,
                           "errors": bridge.device.errors, "frames_to_host": bridge.frames_to_host,
                           "frames_from_host": bridge.frames_from_host, "unknown_frames": car.unknown_frames}}
 
-    control = ControlServer(loop, car, args.control, adapter_stats) if args.control else None
+    try:
+        control = ControlServer(loop, car, args.control, adapter_stats) if args.control else None
+    except PathInUse as exc:
+        car.close()
+        pty.close()
+        loop.close()
+        return _refuse(exc, "--control")
     recorder = None
     if args.record:
         recorder = _mirror_recorder(loop, bridge, args.record)
@@ -89,6 +102,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.info("vcar: stopped (%d frames to host, %d from host, %d slcan errors)",
                  bridge.frames_to_host, bridge.frames_from_host, bridge.device.errors)
     return 0
+
+
+def _refuse(exc: Exception, option: str) -> int:
+    print(f"vcar: {exc}; choose another {option} or stop the instance using it", file=sys.stderr)
+    return 2
 
 
 def _mirror_recorder(loop: Any, bridge: Any, path: str) -> Any:

@@ -64,6 +64,7 @@ def serve(args: argparse.Namespace) -> int:
     from modem.emulator.network import VirtualNetwork
     from modem.emulator.weather import Weather
     from runtime import RealLoop
+    from runtime.claim import LinkClaim, PathInUse
     from runtime.logsetup import setup_logging
     from runtime.pty import PtyEndpoint
 
@@ -84,6 +85,13 @@ def serve(args: argparse.Namespace) -> int:
             return 2
         gnss = (lat, lon)
     setup_logging(args.log_level, args.log_file)
+    control_path = args.control or default_control_path(args.link)
+    # Both paths are claimed before the modem boots: one another instance serves is refused now, not
+    # after a boot, and never replaced (it used to be, and deleted on exit: issue 13).
+    try:
+        link = LinkClaim(args.link) if args.link else None
+    except PathInUse as exc:
+        return _refuse(exc, "--link")
     loop = RealLoop(seed=args.seed)
     network = VirtualNetwork(loop, allow_hosts=args.allow_host or ())
     modem = VirtualModem(
@@ -99,12 +107,18 @@ def serve(args: argparse.Namespace) -> int:
     )
     if args.log_mux:  # the frame trace is asked for by name: show it whatever --log-level says
         logging.getLogger("modem.emulator.mux").setLevel(logging.INFO)
-    control_path = args.control or default_control_path(args.link)
-    control = ControlServer(loop, modem, control_path)
+    try:  # before the loop runs: nothing has booted yet
+        control = ControlServer(loop, modem, control_path)
+    except PathInUse as exc:
+        modem.close()
+        if link is not None:
+            link.release()
+        loop.close()
+        return _refuse(exc, "--control")
     endpoints: list[PtyEndpoint] = []
 
     def attach() -> None:
-        endpoint = PtyEndpoint(loop, link=args.link)
+        endpoint = PtyEndpoint(loop, link=link)
         endpoints.append(endpoint)
         modem.attach(endpoint.stream)
         print(f"vmodem: pty {endpoint.client_path}", flush=True)
@@ -147,7 +161,14 @@ def serve(args: argparse.Namespace) -> int:
         modem.close()
         for endpoint in endpoints:
             endpoint.close()
+        if link is not None:
+            link.release()  # if the pty never came (stopped while booting), the claim still goes
     return 0
+
+
+def _refuse(exc: Exception, option: str) -> int:
+    print(f"vmodem: {exc}; choose another {option} or stop the instance using it", file=sys.stderr)
+    return 2
 
 
 def when_reached(
