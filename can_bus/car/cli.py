@@ -7,6 +7,11 @@
     vcar record --bus slcan:/tmp/vcar --out trace.log [--duration 60]   candump .log / .asc / .blf
     vcar replay --bus replay:trace.log --profile demo-ev    decode a trace into metric updates
     vcar profiles                                           the profiles shipped
+    vcar --version
+
+`--log-level`/`--log-file` go before or after the subcommand. `serve` refuses (exit 2) a `--link` or
+`--control` another running instance serves, takes over one a killed instance left, and on exit removes
+only its own (runtime.claim).
 """
 
 from __future__ import annotations

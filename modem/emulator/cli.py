@@ -8,6 +8,10 @@ vmodem outbox --control PATH [--json]
 vmodem fault --control PATH <kind>|clear|list [--for SECONDS]
 vmodem status --control PATH
 vmodem power-key --control PATH
+vmodem --version            (`--log-level`/`--log-file` go before or after the subcommand)
+
+`serve` refuses (exit 2) a `--link` or `--control` another running instance serves, takes over one a
+killed instance left (logged), and on exit removes only its own (runtime.claim).
 
 Ready means ready: by default `vmodem serve` powers the modem on with no serial line attached, lets it
 boot and register (its boot URCs go nowhere, as on a real module whose host has not opened the UART
