@@ -215,6 +215,22 @@ def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None = None) -
     return resolve(parser.parse_args(argv), parser_default(parser))
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is when a record is emitted (as logging's last resort does), so
+    a command run in-process under a test's captured stderr leaves no handler on a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    @property  # type: ignore[override]
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: object) -> None:
+        pass  # StreamHandler.__init__ assigns it; the live sys.stderr is always used
+
+
 def setup_logging(level: str = "INFO", file: str | None = None, stream=None) -> None:
     """Configure the root logger once for a command-line program."""
     root = logging.getLogger()
@@ -223,7 +239,7 @@ def setup_logging(level: str = "INFO", file: str | None = None, stream=None) -> 
         if isinstance(handler, logging.FileHandler):
             handler.close()
     console = stream or sys.stderr
-    handlers: list[logging.Handler] = [logging.StreamHandler(console)]
+    handlers: list[logging.Handler] = [logging.StreamHandler(stream) if stream else _StderrHandler()]
     if file:
         handlers.append(logging.FileHandler(file))
     for handler in handlers:

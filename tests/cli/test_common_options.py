@@ -82,3 +82,25 @@ def test_a_bad_level_is_a_usage_error_naming_the_choices(capsys: pytest.CaptureF
         logsetup.parse_args(_vcar(), ["profiles", "--log-level", "LOUD"])  # type: ignore[arg-type]
     assert exit_.value.code == 2
     assert "DEBUG" in capsys.readouterr().err
+
+
+def test_console_logging_follows_sys_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command run in-process (tests, `tcu` calling a subcommand) configures logging; the console
+    handler must write to the stderr of the moment, not keep one that was closed since."""
+    import io
+    import logging
+
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    first, second = io.StringIO(), io.StringIO()
+    try:
+        monkeypatch.setattr(sys, "stderr", first)
+        logsetup.setup_logging("INFO")
+        monkeypatch.setattr(sys, "stderr", second)
+        first.close()
+        logging.getLogger("tests.cli").info("after the first stderr closed")
+        assert "INFO    tests.cli: after the first stderr closed" in second.getvalue()
+        assert "Logging error" not in second.getvalue()
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
