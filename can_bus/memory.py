@@ -4,13 +4,14 @@ python-can's `virtual` bus deep-copies every message for every receiver (~30 µs
 frame is a tuple handed over as is. Delivery is batched: the first frame of a burst schedules one
 callback on the loop, later frames in the same instant join it; never re-entrant inside send().
 A sender with whole bursts of frames it has checked once (the virtual car's cached encodings) hands
-them over with `send_checked`, one call a burst instead of one a frame.
+them over with `send_checked`, one call a burst instead of one a frame, and at the end of its loop
+callback may have the burst delivered at once when the virtual loop would run nothing in between.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from can_bus.port import CanPort, check_frame
@@ -34,6 +35,7 @@ class MemoryPort(CanPort):
         self.peer: MemoryPort | None = None
         self._inbox: list[Frame] = []
         self._scheduled = False
+        self._nothing_else_due: Callable[[], bool] | None = getattr(loop, "nothing_else_due", None)
 
     def send(self, arbitration_id: int, data: bytes) -> None:
         check_frame(arbitration_id, data)
@@ -47,26 +49,38 @@ class MemoryPort(CanPort):
             peer._scheduled = True
             self._loop.call_later(self._latency, peer._flush)
 
-    def send_checked(self, frames: Sequence[Frame]) -> None:
+    def send_checked(self, frames: Sequence[Frame], *, last: bool = False) -> None:
         """`send` each of `frames` in order, for frames the caller already passed through
-        `check_frame` and whose data is immutable `bytes` (they are handed over without a copy)."""
+        `check_frame` and whose data is immutable `bytes` (they are handed over without a copy).
+
+        `last`: this is the calling loop callback's last action. If the link has no latency and the
+        loop says nothing else is due now (`VirtualLoop.nothing_else_due`), the burst is delivered
+        right here: the very moment the loop would have run its delivery callback, minus the timer.
+        """
         peer = self.peer
         if self.closed or peer is None or peer.closed:
             self.stats.tx_errors += len(frames)
             return
         self.stats.tx += len(frames)
+        if peer._scheduled:
+            peer._inbox.extend(frames)
+            return
+        if last and self._latency == 0 and self._nothing_else_due is not None and self._nothing_else_due():
+            peer._deliver_burst(frames)
+            return
         peer._inbox.extend(frames)
-        if not peer._scheduled:
-            peer._scheduled = True
-            self._loop.call_later(self._latency, peer._flush)
+        peer._scheduled = True
+        self._loop.call_later(self._latency, peer._flush)
 
     def _flush(self) -> None:
-        """The burst to the handler: `CanPort._deliver` per frame, inlined (the handler is looked up
-        once a burst)."""
         self._scheduled = False
         inbox, self._inbox = self._inbox, []
-        if self.closed:
-            return
+        if not self.closed:
+            self._deliver_burst(inbox)
+
+    def _deliver_burst(self, inbox: Sequence[Frame]) -> None:
+        """The burst to the handler: `CanPort._deliver` per frame, inlined (the handler is looked up
+        once a burst)."""
         stats = self.stats
         stats.rx += len(inbox)
         handler = self._on_frame

@@ -234,7 +234,10 @@ class Profile:
 
     def encode_metrics(self, message: Message, metrics: dict[str, Any]) -> list[tuple[int, bytes]]:
         """The frame(s) a car in state `metrics` sends for `message` (several for ascii parts)."""
-        values = {s.name: _default_value(s) for s in message.signals}
+        defaults = self._signal_defaults.get(message.name)
+        if defaults is None:  # once per message: the virtual car encodes several times a second
+            defaults = self._signal_defaults[message.name] = {s.name: _default_value(s) for s in message.signals}
+        values = dict(defaults)
         ascii_specs = []
         for spec in self._specs_by_message.get(message.name, ()):
             value = metrics.get(spec.metric)
@@ -279,6 +282,11 @@ class Profile:
             if messages and all(m in plain for m in messages):
                 groups.append((frozenset(plain[m] for m in messages if m is not None), (c.metric,)))
         return tuple(groups)
+
+    @cached_property
+    def _signal_defaults(self) -> dict[str, dict[str, Any]]:
+        """Per message name, the value of each signal no metric sets (filled by `encode_metrics`)."""
+        return {}
 
     @cached_property
     def _specs_by_message(self) -> dict[str, list[MetricSpec]]:

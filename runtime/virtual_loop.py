@@ -74,6 +74,14 @@ class VirtualLoop(Loop):
         self._ready.append(timer)
         return timer
 
+    def nothing_else_due(self) -> bool:
+        """True when no other timer is due at this instant: a callback's zero-delay follow-up, done at
+        the callback's very end instead of scheduled, would run exactly when the loop would run it."""
+        if self._ready:
+            return False
+        timers = self._timers
+        return not timers or timers[0][0] > self._now
+
     def next_timer(self) -> float | None:
         ready = self._ready
         while ready and ready[0].cancelled:

@@ -71,7 +71,7 @@ class VirtualCar:
                        for m in self.profile.metric_messages}
         # A burst of checked frames in one call where the port can take it (MemoryPort), else frame by frame.
         send_checked = getattr(port, "send_checked", None)
-        self._send_burst: Callable[[list[Frame]], None] = send_checked or self._send_each
+        self._send_burst: Callable[..., None] = send_checked or self._send_each
         self._groups: list[_Group] = []
         self._emit_timers: list[Any] = []
         self._schedule: list[tuple[Any, int, int]] = []
@@ -320,10 +320,10 @@ class VirtualCar:
                 group.frames = [frame for message in group.messages for frame in self._frames(message)]
                 group.key = key
             group.metrics = metrics
-        self._send_burst(group.frames)
         self._emit_timers[index] = self.loop.call_later(group.period, self._emit_group, index)
+        self._send_burst(group.frames, last=True)  # last: the port may deliver it at once
 
-    def _send_each(self, frames: list[Frame]) -> None:
+    def _send_each(self, frames: list[Frame], *, last: bool = False) -> None:
         send = self.port.send
         for arbitration_id, data in frames:
             send(arbitration_id, data)

@@ -232,9 +232,9 @@ def test_car_hands_each_burst_over_in_one_call_same_frames_as_frame_by_frame() -
     bursts: list[int] = []
     burst = car.port.send_checked
 
-    def counting(frames) -> None:  # type: ignore[no-untyped-def]
+    def counting(frames, **kw) -> None:  # type: ignore[no-untyped-def]
         bursts.append(len(frames))
-        burst(frames)
+        burst(frames, **kw)
 
     car._send_burst = counting
     seen: list[tuple[float, int, bytes]] = []

@@ -52,3 +52,30 @@ def test_frames_without_a_handler_are_counted_as_dropped() -> None:
     a.send_checked([(0x100, b""), (0x101, b"")])
     loop.run()
     assert b.stats.rx == 2 and b.stats.dropped == 2
+
+
+def test_a_last_burst_is_delivered_at_once_only_when_the_loop_would_run_nothing_in_between() -> None:
+    """`last=True` from a callback's end: delivered in the call if nothing else is due now (the loop's own
+    order), else after what is due, as a plain send."""
+    loop = VirtualLoop()
+    a, b = frame_link(loop)
+    got: list[tuple[str, float]] = []
+    b.set_handler(lambda i, d, t: got.append((f"frame {i:#x}", t)))
+
+    def alone() -> None:
+        a.send_checked([(0x100, b"")], last=True)
+        got.append(("after the call", loop.time()))
+
+    def crowded() -> None:
+        a.send_checked([(0x101, b"")], last=True)
+        got.append(("after the call", loop.time()))
+
+    loop.call_at(1.0, alone)
+    loop.call_at(2.0, crowded)
+    loop.call_at(2.0, lambda: got.append(("other timer", loop.time())))
+    timers_before = loop.timers_run
+    loop.run()
+    assert got == [("frame 0x100", 1.0), ("after the call", 1.0),
+                   ("after the call", 2.0), ("other timer", 2.0), ("frame 0x101", 2.0)]
+    assert loop.timers_run - timers_before == 4  # alone, crowded, other, and one delivery timer
+    assert a.stats.tx == 2 and b.stats.rx == 2
