@@ -34,29 +34,36 @@ class UdsResponder:
 
     def __init__(self, loop: Loop, send_frame: Callable[[int, bytes], None], polls: Sequence[PollSpec],
                  metrics: Callable[[], dict[str, Any]], awake: Callable[[], bool] = lambda: True) -> None:
+        self._loop = loop
+        self._send_frame = send_frame
         self._metrics = metrics
         self._awake = awake
         self.requests = 0
+        # ISO-TP channels are made at the first request: most cars of a simulated fleet are never
+        # polled, and a channel (can-isotp's state machine) costs milliseconds and kilobytes.
         self._channels: dict[int, IsoTpChannel] = {}
+        self._channel_specs: dict[int, PollSpec] = {}
         self._polls: dict[tuple[int, int, int], PollSpec] = {}
         for spec in polls:
             self._polls[(spec.tx, spec.service, spec.did)] = spec
-            if spec.tx not in self._channels:
-                self._channels[spec.tx] = IsoTpChannel(
-                    loop, send_frame, txid=spec.rx, rxid=spec.tx,
-                    on_payload=partial(self._on_request, spec.tx), extended=spec.extended)
-
-    @property
-    def request_ids(self) -> frozenset[int]:
-        return frozenset(self._channels)
+            self._channel_specs.setdefault(spec.tx, spec)
+        self.request_ids = frozenset(self._channel_specs)
 
     def feed(self, arbitration_id: int, data: bytes) -> bool:
-        ch = self._channels.get(arbitration_id)
-        if ch is None:
+        spec = self._channel_specs.get(arbitration_id)
+        if spec is None:
             return False
         if self._awake():
-            ch.feed(arbitration_id, data)
+            self._channel(spec).feed(arbitration_id, data)
         return True
+
+    def _channel(self, spec: PollSpec) -> IsoTpChannel:
+        ch = self._channels.get(spec.tx)
+        if ch is None:
+            ch = self._channels[spec.tx] = IsoTpChannel(
+                self._loop, self._send_frame, txid=spec.rx, rxid=spec.tx,
+                on_payload=partial(self._on_request, spec.tx), extended=spec.extended)
+        return ch
 
     def _on_request(self, tx: int, payload: bytes) -> None:
         self.requests += 1

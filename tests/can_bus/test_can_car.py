@@ -250,3 +250,20 @@ def test_car_hands_each_burst_over_in_one_call_same_frames_as_frame_by_frame() -
     car2.do("drive", minutes=1)
     loop2.run(until=20.0)
     assert port.sent == seen
+
+
+def test_ecu_makes_its_isotp_channel_at_the_first_poll_only() -> None:
+    """A fleet's cars are mostly never polled: no ISO-TP state machine until a request comes."""
+    from can_bus.ingest import CanIngest
+
+    loop = VirtualLoop(seed=2)
+    car_port, unit_port = frame_link(loop)
+    car = VirtualCar(loop, car_port, "demo-ev", rate=0.2)
+    assert car.ecu._channels == {} and car.ecu.request_ids
+    loop.run(until=5.0)
+    assert car.ecu._channels == {}
+    metrics: dict = {}
+    CanIngest(loop, unit_port, "demo-ev", lambda ups: metrics.update(ups))
+    loop.run(until=30.0)
+    assert metrics["v.vin"] == "TCUSIM0DEMO000001" and car.ecu.requests >= 1
+    assert set(car.ecu._channels) <= car.ecu.request_ids and car.ecu._channels
