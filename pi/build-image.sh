@@ -82,6 +82,9 @@ wheels() {
         --require-hashes -r "$here/pypi-wheels.txt" -d "$dest"
 }
 
+# The initramfs is made once, at the end of the customize hook (under qemu one mkinitramfs takes
+# minutes; the kernel's postinst and the package triggers would make it twice): until then
+# update-initramfs is diverted to /bin/true.
 rootfs() {
     local root=$1 pkgs
     pkgs=$(sed 's/#.*//' "$here/packages.txt" | xargs | tr ' ' ',')
@@ -89,10 +92,11 @@ rootfs() {
     mmdebstrap --mode=root --architectures=arm64 --variant=apt --components="main non-free-firmware" \
         --aptopt='APT::Install-Recommends "false"' --include="$pkgs" \
         --skip=essential/unlink \
+        --essential-hook='chroot "$1" dpkg-divert --quiet --local --rename --add --divert /usr/sbin/update-initramfs.tcu-build /usr/sbin/update-initramfs' \
+        --essential-hook='ln -s /bin/true "$1/usr/sbin/update-initramfs"' \
         --setup-hook='mkdir -p "$1"/var/cache/apt/archives/' \
         --setup-hook="sync-in '$APT_CACHE' /var/cache/apt/archives/" \
         --customize-hook="sync-out /var/cache/apt/archives '$APT_CACHE'" \
-        --customize-hook="PYTHON='$PYTHON' '$here/hooks/customize.sh' \"\$1\" '$work/wheels'" \
         "$SUITE" "$root" \
         "deb $MIRROR $SUITE main non-free-firmware" \
         "deb $MIRROR $SUITE-updates main non-free-firmware" \
@@ -122,8 +126,27 @@ EOF
     dd if="$root_img" of="$img" bs=1M seek=$(( 4 + BOOT_MB )) conv=notrunc,sparse status=none
 }
 
+# pi/hooks/customize.sh on the finished root file system, with /proc and /dev for its chroot.
+customize() {
+    local root=$1
+    mount -t proc proc "$root/proc"
+    mount --rbind /dev "$root/dev"
+    mount --make-rslave "$root/dev"
+    PYTHON=$PYTHON "$here/hooks/customize.sh" "$root" "$work/wheels"
+    umount_all "$root"
+}
+
+umount_all() {
+    local root=$1
+    if mountpoint -q "$root/dev"; then umount -R "$root/dev"; fi
+    if mountpoint -q "$root/proc"; then umount "$root/proc"; fi
+}
+
+# The temporary root file system goes, also after a failure (KEEP_WORK=1 keeps it to look into).
 cleanup() {
-    [ -n "${work:-}" ] && [ -d "$work" ] && rm -rf --one-file-system "$work"
+    [ -n "${work:-}" ] && [ -d "$work" ] || return 0
+    umount_all "$work/rootfs" 2>/dev/null || true
+    if [ "${KEEP_WORK:-}" = 1 ]; then say "kept $work"; else rm -rf --one-file-system "$work"; fi
 }
 
 main() {
@@ -141,6 +164,8 @@ main() {
     wheels "$work/wheels"
     say "root file system: Debian $SUITE arm64 by mmdebstrap (minutes; under qemu on a non-arm64 machine)"
     rootfs "$work/rootfs"
+    say "tcu-sim, its service and the boot partition (the initramfs: minutes under qemu)"
+    customize "$work/rootfs"
     say "disk image"
     assemble "$work/rootfs" "$work/image"
     mv "$work/image" "$OUT"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# mmdebstrap customize hook of pi/build-image.sh: turn the Debian root file system ($1) into the
-# tcu-sim image's. Runs on the build machine; programs inside the image run through `chroot` (under
-# qemu-user on a non-arm64 machine). $2: the directory of wheels to install; PYTHON: the build
+# pi/build-image.sh, after mmdebstrap: turn the Debian root file system ($1) into the tcu-sim image's.
+# Runs on the build machine; programs inside the image run through `chroot` (under qemu-user on a
+# non-arm64 machine). $2: the directory of wheels to install; PYTHON: the build
 # machine's Python with tcu-sim (its `tcu service install --root` writes the service's files).
 set -euo pipefail
 root=$1
@@ -39,8 +39,8 @@ in_image systemctl enable --quiet systemd-networkd.service tcu-boot-config.servi
 in_image passwd --quiet --delete root
 rm -f "$root"/etc/ssh/ssh_host_*
 
-# 5. Boot partition: raspi-firmware's hook writes config.txt and cmdline.txt from these settings and
-#    copies kernel, initrd and device trees; then ours adds the CAN HAT to the device trees.
+# 5. Boot partition: the initramfs, then raspi-firmware's hook writes config.txt and cmdline.txt from
+#    these settings and copies kernel, initrd and device trees; then ours (z60) adds the CAN HAT.
 cat >> "$root/etc/default/raspi-firmware" <<'EOF'
 
 # tcu-sim image: boot by label (the image is flashed to cards of any name), the console on HDMI only:
@@ -49,8 +49,9 @@ ROOTPART="LABEL=RASPIROOT"
 CONSOLES="tty0"
 EOF
 install -m 0644 "$pi/config.txt" "$root/etc/default/raspi-firmware-custom"
-in_image env DEB_MAINT_PARAMS=configure /etc/kernel/postinst.d/z50-raspi-firmware
-in_image /usr/local/sbin/tcu-can-hat-dtb
+rm "$root/usr/sbin/update-initramfs"          # build-image.sh diverted it until now: make it once
+in_image dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs
+in_image update-initramfs -c -k all           # its post-update hooks: raspi-firmware's z50, then ours
 install -m 0644 "$pi/first-boot/tcu.toml" "$pi/first-boot/sysconf.txt" "$root/boot/firmware/"
 
 # 6. Nothing of the build machine or of this build's apt run stays in the image.
