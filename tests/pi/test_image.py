@@ -194,6 +194,7 @@ def test_root_has_the_service_enabled_reading_the_boot_partition(mounted: tuple[
     assert (etc / "multi-user.target.wants/tcu-boot-config.service").is_symlink()
     assert (etc / "sysinit.target.wants/tcu-first-boot.service").is_symlink()
     assert (etc / "multi-user.target.wants/systemd-networkd.service").is_symlink()
+    assert os.readlink(etc / "systemd-networkd-wait-online.service") == "/dev/null"   # no 2-minute wait for a LAN
     assert (root / "etc/udev/rules.d/99-tcu-modem.rules").exists()
     assert (root / "etc/udev/rules.d/60-tcu-image-serial0.rules").exists()   # sorts before it
     assert os.readlink(root / "usr/local/bin/tcu") == "/opt/tcu-sim/bin/tcu"
