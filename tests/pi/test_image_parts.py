@@ -106,3 +106,14 @@ def test_builder_names_what_the_machine_lacks(tmp_path: Path) -> None:
     assert "pi-image: lacks mmdebstrap: apt-get install mmdebstrap" in r.stdout
     assert "pi-image: lacks mcopy: apt-get install mtools" in r.stdout
     assert "cannot import tcu" in r.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv to drop to nobody")
+def test_builder_says_it_needs_root(tmp_path: Path) -> None:
+    tmp_path.chmod(0o777)
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "bash", str(PI / "build-image.sh"), "--check"], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "OUT": str(tmp_path / "out.img")}, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "pi-image: lacks root: mmdebstrap builds the root file system as root and chroots into it: run it with sudo" \
+        in r.stdout
