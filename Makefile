@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check runtime tcu modem can_bus tools sim ovms_v2 tests
+	$(VENV)/bin/ruff check runtime tcu modem can_bus tools sim ovms_v2 mqtt311 tests
 	$(VENV)/bin/mypy
 
 bench: $(STAMP)

@@ -3,7 +3,7 @@
 Three pieces meet here, none of which knows the others:
 - `tcu.link.LinkSupervisor` (sans-IO: events in, actions out),
 - a modem (`ModemApi` below: what the firmware needs from one; the AT driver `modem.driver.modem.Modem`
-  of any dialect and the AT-less `sim.world.DirectModem` both provide it),
+  of any dialect and the AT-less `sim.direct_modem.DirectModem` both provide it),
 - one server session per configured server (`tcu.server_session.ServerSession`, sans-IO: bytes in,
   bytes and events out): the OVMS v2 `CarSession`, the MQTT `MqttSession`, or both.
 

@@ -6,7 +6,7 @@ CONNECT/CONNACK (a persistent session per client id: `session_present`, its subs
 messages it has not acknowledged), the last will (retained as asked) on a connection lost without
 DISCONNECT, PUBLISH QoS 0/1 with PUBACK, retained messages, SUBSCRIBE with `+`/`#` filters (QoS
 granted at most 1), PINGREQ, a client id taken over by a new connection (§3.1.4). It speaks through
-the firmware's own codec (`tcu.mqtt.packets`); the checks against a real broker are the Mosquitto
+the same codec as the firmware (`mqtt311.packets`); the checks against a real broker are the Mosquitto
 tests (`tests/mqtt`, `tests/firmware/test_mqtt_e2e.py`).
 
 Observation for the report (delivery at the receiving end): `watch(filter, callback)` is a subscriber
@@ -21,8 +21,8 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from mqtt311 import packets as p
 from runtime import Listener, Loop, Stream
-from tcu.mqtt import packets as p
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The one vocabulary of modem events: what a modem publishes to its subscribers (frozen dataclasses).
 
 Every modem the firmware can run on publishes these and only these: the AT driver
-(`modem.driver.modem.Modem`, whatever its dialect) and the AT-less stand-in `sim.world.DirectModem`.
+(`modem.driver.modem.Modem`, whatever its dialect) and the AT-less stand-in `sim.direct_modem.DirectModem`.
 The link supervisor (`tcu.link`) consumes them as they are: there is one type per fact, with no
 translation on the way. None of them carries a driver object, so a subscriber never needs to know
 about the AT channel. TCP events carry the link number `conn` that `tcp_connect` returned.

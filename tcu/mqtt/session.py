@@ -52,10 +52,10 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from mqtt311 import packets as p
 from tcu.plural import plural
 from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed, ServerSession
 
-from . import packets as p
 from .discovery import discovery_messages
 from .topics import CONNECTED_METRIC, Topics, default_prefix, format_value, safe_level
 

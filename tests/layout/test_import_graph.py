@@ -22,6 +22,7 @@ RULES = {
     "tools/server": ("tcu", "sim"),
     "tools/app": ("tcu", "sim"),
     "ovms_v2": ("tcu", "sim", "tools"),
+    "mqtt311": ("tcu", "sim", "tools"),
     "modem/driver": ("tcu", "sim", "tools", "modem.emulator"),
 }
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from mqtt311 import packets as p
 from runtime import RealLoop, Stream, Timer
-from tcu.mqtt import packets as p
 from tcu.mqtt.session import MqttEvent, MqttSession, TextCommand
 from tcu.server_session import Delivered, LinkLost, LoggedIn, LoginFailed
 

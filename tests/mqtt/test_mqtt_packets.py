@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcu.mqtt import packets as p
+from mqtt311 import packets as p
 
 # --- known bytes -----------------------------------------------------------------------------------------
 

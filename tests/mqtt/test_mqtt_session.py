@@ -9,7 +9,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcu.mqtt import packets as p
+from mqtt311 import packets as p
 from tcu.mqtt.session import (
     CONNACK_TIMEOUT,
     LIVENESS_IDLE,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tcu.mqtt import packets as p
+from mqtt311 import packets as p
 from tcu.mqtt.discovery import ENTITIES, discovery_messages, node_id
 from tcu.mqtt.topics import Topics, default_prefix, format_value, safe_level
 

@@ -16,7 +16,6 @@ HARD_PLURAL = re.compile(r"(%d|%s|\{[^{}]*\}) (" + "|".join(NOUNS) + r")\b")
 NEVER_ONE = {
     ("auth.py", "times in an hour"): "logged only once n >= MAX_FAILURES (5)",
     ("link.py", "gprs failed {n} times"): "only when n >= 2",
-    ("mqtt/packets.py", "bytes"): "only for lengths above 65535 / the packet limit",
     ("mqtt/session.py", "publishes already in flight"): "MAX_IN_FLIGHT, a constant above 1",
     ("plural.py", "1 items"): "the docstring quoting the defect",
 }
