@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
@@ -58,3 +60,12 @@ def real_server(tmp_path: Path, vehicles: dict[str, str], *, log_level: str = "I
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def run_until(loop: Any, pred: Callable[[], bool], timeout: float = 15.0) -> None:
+    """Turn the real loop until `pred()` holds; fail the test after `timeout` wall seconds."""
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("timed out waiting")
+        loop.run_for(0.02)

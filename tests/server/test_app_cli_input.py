@@ -3,26 +3,18 @@
 from __future__ import annotations
 
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from car_link import CarLink
-from real_server import ENV, PY, RealServer, real_server
+from real_server import ENV, PY, RealServer, real_server, run_until
 
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, LoggedIn
 
 PASSWORD = "app-cli-secret"
 
-
-def run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        loop.run_for(0.02)
 
 
 @pytest.fixture

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from car_link import CarLink
+from real_server import run_until
 
 from ovms_v2 import messages as m
 from runtime import RealLoop
@@ -19,13 +18,6 @@ from tcu.ovms.car_client import CarEvent, CarSession, CommandRequest, LoggedIn
 PY = sys.executable
 PASSWORD = "e2e-secret-pw"
 
-
-def run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        loop.run_for(0.02)
 
 
 @pytest.fixture

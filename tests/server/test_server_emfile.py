@@ -11,11 +11,10 @@ import resource
 import socket
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from car_link import CarLink
-from real_server import ENV, PY, real_server
+from real_server import ENV, PY, real_server, run_until
 
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, LoggedIn
@@ -26,13 +25,6 @@ NOFILE = 64
 FLOOD = 400
 WINDOW = 4.0
 
-
-def run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        loop.run_for(0.02)
 
 
 def low_nofile() -> None:

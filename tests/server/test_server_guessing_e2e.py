@@ -10,11 +10,10 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from car_link import CarLink
-from real_server import real_server
+from real_server import real_server, run_until
 
 from ovms_v2.crypto import digest
 from runtime import RealLoop
@@ -27,13 +26,6 @@ PER_ADDRESS = 4
 RIGHT_AT = 300
 ATTACK = 8.0
 
-
-def run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        loop.run_for(0.02)
 
 
 class Attacker:

@@ -7,26 +7,18 @@ import json
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from car_link import CarLink
-from real_server import ENV, PY, real_server
+from real_server import ENV, PY, real_server, run_until
 
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, Delivered, LoggedIn
 
 PASSWORD = "inspect-e2e-pw"
 
-
-def _run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        loop.run_for(0.02)
 
 
 def tcu_server(*args: str) -> subprocess.CompletedProcess[str]:
@@ -45,14 +37,14 @@ def filled(tmp_path_factory: pytest.TempPathFactory):
                       lambda: {"v.b.soc": 55})
         car.connect()
         try:
-            _run_until(loop, lambda: any(isinstance(e, LoggedIn) for e in car.events))
+            run_until(loop, lambda: any(isinstance(e, LoggedIn) for e in car.events))
             s = car.session
             car.write(s.send_alert("a1", "Vehicle alarm is sounding! #a1", loop.time()))
             car.write(s.send_alert("a2", "Charging stopped, 12 kWh #a2", loop.time()))
             car.write(s.send_history("r1", "*-LOG-Trip", "0,12.5,km", loop.time(), recno=1, timediff=-3 * 3600))
             car.write(s.send_history("r2", "*-LOG-Trip", "0,3.1,km", loop.time(), recno=2))
             done: set[object] = set()
-            _run_until(loop, lambda: done.update(i for e in car.events if isinstance(e, Delivered)
+            run_until(loop, lambda: done.update(i for e in car.events if isinstance(e, Delivered)
                                                  for i in e.ids) or done >= {"a1", "a2", "r1", "r2"})
             loop.run_for(1.5)   # the server writes telemetry (the latest S) within a second
             yield srv           # the server keeps running while the tests read its database

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 from car_link import CarLink
-from real_server import ENV, PY, real_server
+from real_server import ENV, PY, real_server, run_until
 
 from runtime import RealLoop
 from tcu.ovms.car_client import CarSession, LoggedIn
@@ -18,19 +16,12 @@ from tcu.ovms.car_client import CarSession, LoggedIn
 PASSWORD = "unknown-e2e-pw"
 
 
-def _run_until(loop: RealLoop, pred: Callable[[], bool], timeout: float = 15.0) -> None:
-    end = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > end:
-            raise AssertionError("timed out waiting")
-        loop.run_for(0.02)
-
 
 def _app_status(loop: RealLoop, port: int) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen([PY, "-m", "tools.app.cli", "--server", f"127.0.0.1:{port}", "--vehicle", "UNK1",
                              "--password", PASSWORD, "--timeout", "5", "status", "--fresh", "0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    _run_until(loop, lambda: proc.poll() is not None, timeout=20)
+    run_until(loop, lambda: proc.poll() is not None, timeout=20)
     out, err = proc.communicate()
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
@@ -44,7 +35,7 @@ def test_soh_never_read_shows_unknown_not_zero(tmp_path: Path) -> None:
         car = CarLink(loop, "127.0.0.1", srv.port, CarSession("UNK1", PASSWORD, None, loop.time()), lambda: metrics)
         car.connect()
         try:
-            _run_until(loop, lambda: any(isinstance(e, LoggedIn) for e in car.events))
+            run_until(loop, lambda: any(isinstance(e, LoggedIn) for e in car.events))
             loop.run_for(1.5)    # the first report, and the server's 1 s telemetry flush
             status = _app_status(loop, srv.port)
         finally:
