@@ -7,7 +7,7 @@ under qemu-user — `tcu --version`, `tcu sim --hours 1` and the boot-time confi
 The build takes longer than the rest of the suite can spare (see docs/pi-image.md for the measured
 time), so it runs only with TCU_PI_IMAGE=1, and needs root, loop devices (to mount the image's
 partitions), mmdebstrap and, off arm64, a qemu-user binfmt handler; without them it is skipped with
-the reason. The image is built into pytest's temporary directory and removed with it.
+the reason. The image is built into pytest's temporary directory and deleted after the tests.
 TCU_PI_IMAGE=path/to/image.img inspects that image instead of building one.
 """
 
@@ -56,18 +56,22 @@ def sh(*cmd: str, timeout: float = 120, check: bool = True, **kw: object) -> sub
 
 
 @pytest.fixture(scope="module")
-def image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     reasons = lacks()
     if reasons:
         pytest.skip("Pi image not built: " + "; ".join(reasons))
     given = os.environ["TCU_PI_IMAGE"]
     if given != "1":                 # a path: inspect that image (to work on this test), build nothing
-        return Path(given).resolve()
+        yield Path(given).resolve()
+        return
     out = tmp_path_factory.mktemp("pi-image") / "tcu-sim-pi-arm64.img"
-    r = subprocess.run(["make", "-C", str(REPO), "pi-image", f"PI_IMAGE={out}", f"VENV={VENV_BIN.parent}"],
-                       capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
-    assert r.returncode == 0, f"make pi-image failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}"
-    return out
+    try:
+        r = subprocess.run(["make", "-C", str(REPO), "pi-image", f"PI_IMAGE={out}", f"VENV={VENV_BIN.parent}"],
+                           capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
+        assert r.returncode == 0, f"make pi-image failed:\n{r.stdout[-4000:]}\n{r.stderr[-6000:]}"
+        yield out
+    finally:
+        out.unlink(missing_ok=True)  # 1.6 GB: pytest keeps its last temporary directories
 
 
 def partitions(img: Path) -> list[dict[str, object]]:
