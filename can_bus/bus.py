@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from runtime import Loop, Timer
 
 log = logging.getLogger(__name__)
+# python-can logs "Created a socket" at INFO on every SocketCAN open; a unit whose CAN interface is
+# missing reopens it every few seconds and says so itself (rate-limited), so that line flooded the
+# journal (seen booting the Pi image without a CAN HAT). Its warnings and errors still come through.
+logging.getLogger("can.interfaces.socketcan").setLevel(logging.WARNING)
 
 # A bus without a file descriptor (python-can virtual) is polled this often on the loop.
 POLL_INTERVAL = 0.002

@@ -31,9 +31,9 @@ ln -sf /opt/tcu-sim/bin/tcu "$root/usr/local/bin/tcu"
 "$PYTHON" -m tcu.cli service install --root "$root" --exec /opt/tcu-sim/bin/tcu
 in_image systemd-sysusers
 in_image systemctl enable --quiet systemd-networkd.service tcu-boot-config.service tcu-first-boot.service
-# tcu.service is ordered after network-online.target; with systemd-networkd's wait-online that means
-# up to 2 minutes at every boot of a car without an Ethernet cable (can0 and eth0 never "online").
-# Nothing in the image needs the LAN to be up (the unit's data link is the modem): no waiting.
+# Nothing in the image needs the LAN to be up (the unit's data link is the modem, and tcu.service is
+# not ordered after network-online.target); anything that asks for network-online would wait up to
+# 2 minutes at every boot of a car without an Ethernet cable (can0 and eth0 never "online").
 in_image systemctl mask --quiet systemd-networkd-wait-online.service
 
 # 4. Logins: root has no password and logs in on the HDMI console only (the header UART belongs to

@@ -309,3 +309,14 @@ def test_vcar_killed_and_started_again_on_the_same_link_is_read_again(tmp_path: 
             port.close()
         loop.close()
         _stop(proc)
+
+
+def test_python_can_socket_chatter_stays_out_of_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    """python-can's INFO "Created a socket" on every SocketCAN (re)open flooded the journal of a unit
+    without a CAN HAT; its warnings still reach the log."""
+    import can_bus.bus  # noqa: F401  (sets the level)
+    chatty = logging.getLogger("can.interfaces.socketcan.socketcan")
+    with caplog.at_level(logging.DEBUG):
+        chatty.info("Created a socket")
+        chatty.warning("bus error")
+    assert "Created a socket" not in caplog.text and "bus error" in caplog.text
