@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -228,3 +229,29 @@ def test_a_run_stopped_mid_outage_still_makes_a_page(tmp_path: Path) -> None:
     write_html(empty, _small_report(0), Timeline())
     root = _parse(empty.read_text(encoding="utf-8"))
     assert not [el for el in root.iter() if el.get("class") == "alert-marker"]
+
+
+@needs_chromium
+def test_chromium_renders_the_page_make_demo_writes(tmp_path: Path) -> None:
+    """Through the front door: the page the README's `make demo` writes (`tcu sim --demo --html`, here at
+    full speed, the same world), not one rendered in-process — the outage band and each alert of the
+    run's JSON report are on it where their times say."""
+    page, report_file = tmp_path / "demo-report.html", tmp_path / "demo.json"
+    tcu = Path(sys.executable).parent / "tcu"
+    done = subprocess.run([str(tcu), "sim", "--demo", "--speed", "max", "--html", str(page), "--report", str(report_file)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"HTML report: {page}" in done.stdout
+    alerts = json.loads(report_file.read_text())["timeline"]["alerts"]
+    assert alerts and any(a["path"] == "both" for a in alerts)   # the alarm in the outage: SMS, then the server
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    m = re.search(r'<pre id="probe">(.*?)</pre>', _chromium(tmp_path, "--window-size=1400,1800", "--dump-dom",
+                                                           probed.as_uri()), re.S)
+    assert m
+    probe = json.loads(html.unescape(m.group(1)))
+    assert sorted((a["id"], a["t"]) for a in probe["alerts"]) == sorted((a["id"], a["raised_at"]) for a in alerts)
+    assert all(abs(a["center"] - a["expected"]) < 1.0 for a in probe["alerts"]), probe["alerts"]
+    [o] = probe["outages"]
+    assert (o["t"], o["end"]) == (2400.0, 3600.0)
+    assert abs(o["left"] - o["expected"][0]) < 1.0 and abs(o["right"] - o["expected"][1]) < 1.0, o
