@@ -6,15 +6,17 @@ callback on the loop, later frames in the same instant join it; never re-entrant
 A sender with whole bursts of frames it has checked once (the virtual car's cached encodings) hands
 them over with `send_checked`, one call a burst instead of one a frame, and at the end of its loop
 callback may have the burst delivered at once when the virtual loop would run nothing in between.
+A receiver that takes whole bursts (`set_burst_handler`, the unit's CAN ingest) gets one call a burst
+instead of one a frame.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
-from can_bus.port import CanPort, check_frame
+from can_bus.port import CanPort, ErrorHandler, FrameHandler, StateHandler, check_frame
 
 if TYPE_CHECKING:
     from runtime import Loop
@@ -22,6 +24,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Frame = tuple[int, bytes]
+# (frames, now): every frame of one burst, all received at `now`. The frames come as one iterator:
+# if the handler raises, the port logs it and calls it again with the same iterator, so the frames
+# after the failing one are still delivered (as `CanPort._deliver` goes on after a failing frame).
+BurstHandler = Callable[[Iterator[Frame], float], None]
 
 
 class MemoryPort(CanPort):
@@ -35,7 +41,20 @@ class MemoryPort(CanPort):
         self.peer: MemoryPort | None = None
         self._inbox: list[Frame] = []
         self._scheduled = False
+        self._on_burst: BurstHandler | None = None
         self._nothing_else_due: Callable[[], bool] | None = getattr(loop, "nothing_else_due", None)
+
+    def set_handler(self, on_frame: FrameHandler, on_error: ErrorHandler | None = None,
+                    on_state: StateHandler | None = None) -> None:
+        """`CanPort.set_handler`; a burst handler set before is dropped (it was for the old receiver)."""
+        super().set_handler(on_frame, on_error, on_state)
+        self._on_burst = None
+
+    def set_burst_handler(self, on_burst: BurstHandler | None) -> None:
+        """Bursts to `on_burst` (one call for all frames received at one instant) instead of frame by
+        frame to the frame handler: the same frames in the same order at the same time, one Python call
+        fewer a frame. Set it after `set_handler`, which drops it."""
+        self._on_burst = on_burst
 
     def send(self, arbitration_id: int, data: bytes) -> None:
         check_frame(arbitration_id, data)
@@ -83,6 +102,18 @@ class MemoryPort(CanPort):
         once a burst)."""
         stats = self.stats
         stats.rx += len(inbox)
+        on_burst = self._on_burst
+        if on_burst is not None:
+            if not inbox:
+                return
+            now = self._loop.time()
+            frames = iter(inbox)
+            while True:
+                try:
+                    on_burst(frames, now)
+                    return
+                except Exception:  # a consumer bug must not stop the bus: on with the frames after it
+                    log.exception("%s: burst handler failed on a frame; the rest of the burst follows", self.name)
         handler = self._on_frame
         if handler is None:
             stats.dropped += len(inbox)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,9 @@ class Unit:
     def start(self) -> None:
         if self.can_port is not None:
             self.can_port.set_handler(self._on_frame, self._on_can_error, self._on_can_state)
+            set_burst_handler = getattr(self.can_port, "set_burst_handler", None)
+            if set_burst_handler is not None:  # the simulated world's in-memory link: a call a burst
+                set_burst_handler(self._on_frames)
             if self.can_port.gone is not None:  # the adapter was not there at start (tcu run waits for it)
                 self._on_can_state(self.can_port.gone)
         self.link.start()
@@ -281,6 +284,20 @@ class Unit:
         updates = self.decoder.feed(can_id, data)
         if updates:
             self.metrics.apply(updates, self.loop.time())
+
+    def _on_frames(self, frames: Iterator[tuple[int, bytes]], now: float) -> None:
+        """`_on_frame` for each frame of a burst received at `now` (`MemoryPort.set_burst_handler`):
+        the CAN hot path of a simulated fleet, the per-frame lookups done once a burst."""
+        self._last_frame_at = now
+        heard = self._heard_ids.add
+        feed = self.decoder.feed
+        apply = self.metrics.apply
+        for can_id, data in frames:
+            self.can_frames += 1
+            heard(can_id)
+            updates = feed(can_id, data)
+            if updates:
+                apply(updates, now)
 
     def _refresh_freshness(self, now: float) -> None:
         """Metrics whose frames kept arriving unchanged are fresh, not stale (Profile.freshness)."""
