@@ -82,6 +82,15 @@ class VirtualLoop(Loop):
         timers = self._timers
         return not timers or timers[0][0] > self._now
 
+    def idle_now(self) -> float | None:
+        """The time now if no other timer is due at this instant (`nothing_else_due`), else None: one
+        call for the CAN link's commonest question (may I deliver this burst inline, and when is it)."""
+        if self._ready:
+            return None
+        timers = self._timers
+        now = self._now
+        return now if not timers or timers[0][0] > now else None
+
     def next_timer(self) -> float | None:
         ready = self._ready
         while ready and ready[0].cancelled:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -285,19 +285,13 @@ class Unit:
         if updates:
             self.metrics.apply(updates, self.loop.time())
 
-    def _on_frames(self, frames: Iterator[tuple[int, bytes]], now: float) -> None:
+    def _on_frames(self, frames: Sequence[tuple[int, bytes]], now: float) -> None:
         """`_on_frame` for each frame of a burst received at `now` (`MemoryPort.set_burst_handler`):
-        the CAN hot path of a simulated fleet, the per-frame lookups done once a burst."""
+        the CAN hot path of a simulated fleet, the per-frame work done by `Decoder.feed_burst` (a frame
+        whose handling fails is logged there and the burst goes on)."""
+        self.can_frames += len(frames)
         self._last_frame_at = now
-        heard = self._heard_ids.add
-        feed = self.decoder.feed
-        apply = self.metrics.apply
-        for can_id, data in frames:
-            self.can_frames += 1
-            heard(can_id)
-            updates = feed(can_id, data)
-            if updates:
-                apply(updates, now)
+        self.decoder.feed_burst(frames, now, self.metrics.apply, self._heard_ids.add)
 
     def _refresh_freshness(self, now: float) -> None:
         """Metrics whose frames kept arriving unchanged are fresh, not stale (Profile.freshness)."""
