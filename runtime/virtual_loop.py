@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 DEFAULT_EPOCH = 1_767_225_600.0
 
 
+class _Every(Timer):
+    """A timer that comes back every `period` seconds until cancelled (`VirtualLoop.call_every`)."""
+
+    __slots__ = ("period",)
+
+    def __init__(self, when: float, seq: int, callback: Callable[..., Any], args: tuple, period: float) -> None:
+        super().__init__(when, seq, callback, args)
+        self.period = period
+
+
 class VirtualLoop(Loop):
     """Deterministic loop for simulation and tests.
 
@@ -74,6 +84,32 @@ class VirtualLoop(Loop):
         self._ready.append(timer)
         return timer
 
+    def call_every(self, delay: float, period: float, callback: Callable[..., Any], *args: Any) -> Timer:
+        """`callback(*args)` in `delay` seconds, then every `period` seconds until the timer is cancelled.
+
+        Exactly a callback that calls `call_later(period, itself)` as its first act: the next run is
+        scheduled (time and scheduling order) just before each run. The loop reuses the timer and moves
+        it down the heap in one step (`heapreplace`) instead of a pop and a push: a virtual car's frame
+        groups, the commonest timers of a world.
+        """
+        if not period > 0.0:
+            raise ValueError(f"call_every: period must be > 0, not {period!r}")
+        now = self._now
+        when = now + delay if delay > 0.0 else now
+        self._seq += 1
+        timer = _Every(when, self._seq, callback, args, period)
+        if when == now:
+            self._ready.append(timer)
+        else:
+            heapq.heappush(self._timers, (when, self._seq, timer))
+        return timer
+
+    def _again(self, timer: _Every) -> tuple[float, int, Timer]:
+        """The heap entry of a periodic timer's next run, from now."""
+        self._seq += 1
+        timer.when = when = self._now + timer.period
+        return (when, self._seq, timer)
+
     def nothing_else_due(self) -> bool:
         """True when no other timer is due at this instant: a callback's zero-delay follow-up, done at
         the callback's very end instead of scheduled, would run exactly when the loop would run it."""
@@ -111,7 +147,10 @@ class VirtualLoop(Loop):
         timers = self._timers
         ready = self._ready
         heappop = heapq.heappop
+        heappush = heapq.heappush
+        heapreplace = heapq.heapreplace
         popleft = ready.popleft
+        again = self._again
         now = self._now
         while not self._stopping:
             if timers:
@@ -129,14 +168,26 @@ class VirtualLoop(Loop):
                         continue
                     if until is not None and when > until:
                         break
-                    heappop(timers)
                     self._now = now = when
+                    if timer.__class__ is _Every:  # its next run replaces this one: one heap step
+                        heapreplace(timers, again(timer))  # type: ignore[arg-type]
+                    else:
+                        heappop(timers)
+                    self.timers_run += 1
+                    try:
+                        timer.callback(*timer.args)
+                    except Exception:
+                        log.exception("timer callback %r failed", timer)
+                    now = self._now
+                    continue
             elif ready:
                 timer = popleft()
             else:
                 break
             if timer.cancelled:
                 continue
+            if timer.__class__ is _Every:
+                heappush(timers, again(timer))  # type: ignore[arg-type]
             self.timers_run += 1
             try:  # Loop._run_timer, inlined
                 timer.callback(*timer.args)
@@ -157,6 +208,8 @@ class VirtualLoop(Loop):
                 break
             heapq.heappop(timers)
             if not timer.cancelled:
+                if isinstance(timer, _Every):
+                    heapq.heappush(timers, self._again(timer))
                 self.timers_run += 1
                 self._run_timer(timer)
 

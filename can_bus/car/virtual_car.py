@@ -74,6 +74,7 @@ class VirtualCar:
         self._send_burst: Callable[..., None] = send_checked or self._send_each
         self._groups: list[_Group] = []
         self._emit_timers: list[Any] = []
+        self._periodic = False  # the emit timers reschedule themselves (see _start_emitting)
         self._schedule: list[tuple[Any, int, int]] = []
         self._drive_until: tuple[str, float] | None = None
         self._parking = False
@@ -303,12 +304,21 @@ class VirtualCar:
             by_period.setdefault(self.profile.period(message) / self.rate, []).append(message)
         self._schedule = [(m, 0, 0) for m in self.profile.metric_messages]
         self._groups = [_Group(period, messages, self._specs) for period, messages in sorted(by_period.items())]
-        for i in range(len(self._groups)):
+        # A loop with periodic timers (VirtualLoop.call_every) reschedules a group itself, just before
+        # each run: the time and scheduling order `_emit_group`'s own call_later gives, one heap step.
+        every = getattr(self.loop, "call_every", None)
+        self._periodic = every is not None
+        for i, group in enumerate(self._groups):
             # Stagger the groups by a millisecond, like independent ECUs.
-            self._emit_timers.append(self.loop.call_later(0.001 * (i + 1), self._emit_group, i))
+            if every is not None:
+                self._emit_timers.append(every(0.001 * (i + 1), group.period, self._emit_group, i))
+            else:
+                self._emit_timers.append(self.loop.call_later(0.001 * (i + 1), self._emit_group, i))
 
     def _emit_group(self, index: int) -> None:
         if not self.s.awake:
+            if self._periodic:
+                self._emit_timers[index].cancel()
             return
         group = self._groups[index]
         metrics = self._metrics
@@ -320,7 +330,8 @@ class VirtualCar:
                 group.frames = [frame for message in group.messages for frame in self._frames(message)]
                 group.key = key
             group.metrics = metrics
-        self._emit_timers[index] = self.loop.call_later(group.period, self._emit_group, index)
+        if not self._periodic:
+            self._emit_timers[index] = self.loop.call_later(group.period, self._emit_group, index)
         self._send_burst(group.frames, last=True)  # last: the port may deliver it at once
 
     def _send_each(self, frames: list[Frame], *, last: bool = False) -> None:
