@@ -170,7 +170,9 @@ class VirtualLoop(Loop):
                         break
                     self._now = now = when
                     if timer.__class__ is _Every:  # its next run replaces this one: one heap step
-                        heapreplace(timers, again(timer))  # type: ignore[arg-type]
+                        self._seq = seq = self._seq + 1  # `_again`, inlined
+                        timer.when = when = now + timer.period  # type: ignore[attr-defined]
+                        heapreplace(timers, (when, seq, timer))
                     else:
                         heappop(timers)
                     self.timers_run += 1
