@@ -1,7 +1,7 @@
 """`tcu`: the firmware's command line.
 
     tcu run --config FILE [--modem PORT] [--can BUS] [--server HOST:PORT] ... (see `tcu run --help`)
-    tcu state --state-dir DIR [--json]    the unit's health, link, queue and retry counters
+    tcu state --state-dir DIR [--json]    health, link, outbox items, SMS log, every parameter and its origin
     tcu doctor [--config FILE] [--json]   the installation checked step by step, each with a remedy
     tcu service install|uninstall [--config FILE] [--root DIR] [--dry-run]   the systemd service
     tcu profile new --dbc FILE | check DIR | decode DIR TRACE [--csv] [--plot PNG]   vehicle profiles
